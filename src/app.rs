@@ -1,0 +1,143 @@
+//! One way to start wabridge, used by `main` and by every test: bind, open the store, compile
+//! the catalog, start the delivery engine and the API; run until a shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::delivery::net_policy::build_client;
+use crate::delivery::request::USER_AGENT;
+use crate::delivery::{Engine, EngineConfig, Wakeup};
+use crate::http::{AppState, Inner, router};
+use crate::keys::{self, GeneratedKey};
+use crate::{clock, store};
+
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    engine: EngineConfig,
+    client: reqwest::Client,
+    generated_keys: Vec<GeneratedKey>,
+}
+
+impl Application {
+    /// Binds the listener, opens and migrates the store, loads keys, compiles the catalog.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let catalog = Catalog::load(&public_url).context("the embedded catalog is invalid")?;
+        let store = store::connect(&config.database_url)
+            .await
+            .with_context(|| format!("cannot open the database {}", config.database_url))?;
+        // One process owns an SQLite file: leases left by a previous (killed) run are void.
+        let released = store.release_all_leases().await?;
+        if released > 0 {
+            tracing::info!(released, "released leases left by a previous run");
+        }
+        let (keys, generated_keys) = keys::load(
+            store.as_ref(),
+            &config.api_keys,
+            &config.ingest_keys,
+            config.admin_can_ingest,
+            clock::now_ms(),
+        )
+        .await?;
+        let policy = Arc::new(config.allow_targets.clone());
+        let client = build_client(Arc::clone(&policy), config.attempt_timeout, USER_AGENT)
+            .context("cannot build the HTTP client")?;
+        let state = AppState::new(Inner {
+            catalog: Arc::new(catalog),
+            store,
+            keys,
+            policy,
+            wakeup: Wakeup::default(),
+            openwa_secret: config.openwa_secret.clone(),
+        });
+        Ok(Self {
+            listener,
+            addr,
+            state,
+            engine: EngineConfig {
+                schedule: config.retry_schedule.clone(),
+                attempt_timeout: config.attempt_timeout,
+                max_in_flight: config.max_in_flight.max(1),
+                per_webhook_in_flight: config.per_webhook_in_flight.max(1),
+                shutdown_grace: config.shutdown_grace,
+            },
+            client,
+            generated_keys,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Keys generated on this start (first start without configured keys): show them once.
+    pub fn generated_keys(&self) -> &[GeneratedKey] {
+        &self.generated_keys
+    }
+
+    /// Serves until `shutdown` resolves, then stops taking requests, lets in-flight deliveries
+    /// finish within the grace period, and returns.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let engine = Engine::start(
+            Arc::clone(&self.state.store),
+            self.client,
+            Arc::clone(&self.state.policy),
+            self.engine,
+            self.state.wakeup.clone(),
+        );
+        tracing::info!(addr = %self.addr, "wabridge listening");
+        let served = axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        engine.shutdown().await;
+        served.context("the HTTP server failed")
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,205 @@
+//! The command line: `serve`, `validate` and `schemas export`. Flags have matching environment
+//! variables (`WABRIDGE_*`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::catalog::{Catalog, served_files};
+use crate::config::{Config, LogFormat, parse_duration, split_list};
+use crate::delivery::net_policy::NetPolicy;
+use crate::delivery::retry::RetrySchedule;
+use crate::registration::parse_registration;
+
+#[derive(Parser)]
+#[command(
+    name = "wabridge",
+    version,
+    about = "A stable trigger contract between WhatsApp gateway engines and automation tools"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the bridge: API, ingest and delivery engine.
+    Serve(Box<ServeArgs>),
+    /// Check a registration body (a JSON file, or - for stdin) against the contract, offline.
+    Validate {
+        /// Path of the JSON file, or - for standard input.
+        file: PathBuf,
+    },
+    /// Work with the published JSON Schemas.
+    Schemas {
+        #[command(subcommand)]
+        command: SchemasCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SchemasCommand {
+    /// Write every served schema file into DIR.
+    Export {
+        dir: PathBuf,
+        /// Base URL for the `$id`s (default: the default listen address).
+        #[arg(long, env = "WABRIDGE_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "WABRIDGE_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    /// Database URL; SQLite file created if missing.
+    #[arg(
+        long,
+        env = "WABRIDGE_DATABASE_URL",
+        default_value = "sqlite://wabridge.db"
+    )]
+    pub database_url: String,
+    /// Public base URL of this bridge (used in schema $ids); default http://<listen>.
+    #[arg(long, env = "WABRIDGE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Admin API keys, comma-separated. Without any, one is generated on first start.
+    #[arg(
+        long,
+        env = "WABRIDGE_API_KEY",
+        hide_env_values = true,
+        value_name = "KEYS"
+    )]
+    pub api_key: Option<String>,
+    /// Ingest keys for engines, comma-separated. Without any, one is generated on first start.
+    #[arg(
+        long,
+        env = "WABRIDGE_INGEST_KEY",
+        hide_env_values = true,
+        value_name = "KEYS"
+    )]
+    pub ingest_key: Option<String>,
+    /// Let admin keys ingest too.
+    #[arg(long, env = "WABRIDGE_ADMIN_CAN_INGEST", default_value_t = false)]
+    pub admin_can_ingest: bool,
+    /// Secret OpenWA signs its deliveries to /v1/ingest/openwa with.
+    #[arg(long, env = "WABRIDGE_OPENWA_SECRET", hide_env_values = true)]
+    pub openwa_secret: Option<String>,
+    /// Private delivery targets to allow: CIDRs and host names, comma-separated
+    /// (e.g. 127.0.0.1/32,10.0.0.0/8,n8n.internal).
+    #[arg(long, env = "WABRIDGE_ALLOW_TARGETS", default_value = "")]
+    pub allow_targets: String,
+    /// Delay before each attempt, comma-separated (ms, s, m, h).
+    #[arg(
+        long,
+        env = "WABRIDGE_RETRY_SCHEDULE",
+        default_value = "0,5s,5m,30m,2h,5h,10h,10h"
+    )]
+    pub retry_schedule: String,
+    /// Timeout of one delivery attempt.
+    #[arg(long, env = "WABRIDGE_ATTEMPT_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub attempt_timeout: Duration,
+    /// Deliveries in flight at once, in total.
+    #[arg(long, env = "WABRIDGE_MAX_IN_FLIGHT", default_value_t = 256)]
+    pub max_in_flight: usize,
+    /// Deliveries in flight at once to one registration.
+    #[arg(long, env = "WABRIDGE_PER_WEBHOOK_IN_FLIGHT", default_value_t = 8)]
+    pub per_webhook_in_flight: usize,
+    /// How long shutdown waits for in-flight deliveries.
+    #[arg(long, env = "WABRIDGE_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+    /// Log format.
+    #[arg(long, env = "WABRIDGE_LOG_FORMAT", value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        let allow_targets: NetPolicy = self
+            .allow_targets
+            .parse()
+            .context("WABRIDGE_ALLOW_TARGETS / --allow-targets")?;
+        let retry_schedule: RetrySchedule = self
+            .retry_schedule
+            .parse()
+            .context("WABRIDGE_RETRY_SCHEDULE / --retry-schedule")?;
+        let mut c = Config::new(self.listen, self.database_url);
+        c.public_url = self.public_url.map(|u| u.trim_end_matches('/').to_owned());
+        c.api_keys = self.api_key.as_deref().map(split_list).unwrap_or_default();
+        c.ingest_keys = self
+            .ingest_key
+            .as_deref()
+            .map(split_list)
+            .unwrap_or_default();
+        c.admin_can_ingest = self.admin_can_ingest;
+        c.openwa_secret = self.openwa_secret.filter(|s| !s.is_empty());
+        c.allow_targets = allow_targets;
+        c.retry_schedule = retry_schedule;
+        c.attempt_timeout = self.attempt_timeout;
+        c.max_in_flight = self.max_in_flight;
+        c.per_webhook_in_flight = self.per_webhook_in_flight;
+        c.shutdown_grace = self.shutdown_grace;
+        Ok(c)
+    }
+}
+
+/// `wabridge validate FILE`: prints the normalised registration and returns true, or prints every
+/// problem to stderr and returns false.
+pub fn validate_file(file: &Path) -> anyhow::Result<bool> {
+    let text = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    let body: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", file.display()))?;
+    let catalog = Catalog::load(crate::catalog::CANONICAL_BASE)?;
+    match parse_registration(&catalog, &body) {
+        Ok(reg) => {
+            println!("{}: valid", file.display());
+            println!("{}", serde_json::to_string_pretty(&reg.normalized())?);
+            Ok(true)
+        }
+        Err(errors) => {
+            eprintln!(
+                "{}: {} problem{}",
+                file.display(),
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" }
+            );
+            for e in &errors {
+                let pointer = if e.pointer.is_empty() {
+                    "(body)"
+                } else {
+                    &e.pointer
+                };
+                eprintln!("  {pointer}  [{}]  {}", e.code.as_str(), e.message);
+                if let Some(s) = &e.suggestion {
+                    eprintln!("      suggestion: {s}");
+                }
+            }
+            eprintln!("(offline check: the network policy on the url is applied by the server)");
+            Ok(false)
+        }
+    }
+}
+
+/// `wabridge schemas export DIR`: writes every served schema file; returns how many.
+pub fn export_schemas(dir: &Path, public_url: Option<&str>) -> anyhow::Result<usize> {
+    let base = public_url.unwrap_or(crate::catalog::CANONICAL_BASE);
+    let files = served_files(&crate::catalog::embedded(), base.trim_end_matches('/'))?;
+    for (path, file) in &files {
+        let target = dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&target, &file.bytes)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+    }
+    Ok(files.len())
+}

@@ -1,0 +1,116 @@
+//! Typed configuration of `wabridge serve`. Flags and environment variables are parsed by clap in
+//! `main.rs`; tests build a [`Config`] directly.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::delivery::net_policy::NetPolicy;
+use crate::delivery::retry::RetrySchedule;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// `sqlite://<file>` (created if missing).
+    pub database_url: String,
+    /// Base URL under which the bridge is reachable; schema `$id`s use it. Defaults to
+    /// `http://<listen address>`.
+    pub public_url: Option<String>,
+    /// Admin keys; empty = use the stored one or generate one.
+    pub api_keys: Vec<String>,
+    /// Ingest keys; empty = use the stored one or generate one.
+    pub ingest_keys: Vec<String>,
+    /// May an admin key also ingest?
+    pub admin_can_ingest: bool,
+    /// Secret OpenWA signs its deliveries with (X-OpenWA-Signature), if any.
+    pub openwa_secret: Option<String>,
+    /// Private targets the operator allows (CIDRs and host names).
+    pub allow_targets: NetPolicy,
+    pub retry_schedule: RetrySchedule,
+    /// Per-attempt timeout.
+    pub attempt_timeout: Duration,
+    /// Deliveries in flight at once, across all registrations.
+    pub max_in_flight: usize,
+    /// Deliveries in flight at once to one registration.
+    pub per_webhook_in_flight: usize,
+    /// How long shutdown waits for in-flight attempts.
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Defaults for everything but the database (tests and embedding).
+    pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
+        Self {
+            listen,
+            database_url: database_url.into(),
+            public_url: None,
+            api_keys: Vec::new(),
+            ingest_keys: Vec::new(),
+            admin_can_ingest: false,
+            openwa_secret: None,
+            allow_targets: NetPolicy::default(),
+            retry_schedule: RetrySchedule::default(),
+            attempt_timeout: Duration::from_secs(15),
+            max_in_flight: 256,
+            per_webhook_in_flight: 8,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Splits a comma-separated list, trimming and dropping empty items.
+pub fn split_list(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Parses `15s`, `500ms`, `2m`, or a bare number of seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let s = raw.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration like 15s, 500ms or 2m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{raw:?}: unknown unit {unit:?}; use ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{raw:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("3 weeks").is_err());
+        assert!(parse_duration("abc").is_err());
+    }
+
+    #[test]
+    fn lists() {
+        assert_eq!(split_list(" a, b ,,c "), vec!["a", "b", "c"]);
+        assert!(split_list("").is_empty());
+    }
+}

@@ -1,0 +1,167 @@
+//! One delivery attempt: rate limit, build, send, classify, and decide what follows.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::RETRY_AFTER;
+use url::Host;
+
+use super::net_policy::NetPolicy;
+use super::request::{delivery_headers, envelope_body};
+use super::retry::{
+    AttemptVerdict, RetrySchedule, classify_status, jitter_sample, parse_retry_after,
+};
+use crate::clock;
+use crate::store::{AttemptNext, AttemptRecord, ClaimedDelivery};
+
+/// Most of a response body read (and dropped) so the connection can be reused.
+const MAX_DRAIN: usize = 64 * 1024;
+
+/// What every attempt needs, shared.
+pub struct AttemptContext {
+    pub client: reqwest::Client,
+    pub policy: Arc<NetPolicy>,
+    pub schedule: RetrySchedule,
+    pub timeout: Duration,
+}
+
+/// A per-registration rate limiter for `rate` deliveries per second.
+pub fn limiter(rate: f64) -> Option<DefaultDirectRateLimiter> {
+    let period = Duration::try_from_secs_f64(1.0 / rate).ok()?;
+    Quota::with_period(period).map(RateLimiter::direct)
+}
+
+/// Runs one attempt of `d` and returns what to record.
+pub async fn run(
+    ctx: &AttemptContext,
+    d: &ClaimedDelivery,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+) -> AttemptRecord {
+    if let Some(l) = limiter {
+        l.until_ready().await;
+    }
+    let attempt = d.attempts + 1;
+    let started = clock::now();
+    let started_ms = clock::to_ms(started);
+    let t0 = Instant::now();
+    let result = match envelope_body(d) {
+        Ok(body) => {
+            let headers = delivery_headers(d, &body, attempt, started.unix_timestamp());
+            send(ctx, &d.url, headers, body).await
+        }
+        Err(e) => Err(format!("the stored payload is not JSON: {e}")),
+    };
+    let latency_ms = i64::try_from(t0.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let (status_code, error, verdict, retry_after) = match result {
+        Ok((status, retry_after)) => {
+            let verdict = classify_status(status);
+            let error = (verdict != AttemptVerdict::Delivered).then(|| format!("HTTP {status}"));
+            (Some(status), error, verdict, retry_after)
+        }
+        Err(e) => (
+            None,
+            Some(e),
+            AttemptVerdict::Retry {
+                honour_retry_after: false,
+            },
+            None,
+        ),
+    };
+    let next = match verdict {
+        AttemptVerdict::Delivered => AttemptNext::Delivered,
+        AttemptVerdict::Gone => AttemptNext::Gone,
+        AttemptVerdict::Retry { honour_retry_after } => {
+            let made = attempt.saturating_sub(d.retry_base);
+            let jitter = jitter_sample(&mut rand::rng());
+            let wanted = if honour_retry_after {
+                retry_after
+            } else {
+                None
+            };
+            match ctx.schedule.next_delay(made, jitter, wanted) {
+                Some(delay) => AttemptNext::RetryAt(
+                    clock::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2),
+                ),
+                None => AttemptNext::Dead,
+            }
+        }
+    };
+    if let Some(e) = &error {
+        tracing::debug!(delivery_id = %d.id, webhook_id = %d.webhook_id, attempt, error = %e, ?next, "attempt failed");
+    }
+    AttemptRecord {
+        delivery_id: d.id.clone(),
+        webhook_id: d.webhook_id.clone(),
+        attempt,
+        started_at_ms: started_ms,
+        status_code,
+        latency_ms,
+        error,
+        next,
+    }
+}
+
+/// POSTs the body; the status and any `Retry-After`, or a readable error.
+async fn send(
+    ctx: &AttemptContext,
+    url: &str,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+) -> Result<(u16, Option<Duration>), String> {
+    let url = url::Url::parse(url).map_err(|e| format!("the stored url is invalid: {e}"))?;
+    // The resolver checks names; IP literals never reach it, so check them here.
+    let literal = match url.host() {
+        Some(Host::Ipv4(ip)) => Some(ip.into()),
+        Some(Host::Ipv6(ip)) => Some(ip.into()),
+        Some(Host::Domain(_)) => None,
+        None => return Err("the url has no host".into()),
+    };
+    if let Some(ip) = literal {
+        ctx.policy
+            .check_ip(ip)
+            .map_err(|b| format!("blocked by the network policy: {b}"))?;
+    }
+    let mut resp = ctx
+        .client
+        .post(url)
+        .headers(headers)
+        .body(body)
+        .timeout(ctx.timeout)
+        .send()
+        .await
+        .map_err(|e| describe(&e, ctx.timeout))?;
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let mut drained = 0;
+    while drained < MAX_DRAIN {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => drained += chunk.len(),
+            _ => break,
+        }
+    }
+    Ok((status, retry_after))
+}
+
+/// A reqwest error as a sentence, without the URL (it may carry tokens) but with its causes.
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("timed out after {} ms", timeout.as_millis());
+    }
+    let mut out = if e.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

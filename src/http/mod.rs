@@ -1,0 +1,89 @@
+//! The HTTP API. Only this module knows axum's serving side.
+
+pub mod error;
+mod extract;
+mod routes;
+pub mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use self::error::problem;
+use self::routes::{catalog, deliveries, health, ingest, webhooks};
+pub use self::state::{AppState, Inner};
+
+/// Largest request body: a batch of events.
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/v1/events", get(catalog::list_events))
+        .route("/v1/events/{name}", get(catalog::get_event))
+        .route("/v1/schemas", get(catalog::schema_index))
+        .route("/v1/schemas/{*path}", get(catalog::schema_file))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/v1/webhooks/validate", post(webhooks::validate))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/v1/webhooks/{id}/test", post(deliveries::test))
+        .route("/v1/webhooks/{id}/redrive", post(deliveries::redrive_all))
+        .route("/v1/webhooks/{id}/deliveries", get(deliveries::list))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}",
+            get(deliveries::get),
+        )
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/redrive",
+            post(deliveries::redrive_one),
+        )
+        .route("/v1/ingest", post(ingest::ingest))
+        .route("/v1/ingest/openwa", post(ingest::ingest_openwa))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Not found",
+        "no such route; the API lives under /v1 (GET /v1/events to start)",
+        None,
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this route does not take that method",
+        None,
+    )
+}

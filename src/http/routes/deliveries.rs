@@ -1,0 +1,233 @@
+//! Delivery inspection, redrive and test deliveries of a registration.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::webhooks::{load, page_limit};
+use crate::catalog::pattern_matches;
+use crate::clock;
+use crate::http::error::ApiError;
+use crate::http::extract::{Admin, ApiQuery, parse_json};
+use crate::http::state::AppState;
+use crate::ids;
+use crate::registration::{ErrorCode, FieldError};
+use crate::store::{DeliveryInfo, EventSource, NewEvent};
+
+fn delivery_json(d: &DeliveryInfo) -> Value {
+    json!({
+        "id": d.id,
+        "webhookId": d.webhook_id,
+        "eventId": d.event_id,
+        "event": d.event,
+        "idempotencyKey": d.idempotency_key,
+        "state": d.state,
+        "attempts": d.attempts,
+        "nextAttemptAt": d.next_attempt_at_ms.map(clock::rfc3339_ms),
+        "lastStatus": d.last_status,
+        "lastError": d.last_error,
+        "test": d.is_test,
+        "createdAt": clock::rfc3339_ms(d.created_at_ms),
+        "updatedAt": clock::rfc3339_ms(d.updated_at_ms),
+        "attemptLog": d.attempt_log.iter().map(|a| json!({
+            "attempt": a.attempt,
+            "startedAt": clock::rfc3339_ms(a.started_at_ms),
+            "statusCode": a.status_code,
+            "latencyMs": a.latency_ms,
+            "error": a.error,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/webhooks/{id}/deliveries`: deliveries with every attempt.
+pub async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<Json<Value>, ApiError> {
+    load(&state, &id).await?;
+    let limit = page_limit(page.limit)?;
+    let mut rows = state
+        .store
+        .list_deliveries(&id, page.cursor.as_deref(), limit + 1)
+        .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = more.then(|| rows.last().map(|d| d.id.clone())).flatten();
+    Ok(Json(json!({
+        "data": rows.iter().map(delivery_json).collect::<Vec<_>>(),
+        "nextCursor": next,
+    })))
+}
+
+async fn load_delivery(
+    state: &AppState,
+    webhook_id: &str,
+    id: &str,
+) -> Result<DeliveryInfo, ApiError> {
+    match state.store.get_delivery(id).await? {
+        Some(d) if d.webhook_id == webhook_id => Ok(d),
+        _ => Err(ApiError::not_found(format!(
+            "no delivery '{id}' for registration '{webhook_id}'"
+        ))),
+    }
+}
+
+/// `GET /v1/webhooks/{id}/deliveries/{delivery_id}`
+pub async fn get(
+    _: Admin,
+    State(state): State<AppState>,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(delivery_json(
+        &load_delivery(&state, &id, &delivery_id).await?,
+    )))
+}
+
+/// `POST /v1/webhooks/{id}/redrive`: every dead delivery of the registration again, with the
+/// same idempotency keys.
+pub async fn redrive_all(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    load(&state, &id).await?;
+    let n = state.store.redrive(&id, None, clock::now_ms()).await?;
+    state.wakeup.notify();
+    Ok((StatusCode::ACCEPTED, Json(json!({"redriven": n}))))
+}
+
+/// `POST /v1/webhooks/{id}/deliveries/{delivery_id}/redrive`: one dead delivery again.
+pub async fn redrive_one(
+    _: Admin,
+    State(state): State<AppState>,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let d = load_delivery(&state, &id, &delivery_id).await?;
+    if d.state != "dead" {
+        return Err(ApiError::invalid(
+            format!(
+                "delivery '{delivery_id}' is {}, only dead deliveries can be redriven",
+                d.state
+            ),
+            vec![FieldError::new("", ErrorCode::InvalidType, "not dead")],
+        ));
+    }
+    let n = state
+        .store
+        .redrive(&id, Some(&delivery_id), clock::now_ms())
+        .await?;
+    state.wakeup.notify();
+    Ok((StatusCode::ACCEPTED, Json(json!({"redriven": n}))))
+}
+
+/// `POST /v1/webhooks/{id}/test` body `{event?}`: a signed delivery of an example payload of one
+/// subscribed event, marked `test: true`.
+pub async fn test(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let w = load(&state, &id).await?;
+    let wanted = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let v = parse_json(&body).map_err(|detail| ApiError::BadRequest {
+            slug: "invalid-json",
+            detail,
+        })?;
+        match v.get("event") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    "'event' must be a string",
+                    vec![
+                        FieldError::new(
+                            "/event",
+                            ErrorCode::InvalidType,
+                            "'event' must be a string",
+                        )
+                        .with_value(other.clone()),
+                    ],
+                ));
+            }
+        }
+    };
+    let catalog = &state.catalog;
+    let subscribed = |name: &str| w.events.iter().any(|p| pattern_matches(p, name));
+    let event = match wanted {
+        Some(name) => {
+            if catalog.available().any(|e| e.name == name) && subscribed(&name) {
+                name
+            } else {
+                return Err(ApiError::invalid(
+                    format!("registration '{id}' is not subscribed to '{name}'"),
+                    vec![
+                        FieldError::new(
+                            "/event",
+                            ErrorCode::UnknownEvent,
+                            format!(
+                                "pick one of the events this registration receives: {}",
+                                w.events.join(", ")
+                            ),
+                        )
+                        .with_value(Value::String(name)),
+                    ],
+                ));
+            }
+        }
+        None => catalog
+            .available()
+            .map(|e| e.name.clone())
+            .find(|n| subscribed(n))
+            .ok_or_else(|| ApiError::not_found("the registration receives no available event"))?,
+    };
+    let data = catalog
+        .examples(&event)
+        .first()
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let session_id = w
+        .session_id
+        .clone()
+        .or_else(|| {
+            data.get("sessionId")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "test".to_owned());
+    let key = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let new = NewEvent {
+        id: ids::event_id(),
+        idempotency_key: key.clone(),
+        event: event.clone(),
+        session_id,
+        data,
+        occurred: clock::rfc3339(clock::now()),
+        source: EventSource::Test,
+        status: None,
+        only_webhook: Some(w.id.clone()),
+    };
+    let outcomes = state
+        .store
+        .ingest(std::slice::from_ref(&new), clock::now_ms())
+        .await?;
+    state.wakeup.notify();
+    let delivery_id = outcomes.first().and_then(|o| o.deliveries.first().cloned());
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"deliveryId": delivery_id, "event": event, "idempotencyKey": key})),
+    ))
+}

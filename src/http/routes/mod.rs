@@ -1,0 +1,7 @@
+//! One file per resource; `http::router` merges them.
+
+pub mod catalog;
+pub mod deliveries;
+pub mod health;
+pub mod ingest;
+pub mod webhooks;

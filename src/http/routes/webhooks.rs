@@ -1,0 +1,255 @@
+//! Registrations: create, list, read, update, delete, and the dry-run validation.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::clock;
+use crate::http::error::ApiError;
+use crate::http::extract::{Admin, ApiQuery, JsonBody, parse_json};
+use crate::http::state::AppState;
+use crate::ids;
+use crate::registration::{ErrorCode, FieldError, Registration, parse_patch, parse_registration};
+use crate::secret::WebhookSecret;
+use crate::store::Webhook;
+
+/// The public view of a registration: never the secret, never header values.
+pub fn webhook_json(w: &Webhook) -> Value {
+    json!({
+        "id": w.id,
+        "url": w.url,
+        "events": w.events,
+        "sessionId": w.session_id,
+        "description": w.description,
+        "headerNames": w.headers.keys().collect::<Vec<_>>(),
+        "active": w.active,
+        "disabledReason": w.disabled_reason,
+        "rateLimit": w.rate_limit,
+        "createdAt": clock::rfc3339_ms(w.created_at_ms),
+        "updatedAt": clock::rfc3339_ms(w.updated_at_ms),
+    })
+}
+
+/// The network policy check of a body's `url`, when the url is otherwise well-formed.
+async fn policy_error(state: &AppState, body: &Value, errors: &[FieldError]) -> Option<FieldError> {
+    if errors.iter().any(|e| e.pointer == "/url") {
+        return None;
+    }
+    let raw = body.get("url")?.as_str()?;
+    let url = url::Url::parse(raw).ok()?;
+    match state.policy.check_url(&url).await {
+        Ok(()) => None,
+        Err(blocked) => Some(
+            FieldError::new("/url", ErrorCode::UrlNotAllowed, blocked.to_string())
+                .with_value(Value::String(raw.to_owned())),
+        ),
+    }
+}
+
+/// Every rule, including the network policy: the registration, or every problem.
+async fn check_registration(
+    state: &AppState,
+    body: &Value,
+) -> Result<Registration, Vec<FieldError>> {
+    let parsed = parse_registration(&state.catalog, body);
+    let errors = parsed.as_ref().err().map(Vec::as_slice).unwrap_or(&[]);
+    match (parsed.clone(), policy_error(state, body, errors).await) {
+        (Ok(r), None) => Ok(r),
+        (Ok(_), Some(e)) => Err(vec![e]),
+        (Err(mut errs), extra) => {
+            errs.extend(extra);
+            Err(errs)
+        }
+    }
+}
+
+fn summary(errors: &[FieldError]) -> String {
+    match errors {
+        [one] => one.message.clone(),
+        many => format!("{} problems in the request body; see errors", many.len()),
+    }
+}
+
+/// `POST /v1/webhooks`
+pub async fn create(
+    _: Admin,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let reg = check_registration(&state, &body)
+        .await
+        .map_err(|errors| ApiError::invalid(summary(&errors), errors))?;
+    let now = clock::now_ms();
+    let secret = reg.secret.clone().unwrap_or_else(WebhookSecret::generate);
+    let webhook = Webhook {
+        id: ids::webhook_id(),
+        url: reg.url,
+        events: reg.events,
+        session_id: reg.session_id,
+        description: reg.description,
+        headers: reg.headers,
+        secret,
+        active: reg.active,
+        rate_limit: reg.rate_limit,
+        disabled_reason: None,
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
+    state.store.create_webhook(&webhook).await?;
+    tracing::info!(webhook_id = %webhook.id, events = ?webhook.events, "registration created");
+    let mut view = webhook_json(&webhook);
+    view["secret"] = Value::String(webhook.secret.expose().to_owned());
+    let location = HeaderValue::from_str(&format!("/v1/webhooks/{}", webhook.id))
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view),
+    )
+        .into_response())
+}
+
+/// `POST /v1/webhooks/validate`: the same rules, nothing stored.
+pub async fn validate(_: Admin, State(state): State<AppState>, bytes: Bytes) -> Json<Value> {
+    let body = match parse_json(&bytes) {
+        Ok(v) => v,
+        Err(detail) => {
+            let e = FieldError::new("", ErrorCode::InvalidJson, detail);
+            return Json(json!({"valid": false, "errors": [e]}));
+        }
+    };
+    match check_registration(&state, &body).await {
+        Ok(reg) => Json(json!({"valid": true, "normalized": reg.normalized()})),
+        Err(errors) => Json(json!({"valid": false, "errors": errors})),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        n => Err(ApiError::BadRequest {
+            slug: "invalid-query",
+            detail: format!("limit must be 1 to {MAX_PAGE}, got {n}"),
+        }),
+    }
+}
+
+/// `GET /v1/webhooks?limit=&cursor=`
+pub async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = page_limit(page.limit)?;
+    let mut rows = state
+        .store
+        .list_webhooks(page.cursor.as_deref(), limit + 1)
+        .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = more.then(|| rows.last().map(|w| w.id.clone())).flatten();
+    Ok(Json(json!({
+        "data": rows.iter().map(webhook_json).collect::<Vec<_>>(),
+        "nextCursor": next,
+    })))
+}
+
+pub async fn load(state: &AppState, id: &str) -> Result<Webhook, ApiError> {
+    state
+        .store
+        .get_webhook(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no registration '{id}'")))
+}
+
+/// `GET /v1/webhooks/{id}`
+pub async fn get(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(webhook_json(&load(&state, &id).await?)))
+}
+
+/// `PATCH /v1/webhooks/{id}`: the same rules on the fields given.
+pub async fn update(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let parsed = parse_patch(&state.catalog, &body);
+    let errors = parsed.as_ref().err().map(Vec::as_slice).unwrap_or(&[]);
+    let blocked = policy_error(&state, &body, errors).await;
+    let patch = match (parsed, blocked) {
+        (Ok(p), None) => p,
+        (Ok(_), Some(e)) => return Err(ApiError::invalid(e.message.clone(), vec![e])),
+        (Err(mut errs), extra) => {
+            errs.extend(extra);
+            return Err(ApiError::invalid(summary(&errs), errs));
+        }
+    };
+    let mut w = load(&state, &id).await?;
+    if let Some(url) = patch.url {
+        w.url = url;
+    }
+    if let Some(events) = patch.events {
+        w.events = events;
+    }
+    if let Some(secret) = patch.secret {
+        w.secret = secret;
+    }
+    if let Some(s) = patch.session_id {
+        w.session_id = s;
+    }
+    if let Some(d) = patch.description {
+        w.description = d;
+    }
+    if let Some(h) = patch.headers {
+        w.headers = h;
+    }
+    if let Some(r) = patch.rate_limit {
+        w.rate_limit = r;
+    }
+    if let Some(active) = patch.active {
+        w.active = active;
+        if active {
+            w.disabled_reason = None;
+        }
+    }
+    w.updated_at_ms = clock::now_ms();
+    if !state.store.update_webhook(&w).await? {
+        return Err(ApiError::not_found(format!("no registration '{id}'")));
+    }
+    state.wakeup.notify();
+    tracing::info!(webhook_id = %w.id, "registration updated");
+    Ok(Json(webhook_json(&w)))
+}
+
+/// `DELETE /v1/webhooks/{id}`: 204, or 404 when there is no such registration.
+pub async fn delete(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.store.delete_webhook(&id).await? {
+        tracing::info!(webhook_id = %id, "registration deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no registration '{id}'")))
+    }
+}

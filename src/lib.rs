@@ -1,0 +1,16 @@
+//! wabridge: a stable trigger contract between WhatsApp gateway engines and automation tools.
+//! See ARCHITECTURE.md for the map.
+
+pub mod app;
+pub mod catalog;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod delivery;
+pub mod http;
+pub mod ids;
+pub mod ingest;
+pub mod keys;
+pub mod registration;
+pub mod secret;
+pub mod store;

@@ -1,0 +1,88 @@
+//! `wabridge`: thin entry point. Parses the command line, sets up logging, runs.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use wabridge::app::{Application, shutdown_signal};
+use wabridge::cli::{Cli, Command, SchemasCommand};
+use wabridge::config::LogFormat;
+use wabridge::store::KeyRole;
+
+fn init_tracing(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            init_tracing(args.log_format);
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("wabridge: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(*args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("wabridge: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Validate { file } => match wabridge::cli::validate_file(&file) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("wabridge validate: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Schemas {
+            command: SchemasCommand::Export { dir, public_url },
+        } => match wabridge::cli::export_schemas(&dir, public_url.as_deref()) {
+            Ok(n) => {
+                println!("wrote {n} schema files to {}", dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("wabridge schemas export: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+async fn serve(args: wabridge::cli::ServeArgs) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    let app = Application::build(config).await?;
+    if !app.generated_keys().is_empty() {
+        // Shown once on the terminal, never logged: only their hashes are stored.
+        println!(
+            "wabridge generated keys on first start. They are shown only now; only their hashes are stored:"
+        );
+        for k in app.generated_keys() {
+            let what = match k.role {
+                KeyRole::Admin => "admin  (X-API-Key for /v1/webhooks)",
+                KeyRole::Ingest => "ingest (X-API-Key for /v1/ingest)  ",
+            };
+            println!("  {what}: {}", k.key);
+        }
+        println!("Set WABRIDGE_API_KEY / WABRIDGE_INGEST_KEY to choose your own.");
+    }
+    app.run_until(shutdown_signal()).await
+}

@@ -1,0 +1,94 @@
+//! One problem found in a request body, pointing at the value with a JSON Pointer.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Stable, documented error codes (docs/contract.md lists them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidJson,
+    InvalidType,
+    Required,
+    UnknownField,
+    EmptyEvents,
+    UnknownEvent,
+    ReservedEvent,
+    InvalidUrl,
+    UrlNotAllowed,
+    InvalidSecret,
+    InvalidSessionId,
+    InvalidDescription,
+    InvalidHeader,
+    ReservedHeader,
+    InvalidRateLimit,
+    InvalidPayload,
+    InvalidTimestamp,
+    InvalidEventId,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidJson => "invalid_json",
+            Self::InvalidType => "invalid_type",
+            Self::Required => "required",
+            Self::UnknownField => "unknown_field",
+            Self::EmptyEvents => "empty_events",
+            Self::UnknownEvent => "unknown_event",
+            Self::ReservedEvent => "reserved_event",
+            Self::InvalidUrl => "invalid_url",
+            Self::UrlNotAllowed => "url_not_allowed",
+            Self::InvalidSecret => "invalid_secret",
+            Self::InvalidSessionId => "invalid_session_id",
+            Self::InvalidDescription => "invalid_description",
+            Self::InvalidHeader => "invalid_header",
+            Self::ReservedHeader => "reserved_header",
+            Self::InvalidRateLimit => "invalid_rate_limit",
+            Self::InvalidPayload => "invalid_payload",
+            Self::InvalidTimestamp => "invalid_timestamp",
+            Self::InvalidEventId => "invalid_event_id",
+        }
+    }
+}
+
+/// One problem in a request body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldError {
+    /// JSON Pointer (RFC 6901) to the offending value; `""` is the whole body.
+    pub pointer: String,
+    pub code: ErrorCode,
+    /// The offending value (omitted for secrets and missing values).
+    #[serde(skip_serializing_if = "Value::is_null")]
+    pub value: Value,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
+}
+
+impl FieldError {
+    pub fn new(pointer: impl Into<String>, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            pointer: pointer.into(),
+            code,
+            value: Value::Null,
+            message: message.into(),
+            suggestion: None,
+        }
+    }
+
+    pub fn with_value(mut self, value: Value) -> Self {
+        self.value = value;
+        self
+    }
+
+    pub fn with_suggestion(mut self, suggestion: Option<String>) -> Self {
+        self.suggestion = suggestion;
+        self
+    }
+}
+
+/// Escapes one reference token of a JSON Pointer (RFC 6901).
+pub fn pointer_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}

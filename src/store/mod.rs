@@ -1,0 +1,94 @@
+//! The store boundary: the only place that knows SQL. Handlers and the delivery engine speak to
+//! `dyn Store`; SQLite is the embedded default and PostgreSQL will implement the same trait.
+
+mod model;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+/// Errors from the store. The HTTP layer answers them with a bare 500 and logs the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL {0:?}: use sqlite://<file>")]
+    UnsupportedUrl(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens (creating and migrating) the store named by a database URL.
+pub async fn connect(database_url: &str) -> StoreResult<Arc<dyn Store>> {
+    if database_url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(database_url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(database_url.to_owned()))
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Is the database reachable?
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- API keys (hashes only) ---
+    async fn key_hashes(&self, role: KeyRole) -> StoreResult<Vec<String>>;
+    async fn insert_key(&self, role: KeyRole, hash: &str, now_ms: i64) -> StoreResult<()>;
+
+    // --- Registrations ---
+    async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>>;
+    /// Registrations ordered by id (ids sort by creation time), after the cursor id.
+    async fn list_webhooks(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Webhook>>;
+    /// Replaces a registration; false if it does not exist.
+    async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<bool>;
+    /// Deletes a registration and its deliveries; false if it did not exist.
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool>;
+
+    // --- Ingest (transactional outbox) ---
+    /// Stores a batch of events and every delivery they fan out to, in one transaction.
+    async fn ingest(&self, events: &[NewEvent], now_ms: i64) -> StoreResult<Vec<IngestOutcome>>;
+
+    // --- Delivery work ---
+    /// Claims up to `limit` due deliveries of active registrations, leasing them until
+    /// `now_ms + lease_ms`, at most `per_webhook` per registration, skipping `busy` ones.
+    async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+        per_webhook: u32,
+        busy: &[String],
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// When the next pending delivery of an active registration is due, if any.
+    async fn next_due_at(&self) -> StoreResult<Option<i64>>;
+    /// Records attempt results (each clears its lease), in one transaction.
+    async fn record_attempts(&self, results: &[AttemptRecord]) -> StoreResult<()>;
+    /// Drops every lease (single-instance start-up: whoever held them is gone).
+    async fn release_all_leases(&self) -> StoreResult<u64>;
+
+    // --- Delivery inspection and redrive ---
+    async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryInfo>>;
+    async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryInfo>>;
+    /// Puts dead deliveries back to pending (one, or all of a registration); returns how many.
+    async fn redrive(
+        &self,
+        webhook_id: &str,
+        delivery_id: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<u64>;
+    /// Counts by state, for metrics and readiness.
+    async fn delivery_counts(&self) -> StoreResult<DeliveryCounts>;
+}

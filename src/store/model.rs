@@ -1,0 +1,173 @@
+//! Plain data the store reads and writes. No SQL here, no HTTP.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::secret::WebhookSecret;
+
+/// Who a key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRole {
+    /// Manages registrations.
+    Admin,
+    /// Engines posting events.
+    Ingest,
+}
+
+impl KeyRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Ingest => "ingest",
+        }
+    }
+}
+
+/// A stored registration. `secret` is needed to sign deliveries; it never leaves through the API
+/// after creation.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub session_id: Option<String>,
+    pub description: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub secret: WebhookSecret,
+    pub active: bool,
+    pub rate_limit: Option<f64>,
+    pub disabled_reason: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// An event ready to be stored (already validated, key already computed).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: String,
+    pub idempotency_key: String,
+    pub event: String,
+    pub session_id: String,
+    pub data: Value,
+    /// RFC 3339, when the event occurred.
+    pub occurred: String,
+    pub source: EventSource,
+    /// For session.status: the status, so that only changes are dispatched.
+    pub status: Option<String>,
+    /// Deliver only to this registration (test deliveries), ignoring subscriptions.
+    pub only_webhook: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSource {
+    Api,
+    OpenWa,
+    Test,
+}
+
+impl EventSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::OpenWa => "openwa",
+            Self::Test => "test",
+        }
+    }
+}
+
+/// What happened to one ingested event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// The stored event's id (the earlier one for a duplicate).
+    pub event_id: String,
+    pub idempotency_key: String,
+    /// The key had already been accepted: nothing new was stored.
+    pub duplicate: bool,
+    /// Deliveries were fanned out (false for duplicates and unchanged statuses).
+    pub dispatched: bool,
+    pub reason: Option<String>,
+    /// Ids of the deliveries created.
+    pub deliveries: Vec<String>,
+}
+
+/// A leased delivery with everything needed to send it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: String,
+    pub webhook_id: String,
+    pub url: String,
+    pub secret: WebhookSecret,
+    pub headers: BTreeMap<String, String>,
+    pub rate_limit: Option<f64>,
+    pub event: String,
+    pub session_id: String,
+    pub idempotency_key: String,
+    pub occurred: String,
+    /// The event's payload, as stored (JSON text).
+    pub data: String,
+    pub is_test: bool,
+    /// Attempts already made.
+    pub attempts: u32,
+    /// Attempts made before the last redrive (the schedule restarts there).
+    pub retry_base: u32,
+}
+
+/// The result of one attempt, to be recorded.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub delivery_id: String,
+    pub webhook_id: String,
+    /// 1-based attempt number.
+    pub attempt: u32,
+    pub started_at_ms: i64,
+    pub status_code: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    pub next: AttemptNext,
+}
+
+/// What follows an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptNext {
+    Delivered,
+    RetryAt(i64),
+    Dead,
+    /// 410 Gone: dead, and the registration is deactivated.
+    Gone,
+}
+
+/// A delivery as the API shows it.
+#[derive(Debug, Clone)]
+pub struct DeliveryInfo {
+    pub id: String,
+    pub webhook_id: String,
+    pub event_id: String,
+    pub event: String,
+    pub idempotency_key: String,
+    pub state: String,
+    pub attempts: u32,
+    pub next_attempt_at_ms: Option<i64>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub is_test: bool,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub attempt_log: Vec<AttemptInfo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptInfo {
+    pub attempt: u32,
+    pub started_at_ms: i64,
+    pub status_code: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub pending: u64,
+    pub delivered: u64,
+    pub dead: u64,
+}
