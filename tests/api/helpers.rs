@@ -312,7 +312,11 @@ impl Receiver {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                panic!("expected {n} deliveries, got {}: {:?}", got.len(), got.iter().map(|r| r.json()).collect::<Vec<_>>());
+                panic!(
+                    "expected {n} deliveries, got {}: {:?}",
+                    got.len(),
+                    got.iter().map(|r| r.json()).collect::<Vec<_>>()
+                );
             }
             let _ = tokio::time::timeout(left, notified).await;
         }
@@ -337,4 +341,47 @@ pub fn session_event(event: &str, session: &str) -> Value {
         other => panic!("no sample for {other}"),
     };
     serde_json::json!({"event": event, "sessionId": session, "data": data})
+}
+
+/// Verifies a received delivery with the official Standard Webhooks library (PyPI
+/// `standardwebhooks`, see tests/requirements.txt) and the OpenWA signature with Python's hmac.
+/// Panics with the verifier's reason on failure; a missing verifier is a failure, not a skip.
+pub fn verify_officially(secret: &str, r: &Received) {
+    use std::io::Write;
+    let headers: serde_json::Map<String, Value> = r
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                Value::String(v.to_str().unwrap().to_owned()),
+            )
+        })
+        .collect();
+    let input = serde_json::json!({
+        "secret": secret,
+        "body": std::str::from_utf8(&r.body).unwrap(),
+        "headers": headers,
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verifiers/verify.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the official verifier (pip install -r tests/requirements.txt)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "official verification failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
