@@ -57,8 +57,13 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 /// Starts the server on an existing database file (for restart tests).
-pub async fn spawn_app_on(db_path: &Path, tweak: impl FnOnce(&mut Config)) -> TestApp {
+/// The process-wide TLS provider reqwest needs (the app installs it too).
+pub fn init_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+pub async fn spawn_app_on(db_path: &Path, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    init_crypto();
     let mut config = test_config(db_path);
     tweak(&mut config);
     let app = Application::build(config).await.expect("the app builds");
@@ -204,6 +209,8 @@ impl Reply {
 #[derive(Clone, Debug)]
 pub struct Received {
     pub path: String,
+    /// The status the receiver answered with.
+    pub status: u16,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
@@ -261,6 +268,7 @@ impl Receiver {
                     }
                     s.received.lock().unwrap().push(Received {
                         path: uri.path().to_owned(),
+                        status: reply.status,
                         headers,
                         body,
                         at: Instant::now(),

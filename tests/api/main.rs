@@ -6,5 +6,7 @@ mod auth;
 mod catalog;
 mod cli;
 mod delivery;
+mod durability;
+mod ingest;
 mod persistence;
 mod webhooks;

@@ -1,0 +1,169 @@
+//! Crash safety: the real binary as a child process, killed with SIGKILL under load, restarted on
+//! the same database. Every event acknowledged with 202 must still be delivered, with its key.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::helpers::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_bridge(db: &std::path::Path, port: u16) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_wabridge"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            &format!("sqlite://{}", db.display()),
+        ])
+        .env("WABRIDGE_API_KEY", ADMIN_KEY)
+        .env("WABRIDGE_INGEST_KEY", INGEST_KEY)
+        .env("WABRIDGE_ALLOW_TARGETS", "127.0.0.1/32")
+        .env(
+            "WABRIDGE_RETRY_SCHEDULE",
+            "0,100ms,200ms,300ms,500ms,1s,1s,1s,1s,1s",
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the wabridge binary starts");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            && r.status() == 200
+        {
+            return child;
+        }
+        assert!(Instant::now() < deadline, "wabridge did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nothing_acknowledged_is_lost_when_the_process_is_killed() {
+    init_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let rx = Receiver::start().await;
+    // Slow, and failing at first, so that at the kill some deliveries are in flight, some
+    // pending and some scheduled for a retry.
+    rx.script(std::iter::repeat_n(Reply::status(503), 40));
+    rx.set_default(Reply::status(204).delay(Duration::from_millis(5)));
+
+    let mut child = start_bridge(&db, port).await;
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("{base}/v1/webhooks"))
+        .header("X-API-Key", ADMIN_KEY)
+        .json(&json!({"url": rx.url, "events": ["message.*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let stop_at = Instant::now() + Duration::from_millis(1500);
+    let mut load = Vec::new();
+    for worker in 0..4 {
+        let client = client.clone();
+        let base = base.clone();
+        let acked = Arc::clone(&acked);
+        load.push(tokio::spawn(async move {
+            let mut i = 0;
+            while Instant::now() < stop_at {
+                let batch: Vec<Value> = (0..5)
+                    .map(|j| {
+                        json!({"event": "message.received", "sessionId": "s1", "data": {
+                            "id": format!("w{worker}-{i}-{j}"), "from": "a@c.us", "to": "b@c.us",
+                            "chatId": "a@c.us", "body": "load", "type": "text",
+                            "timestamp": 1_764_320_000, "fromMe": false, "isGroup": false
+                        }})
+                    })
+                    .collect();
+                i += 1;
+                let sent = client
+                    .post(format!("{base}/v1/ingest"))
+                    .header("X-API-Key", INGEST_KEY)
+                    .json(&batch)
+                    .send()
+                    .await;
+                // Only a 202 acknowledges; a request cut by the kill promises nothing.
+                if let Ok(res) = sent
+                    && res.status() == 202
+                    && let Ok(body) = res.json::<Value>().await
+                {
+                    let mut set = acked.lock().unwrap();
+                    for o in body.as_array().unwrap() {
+                        set.insert(o["idempotencyKey"].as_str().unwrap().to_owned());
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    child.start_kill().unwrap(); // SIGKILL
+    child.wait().await.unwrap();
+    for h in load {
+        h.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 20,
+        "the load acknowledged too little: {}",
+        acked.len()
+    );
+    let before_restart: HashSet<String> = rx
+        .received()
+        .iter()
+        .filter(|r| (200..300).contains(&r.status))
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+
+    let _child = start_bridge(&db, port).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let delivered: HashSet<String> = rx
+            .received()
+            .iter()
+            .filter(|r| (200..300).contains(&r.status))
+            .map(|r| r.header("webhook-id").to_owned())
+            .collect();
+        let missing: Vec<&String> = acked.difference(&delivered).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} acknowledged events never arrived after the restart (e.g. {:?})",
+            missing.len(),
+            acked.len(),
+            missing.first()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "acknowledged {} events; {} had been delivered before the kill",
+        acked.len(),
+        before_restart.len()
+    );
+}
