@@ -30,6 +30,7 @@ impl Application {
     /// Binds the listener, opens and migrates the store, loads keys, compiles the catalog.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::metrics::handle();
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

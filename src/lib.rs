@@ -11,6 +11,7 @@ pub mod http;
 pub mod ids;
 pub mod ingest;
 pub mod keys;
+pub mod metrics;
 pub mod registration;
 pub mod secret;
 pub mod store;

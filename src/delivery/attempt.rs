@@ -87,6 +87,16 @@ pub async fn run(
             }
         }
     };
+    crate::metrics::attempt(
+        match next {
+            AttemptNext::Delivered => "delivered",
+            AttemptNext::RetryAt(_) => "retry",
+            AttemptNext::Dead => "dead",
+            AttemptNext::Gone => "gone",
+        },
+        status_code,
+        t0.elapsed(),
+    );
     if let Some(e) = &error {
         tracing::debug!(delivery_id = %d.id, webhook_id = %d.webhook_id, attempt, error = %e, ?next, "attempt failed");
     }

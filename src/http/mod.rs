@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .route("/v1/events", get(catalog::list_events))
         .route("/v1/events/{name}", get(catalog::get_event))
         .route("/v1/schemas", get(catalog::schema_index))

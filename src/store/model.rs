@@ -165,9 +165,11 @@ pub struct AttemptInfo {
     pub error: Option<String>,
 }
 
+/// Counts for metrics: deliveries by state, and active registrations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeliveryCounts {
     pub pending: u64,
     pub delivered: u64,
     pub dead: u64,
+    pub active_webhooks: u64,
 }

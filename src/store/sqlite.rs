@@ -487,6 +487,10 @@ impl Store for SqliteStore {
                 _ => {}
             }
         }
+        let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE active = 1")
+            .fetch_one(&self.read)
+            .await?;
+        c.active_webhooks = u64::try_from(active).unwrap_or(0);
         Ok(c)
     }
 }

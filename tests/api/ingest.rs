@@ -426,3 +426,67 @@ async fn without_an_upstream_secret_the_openwa_adapter_wants_the_ingest_key() {
         .unwrap();
     assert_eq!(res.status(), 202);
 }
+
+/// The value of one Prometheus sample line `name{labels} value`, 0 when absent.
+fn sample(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_count_ingests_and_deliveries() {
+    let app = spawn_app().await;
+    let rx = Receiver::start().await;
+    rx.script([Reply::status(500)]);
+    app.register(&json!({"url": rx.url, "events": ["session.status"]}))
+        .await;
+    let scrape = || async {
+        let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        res.text().await.unwrap()
+    };
+    // The recorder is process-wide (other tests run alongside): compare before and after.
+    let before = scrape().await;
+    let accepted = r#"wabridge_events_ingested_total{event="session.status",outcome="accepted"}"#;
+    let unchanged = r#"wabridge_events_ingested_total{event="session.status",outcome="unchanged"}"#;
+    let refused = r#"wabridge_events_ingested_total{event="session.status",outcome="refused"}"#;
+    let mut s = status("qr_ready");
+    s["sessionId"] = json!("metrics-session");
+    app.ingest_ok(&s).await;
+    app.ingest_ok(&s).await;
+    s["data"]["status"] = json!("bogus");
+    assert_eq!(app.ingest(&s).await.status(), 400);
+    rx.wait_for(2, Duration::from_secs(10)).await;
+    let after = crate::delivery::eventually(|| async {
+        let t = scrape().await;
+        (sample(
+            &t,
+            r#"wabridge_delivery_attempts_total{outcome="delivered",status_class="2xx"}"#,
+        ) >= 1.0)
+            .then_some(t)
+    })
+    .await;
+    assert!(sample(&after, accepted) - sample(&before, accepted) >= 1.0);
+    assert!(sample(&after, unchanged) - sample(&before, unchanged) >= 1.0);
+    assert!(sample(&after, refused) - sample(&before, refused) >= 1.0);
+    assert!(
+        sample(
+            &after,
+            r#"wabridge_delivery_attempts_total{outcome="retry",status_class="5xx"}"#
+        ) >= 1.0
+    );
+    assert!(after.contains("wabridge_delivery_attempt_duration_seconds_bucket"));
+    assert!(after.contains("wabridge_registrations_active"));
+    assert!(after.contains(r#"wabridge_deliveries{state="pending"}"#));
+    // No secret ever appears.
+    assert!(!after.contains("whsec_"));
+}

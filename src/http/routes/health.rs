@@ -22,3 +22,15 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         }
     }
 }
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let body = crate::metrics::render(state.store.as_ref()).await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}

@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::catalog::{EventStatus, Lookup};
-use crate::clock;
 use crate::delivery::signer::verify_openwa;
 use crate::http::error::ApiError;
 use crate::http::extract::{Ingest, RawJsonBody};
@@ -17,6 +16,7 @@ use crate::ingest::{MAX_BATCH, parse_event};
 use crate::keys::KeySet;
 use crate::registration::{ErrorCode, FieldError};
 use crate::store::{EventSource, IngestOutcome, KeyRole, NewEvent};
+use crate::{clock, metrics};
 
 fn outcome_json(o: &IngestOutcome) -> Value {
     let mut v = json!({
@@ -34,6 +34,16 @@ fn outcome_json(o: &IngestOutcome) -> Value {
 
 async fn commit(state: &AppState, events: &[NewEvent]) -> Result<Vec<IngestOutcome>, ApiError> {
     let outcomes = state.store.ingest(events, clock::now_ms()).await?;
+    for (e, o) in events.iter().zip(&outcomes) {
+        let outcome = if o.duplicate {
+            "duplicate"
+        } else if !o.dispatched {
+            "unchanged"
+        } else {
+            "accepted"
+        };
+        metrics::ingested(&e.event, outcome);
+    }
     if outcomes.iter().any(|o| !o.deliveries.is_empty()) {
         state.wakeup.notify();
     }
@@ -73,7 +83,10 @@ pub async fn ingest(
                     now,
                 ) {
                     Ok(e) => events.push(e),
-                    Err(errs) => errors.extend(errs),
+                    Err(errs) => {
+                        refused(&state, item);
+                        errors.extend(errs);
+                    }
                 }
             }
             if !errors.is_empty() {
@@ -92,6 +105,7 @@ pub async fn ingest(
         single => {
             let event = parse_event(&state.catalog, single, "", EventSource::Api, now).map_err(
                 |errors| {
+                    refused(&state, single);
                     let detail = match errors.as_slice() {
                         [one] => one.message.clone(),
                         many => format!("{} problems in the event; nothing was stored", many.len()),
@@ -104,6 +118,16 @@ pub async fn ingest(
             Ok((StatusCode::ACCEPTED, Json(body)).into_response())
         }
     }
+}
+
+/// Counts a refused event under its name when that is a catalog name, else under `other`.
+fn refused(state: &AppState, item: &Value) {
+    let name = item
+        .get("event")
+        .and_then(Value::as_str)
+        .filter(|n| state.catalog.event(n).is_some())
+        .unwrap_or("other");
+    metrics::ingested(name, "refused");
 }
 
 /// May this request use the OpenWA adapter? With an upstream secret configured, a valid
@@ -158,6 +182,7 @@ pub async fn ingest_openwa(
             .event(event)
             .is_some_and(|e| e.status == EventStatus::Available);
     if !known {
+        metrics::openwa_ignored();
         tracing::info!(event, "ignored an OpenWA event outside the catalog");
         return Ok((
             StatusCode::OK,
