@@ -364,7 +364,9 @@ impl Store for SqliteStore {
         let now = crate::clock::now_ms();
         for r in results {
             sqlx::query(
-                "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, status_code, latency_ms, error) VALUES (?, ?, ?, ?, ?, ?)",
+                // The registration (and its deliveries) may have been deleted meanwhile.
+                "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, status_code, latency_ms, error) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)",
             )
             .bind(&r.delivery_id)
             .bind(i64::from(r.attempt))

@@ -9,4 +9,5 @@ mod delivery;
 mod durability;
 mod ingest;
 mod persistence;
+mod store;
 mod webhooks;
