@@ -584,3 +584,31 @@ async fn the_network_policy_is_checked_again_at_delivery() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "url_not_allowed");
 }
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_attempts_finish_and_records_them() {
+    let mut app = spawn_app().await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::status(200).delay(Duration::from_millis(800)));
+    let w = app
+        .register(&json!({"url": rx.url, "events": ["session.qr"]}))
+        .await;
+    app.ingest_ok(&session_event("session.qr", "s1")).await;
+    // Let the attempt start, then stop while it is in flight.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.received().is_empty());
+    app.stop().await;
+    assert_eq!(rx.received().len(), 1, "the in-flight attempt finished");
+    // Its result was recorded: after a restart it is not sent again.
+    let db = app.db_path.clone();
+    let app2 = spawn_app_on(&db, |_| {}).await;
+    let id = w["id"].as_str().unwrap();
+    let v: Value = app2
+        .get(&format!("/v1/webhooks/{id}/deliveries"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["data"][0]["state"], "delivered");
+    rx.assert_stays_at(1, Duration::from_millis(1200)).await;
+}

@@ -167,3 +167,22 @@ async fn nothing_acknowledged_is_lost_when_the_process_is_killed() {
         before_restart.len()
     );
 }
+
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    init_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = start_bridge(&dir.path().join("term.db"), port).await;
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("wabridge exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+}
