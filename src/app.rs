@@ -42,9 +42,16 @@ impl Application {
         let catalog = Catalog::load(&public_url).context("the embedded catalog is invalid")?;
         let store = store::connect(&config.database_url)
             .await
-            .with_context(|| format!("cannot open the database {}", config.database_url))?;
-        // One process owns an SQLite file: leases left by a previous (killed) run are void.
-        let released = store.release_all_leases().await?;
+            .with_context(|| {
+                // A PostgreSQL URL may carry a password.
+                format!(
+                    "cannot open the database {}",
+                    store::redact_url(&config.database_url)
+                )
+            })?;
+        // SQLite: leases left by a previous (killed) run are void. PostgreSQL: none are touched
+        // (other instances may hold them); a dead instance's leases run out.
+        let released = store.recover_leases_on_start().await?;
         if released > 0 {
             tracing::info!(released, "released leases left by a previous run");
         }
@@ -77,6 +84,7 @@ impl Application {
                 max_in_flight: config.max_in_flight.max(1),
                 per_webhook_in_flight: config.per_webhook_in_flight.max(1),
                 shutdown_grace: config.shutdown_grace,
+                lease: config.lease,
             },
             client,
             generated_keys,

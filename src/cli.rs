@@ -57,7 +57,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "WABRIDGE_LISTEN", default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
-    /// Database URL; SQLite file created if missing.
+    /// Database URL: sqlite://<file> (created if missing) or postgres://user:password@host/db
+    /// (several instances may share one PostgreSQL database; see docs/deployment.md).
     #[arg(
         long,
         env = "WABRIDGE_DATABASE_URL",
@@ -112,6 +113,10 @@ pub struct ServeArgs {
     /// How long shutdown waits for in-flight deliveries.
     #[arg(long, env = "WABRIDGE_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    /// How long a claimed delivery stays leased without renewal, i.e. how soon another
+    /// instance takes over the work of one that died (default: attempt timeout + 60s; at least 2s).
+    #[arg(long, env = "WABRIDGE_LEASE", value_parser = parse_duration)]
+    pub lease: Option<Duration>,
     /// Log format.
     #[arg(long, env = "WABRIDGE_LOG_FORMAT", value_enum, default_value = "human")]
     pub log_format: LogFormat,
@@ -143,6 +148,13 @@ impl ServeArgs {
         c.max_in_flight = self.max_in_flight;
         c.per_webhook_in_flight = self.per_webhook_in_flight;
         c.shutdown_grace = self.shutdown_grace;
+        if let Some(lease) = self.lease {
+            anyhow::ensure!(
+                lease >= Duration::from_secs(2),
+                "WABRIDGE_LEASE / --lease must be at least 2s (leases are renewed every third of it)"
+            );
+        }
+        c.lease = self.lease;
         Ok(c)
     }
 }

@@ -18,7 +18,7 @@ pub enum LogFormat {
 pub struct Config {
     /// Address to listen on (port 0 picks a free one).
     pub listen: SocketAddr,
-    /// `sqlite://<file>` (created if missing).
+    /// `sqlite://<file>` (created if missing) or `postgres://user:password@host/database`.
     pub database_url: String,
     /// Base URL under which the bridge is reachable; schema `$id`s use it. Defaults to
     /// `http://<listen address>`.
@@ -42,6 +42,9 @@ pub struct Config {
     pub per_webhook_in_flight: usize,
     /// How long shutdown waits for in-flight attempts.
     pub shutdown_grace: Duration,
+    /// How long a claimed delivery stays leased without renewal: after an instance dies, others
+    /// take its work over once this has passed. `None`: the attempt timeout + 60 s.
+    pub lease: Option<Duration>,
 }
 
 impl Config {
@@ -61,6 +64,7 @@ impl Config {
             max_in_flight: 256,
             per_webhook_in_flight: 8,
             shutdown_grace: Duration::from_secs(10),
+            lease: None,
         }
     }
 }

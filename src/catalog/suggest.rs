@@ -12,6 +12,9 @@ pub fn suggest(catalog: &Catalog, name: &str) -> Option<String> {
         .trim()
         .to_ascii_lowercase()
         .replace(['_', '-', ' '], "_");
+    if lowered.is_empty() {
+        return None;
+    }
     let candidates = catalog.subscribable_patterns();
     if let Some(exact) = candidates.iter().find(|c| **c == lowered) {
         return Some(exact.clone());
@@ -19,8 +22,11 @@ pub fn suggest(catalog: &Catalog, name: &str) -> Option<String> {
     if let Some(wrong) = catalog.wrong_name(&lowered) {
         return Some(wrong.use_instead.clone());
     }
+    // `*` is one edit away from any one-character name: offer "everything" only to someone who
+    // typed a wildcard.
     let (best, distance) = candidates
         .iter()
+        .filter(|c| c.as_str() != "*" || lowered.contains('*'))
         .map(|c| (c, strsim::damerau_levenshtein(&lowered, c)))
         .min_by_key(|(_, d)| *d)?;
     // Allow roughly one typo per four characters, at least two.

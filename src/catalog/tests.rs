@@ -1,1 +1,834 @@
+//! The catalog is data: these tests are what keeps the data, everything derived from it (the
+//! enums inside registration.json and envelope.json, the tables in docs/contract.md) and the
+//! committed contract snapshot in agreement.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::compat::{BreakingChange, breaking_changes};
+use super::*;
+use crate::registration::parse_registration;
+
+const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
+
+fn catalog() -> Catalog {
+    Catalog::load(CANONICAL_BASE).expect("the embedded catalog loads")
+}
+
+fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// The raw embedded file at `path` (relative to `schemas/`), parsed.
+fn raw(path: &str) -> Value {
+    let bytes = embedded()
+        .get(path)
+        .copied()
+        .unwrap_or_else(|| panic!("schemas/{path} is not embedded"));
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("schemas/{path} is not JSON: {e}"))
+}
+
+/// Paths (relative to `schemas/`) of the JSON Schema documents: everything served except the
+/// catalog itself, which is data rather than a schema.
+fn schema_paths() -> Vec<&'static str> {
+    let paths: Vec<&'static str> = embedded()
+        .into_keys()
+        .filter(|p| *p != "catalog.json" && !p.starts_with("examples/"))
+        .collect();
+    // 13 event payloads + registration, envelope and ingest: an empty list would make every
+    // test below pass without checking anything.
+    assert!(paths.len() >= 16, "too few schema files: {paths:?}");
+    paths
+}
+
+fn compile(schema: &Value) -> jsonschema::Validator {
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .unwrap_or_else(|e| panic!("schema does not compile: {e}"))
+}
+
+fn errors_of(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+// ------------------------------------------------------------------------- files and schemas
+
+#[test]
+fn embedded_files_are_exactly_the_json_files_under_schemas() {
+    fn walk(dir: &Path, root: &Path, out: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                let rel = path.strip_prefix(root).unwrap().to_string_lossy();
+                out.insert(rel.replace('\\', "/"));
+            }
+        }
+    }
+    let root = repo_path("schemas");
+    let mut on_disk = BTreeSet::new();
+    walk(&root, &root, &mut on_disk);
+    let files = embedded();
+    let names: BTreeSet<String> = files.keys().map(|p| (*p).to_owned()).collect();
+    assert_eq!(names, on_disk, "rebuild: the embedded files are stale");
+    for path in &on_disk {
+        let on_disk_bytes = std::fs::read(root.join(path)).unwrap();
+        assert_eq!(
+            files[path.as_str()],
+            on_disk_bytes.as_slice(),
+            "schemas/{path} differs from its embedded copy"
+        );
+    }
+}
+
+#[test]
+fn every_schema_meta_validates_as_draft_2020_12() {
+    for path in schema_paths() {
+        let schema = raw(path);
+        assert_eq!(
+            schema.get("$schema").and_then(Value::as_str),
+            Some(DRAFT_2020_12),
+            "schemas/{path} must declare $schema {DRAFT_2020_12}"
+        );
+        if let Err(e) = jsonschema::draft202012::meta::validate(&schema) {
+            panic!("schemas/{path} is not a valid draft 2020-12 schema: {e}");
+        }
+    }
+}
+
+#[test]
+fn meta_validation_does_reject_a_broken_schema() {
+    // Guards the test above: the meta-schema check is not a no-op.
+    let broken = json!({"$schema": DRAFT_2020_12, "type": "strnig", "minLength": -1});
+    assert!(jsonschema::draft202012::meta::validate(&broken).is_err());
+}
+
+#[test]
+fn every_schema_has_examples_and_every_example_validates() {
+    for path in schema_paths() {
+        let schema = raw(path);
+        let examples = schema
+            .get("examples")
+            .and_then(Value::as_array)
+            .unwrap_or_else(|| panic!("schemas/{path} has no examples"));
+        assert!(!examples.is_empty(), "schemas/{path} has no examples");
+        let validator = compile(&schema);
+        for (i, example) in examples.iter().enumerate() {
+            let errors = errors_of(&validator, example);
+            assert!(
+                errors.is_empty(),
+                "schemas/{path} examples[{i}] is invalid: {errors:#?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn catalog_examples_are_the_schema_examples_and_pass_the_compiled_validators() {
+    let c = catalog();
+    for e in c.events() {
+        let examples = c.examples(&e.name);
+        assert_eq!(
+            examples,
+            raw(&e.schema)["examples"].as_array().unwrap().as_slice()
+        );
+        let validator = c.validator(&e.name).expect("a compiled validator");
+        for example in examples {
+            assert!(validator.is_valid(example), "{}: {example}", e.name);
+        }
+        // And the validator is not permissive: a payload of the wrong type fails.
+        assert!(!validator.is_valid(&json!("not an object")), "{}", e.name);
+    }
+}
+
+#[test]
+fn every_invalid_example_is_rejected_by_its_schema() {
+    let files = embedded();
+    let cases: Vec<&str> = files
+        .keys()
+        .copied()
+        .filter(|p| p.starts_with("examples/invalid/"))
+        .collect();
+    assert!(cases.len() >= 5, "too few invalid examples: {cases:?}");
+    let c = catalog();
+    for case_path in cases {
+        let case = raw(case_path);
+        let schema_path = case["schema"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{case_path}: 'schema' names the schema file"));
+        let why = case["why"].as_str().unwrap_or_default();
+        assert!(!why.is_empty(), "{case_path}: 'why' explains the case");
+        let instance = &case["instance"];
+        let schema = &c
+            .files()
+            .get(schema_path)
+            .unwrap_or_else(|| panic!("{case_path}: no schema file {schema_path}"))
+            .json;
+        assert!(
+            !compile(schema).is_valid(instance),
+            "{case_path} should be rejected by {schema_path} ({why})"
+        );
+        // The registration rules and the registration schema agree on these cases.
+        if schema_path == "registration.json" {
+            assert!(
+                parse_registration(&c, instance).is_err(),
+                "{case_path} is rejected by the schema but accepted by the registration rules"
+            );
+        }
+    }
+}
+
+#[test]
+fn registration_schema_examples_pass_the_registration_rules() {
+    let c = catalog();
+    for example in raw("registration.json")["examples"].as_array().unwrap() {
+        if let Err(errors) = parse_registration(&c, example) {
+            panic!("{example} is a schema example but the rules refuse it: {errors:#?}");
+        }
+    }
+}
+
+// ------------------------------------------------------------------ the list of names exists once
+
+#[test]
+fn registration_events_enum_is_derived_from_the_catalog() {
+    let derived = catalog().subscribable_patterns();
+    let written = &raw("registration.json")["properties"]["events"]["items"]["enum"];
+    assert_eq!(
+        written,
+        &json!(derived),
+        "schemas/registration.json properties.events.items.enum must equal the subscribable \
+         patterns derived from schemas/catalog.json; set it to:\n{}",
+        serde_json::to_string_pretty(&derived).unwrap()
+    );
+    // Sanity of the derivation itself.
+    assert!(derived.contains(&"*".to_owned()));
+    assert!(derived.contains(&"message.*".to_owned()));
+    assert!(derived.contains(&"session.*".to_owned()));
+    assert!(!derived.iter().any(|p| p.starts_with("group.")));
+}
+
+#[test]
+fn envelope_event_enum_is_the_available_names() {
+    let available: Vec<String> = catalog().available().map(|e| e.name.clone()).collect();
+    let written = &raw("envelope.json")["properties"]["event"]["enum"];
+    assert_eq!(
+        written,
+        &json!(available),
+        "schemas/envelope.json properties.event.enum must equal the available events of \
+         schemas/catalog.json; set it to:\n{}",
+        serde_json::to_string_pretty(&available).unwrap()
+    );
+}
+
+#[test]
+fn the_catalog_holds_the_events_of_the_contract() {
+    let c = catalog();
+    let status = |name: &str| c.event(name).map(|e| e.status);
+    for name in [
+        "message.received",
+        "message.sent",
+        "message.ack",
+        "message.failed",
+        "message.revoked",
+        "session.qr",
+        "session.authenticated",
+        "session.disconnected",
+        "session.status",
+    ] {
+        assert_eq!(status(name), Some(EventStatus::Available), "{name}");
+    }
+    for name in [
+        "group.join",
+        "group.leave",
+        "group.update",
+        "group.join_request",
+    ] {
+        assert_eq!(status(name), Some(EventStatus::Reserved), "{name}");
+    }
+    let names: BTreeSet<&str> = c.events().iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names.len(), c.events().len(), "event names are unique");
+    for e in c.events() {
+        assert!(
+            !e.description.trim().is_empty(),
+            "{} has a description",
+            e.name
+        );
+    }
+}
+
+#[test]
+fn every_event_has_a_schema_file_and_every_schema_file_an_event() {
+    let c = catalog();
+    let mut referenced = BTreeSet::new();
+    for e in c.events() {
+        assert_eq!(
+            e.schema,
+            format!("{EVENT_SCHEMA_DIR}/{}.json", e.name),
+            "{}: payload schemas are named after their event",
+            e.name
+        );
+        let file = c
+            .files()
+            .get(&e.schema)
+            .unwrap_or_else(|| panic!("{}: schemas/{} is missing", e.name, e.schema));
+        assert_eq!(
+            file.json["title"], e.name,
+            "{}: its schema's title is the event name",
+            e.name
+        );
+        assert!(referenced.insert(e.schema.clone()), "{} shared", e.schema);
+    }
+    let event_files: BTreeSet<String> = embedded()
+        .into_keys()
+        .filter(|p| p.starts_with(&format!("{EVENT_SCHEMA_DIR}/")))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        event_files, referenced,
+        "every file under schemas/{EVENT_SCHEMA_DIR}/ belongs to exactly one catalog event"
+    );
+}
+
+// ----------------------------------------------------------------------------------- $ids
+
+#[test]
+fn every_raw_id_is_the_canonical_served_url() {
+    for path in schema_paths() {
+        assert_eq!(
+            raw(path)["$id"],
+            format!("{CANONICAL_BASE}/v1/schemas/{path}"),
+            "schemas/{path}: $id"
+        );
+    }
+}
+
+#[test]
+fn served_ids_use_the_public_url() {
+    let public = Catalog::load("https://bridge.example.com/").unwrap();
+    let canonical = catalog();
+    assert_eq!(public.public_url(), "https://bridge.example.com");
+    assert_eq!(
+        public.files().keys().collect::<Vec<_>>(),
+        canonical.files().keys().collect::<Vec<_>>()
+    );
+    for path in schema_paths() {
+        let file = &public.files()[path];
+        let expected = format!("https://bridge.example.com/v1/schemas/{path}");
+        assert_eq!(file.json["$id"], expected, "{path}");
+        assert_eq!(public.schema_url(path), expected);
+        // The bytes served are the document, and the ETag follows the bytes.
+        let served: Value = serde_json::from_slice(&file.bytes).unwrap();
+        assert_eq!(served, file.json, "{path}");
+        assert_ne!(file.etag, canonical.files()[path].etag, "{path}");
+        assert!(file.etag.starts_with('"') && file.etag.ends_with('"'));
+    }
+    // Only the $id changes.
+    let mut rewritten = public.files()["events/session.status.json"].json.clone();
+    rewritten["$id"] = raw("events/session.status.json")["$id"].clone();
+    assert_eq!(rewritten, raw("events/session.status.json"));
+    // The validators still work under another base.
+    let v = public.validator("session.status").unwrap();
+    assert!(v.is_valid(&json!({"sessionId": "s", "status": "ready"})));
+    assert!(!v.is_valid(&json!({"sessionId": "s", "status": "online"})));
+}
+
+// ---------------------------------------------------------------------------- wrong names
+
+#[test]
+fn wrong_names_are_never_event_names_and_point_at_available_events() {
+    let c = catalog();
+    assert!(!c.wrong_names().is_empty());
+    let mut seen = BTreeSet::new();
+    for w in c.wrong_names() {
+        assert!(seen.insert(w.name.as_str()), "{} listed twice", w.name);
+        assert!(c.event(&w.name).is_none(), "{} is an event name", w.name);
+        assert_eq!(c.lookup(&w.name), Lookup::Unknown, "{}", w.name);
+        assert_eq!(
+            c.event(&w.use_instead).map(|e| e.status),
+            Some(EventStatus::Available),
+            "{} must point at an available event, not {}",
+            w.name,
+            w.use_instead
+        );
+        assert!(!w.why.trim().is_empty(), "{} explains why", w.name);
+    }
+    assert_eq!(
+        c.wrong_name("session.connected").unwrap().use_instead,
+        "session.authenticated"
+    );
+    assert_eq!(
+        c.wrong_name("session.qr_ready").unwrap().use_instead,
+        "session.qr"
+    );
+}
+
+#[test]
+fn suggest_corrects_typos() {
+    let c = catalog();
+    for (typed, expected) in [
+        ("mesage.received", "message.received"),
+        ("message.recieved", "message.received"),
+        ("Session.QR", "session.qr"),
+        ("session_status", "session.status"),
+        ("SESSION.STATUS", "session.status"),
+        ("session.authenticted", "session.authenticated"),
+        ("mesage.*", "message.*"),
+        ("*.*", "*"),
+        ("session", "session.*"),
+        (" message.sent ", "message.sent"),
+    ] {
+        assert_eq!(suggest(&c, typed).as_deref(), Some(expected), "{typed:?}");
+    }
+}
+
+#[test]
+fn suggest_uses_the_wrong_names_table() {
+    let c = catalog();
+    for (typed, expected) in [
+        ("session.connected", "session.authenticated"),
+        ("session.qr_ready", "session.qr"),
+        ("Session.Connected", "session.authenticated"),
+        ("message.deleted", "message.revoked"),
+        ("qr", "session.qr"),
+    ] {
+        assert_eq!(suggest(&c, typed).as_deref(), Some(expected), "{typed:?}");
+    }
+}
+
+#[test]
+fn suggest_returns_none_for_garbage() {
+    let c = catalog();
+    // Short garbage is one or two edits away from `*`: it must not be offered "everything".
+    for garbage in [
+        "",
+        "x",
+        "ab",
+        "🙂",
+        "xyzzy",
+        "hello world",
+        "order.created",
+        "12345",
+        "foo.*",
+    ] {
+        assert_eq!(suggest(&c, garbage), None, "{garbage:?}");
+    }
+}
+
+#[test]
+fn lookup_resolves_names_and_patterns() {
+    let c = catalog();
+    assert_eq!(c.lookup("*"), Lookup::Subscribable);
+    assert_eq!(c.lookup("message.received"), Lookup::Subscribable);
+    assert_eq!(c.lookup("message.*"), Lookup::Subscribable);
+    assert_eq!(c.lookup("session.*"), Lookup::Subscribable);
+    assert_eq!(c.lookup("group.join"), Lookup::Reserved("group.join"));
+    assert!(matches!(c.lookup("group.*"), Lookup::Reserved(_)));
+    assert_eq!(c.lookup("foo.*"), Lookup::Unknown);
+    assert_eq!(c.lookup("message"), Lookup::Unknown);
+    assert_eq!(c.lookup("Message.Received"), Lookup::Unknown);
+    assert_eq!(c.lookup("message.**"), Lookup::Unknown);
+    assert!(pattern_matches("*", "session.qr"));
+    assert!(pattern_matches("session.*", "session.qr"));
+    assert!(!pattern_matches("message.*", "session.qr"));
+    assert!(!pattern_matches("session.q", "session.qr"));
+}
+
+// ------------------------------------------------------------------------- contract snapshot
+
+const SNAPSHOT_DIR: &str = "tests/snapshots";
+const UPDATE_SNAPSHOT: &str = "UPDATE_CONTRACT_SNAPSHOT";
+
+fn snapshot_path(version: u64) -> PathBuf {
+    repo_path(SNAPSHOT_DIR).join(format!("contract-v{version}.json"))
+}
+
+/// The newest committed snapshot: `tests/snapshots/contract-v<N>.json` with the highest N.
+fn latest_snapshot() -> Option<(u64, PathBuf)> {
+    std::fs::read_dir(repo_path(SNAPSHOT_DIR))
+        .ok()?
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?;
+            let version = name
+                .strip_prefix("contract-v")?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()?;
+            Some((version, path))
+        })
+        .max_by_key(|(version, _)| *version)
+}
+
+fn contract_version(contract: &Value) -> Option<u64> {
+    contract.get("contractVersion").and_then(Value::as_u64)
+}
+
+/// How the current contract relates to the committed snapshot.
+#[derive(Debug)]
+enum Verdict {
+    /// Nothing changed.
+    Unchanged,
+    /// Changed without breaking anything (new events, optional fields, descriptions...).
+    Additive,
+    /// Breaking changes under the same contract version: not allowed.
+    Breaking(Vec<BreakingChange>),
+    /// The contract version was raised: the snapshot must be recorded anew.
+    Bumped {
+        from: u64,
+        to: u64,
+        changes: Vec<BreakingChange>,
+    },
+    /// The contract version went down.
+    Downgraded { from: u64, to: u64 },
+}
+
+fn judge(snapshot: &Value, current: &Value) -> Verdict {
+    let from = contract_version(snapshot).unwrap_or(0);
+    let to = contract_version(current).unwrap_or(0);
+    let changes = breaking_changes(snapshot, current);
+    match to.cmp(&from) {
+        std::cmp::Ordering::Less => Verdict::Downgraded { from, to },
+        std::cmp::Ordering::Greater => Verdict::Bumped { from, to, changes },
+        std::cmp::Ordering::Equal if !changes.is_empty() => Verdict::Breaking(changes),
+        std::cmp::Ordering::Equal if snapshot == current => Verdict::Unchanged,
+        std::cmp::Ordering::Equal => Verdict::Additive,
+    }
+}
+
+fn list(changes: &[BreakingChange]) -> String {
+    changes
+        .iter()
+        .map(|c| format!("  - {}: {}", c.path, c.what))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn write_snapshot(version: u64, contract: &Value) -> PathBuf {
+    let path = snapshot_path(version);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut text = serde_json::to_string_pretty(contract).unwrap();
+    text.push('\n');
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_published_contract_has_no_breaking_change_against_the_snapshot() {
+    let current = catalog().published_contract();
+    let version = contract_version(&current).expect("contractVersion");
+    let update = std::env::var_os(UPDATE_SNAPSHOT).is_some_and(|v| v == "1");
+    let Some((_, path)) = latest_snapshot() else {
+        if update {
+            let path = write_snapshot(version, &current);
+            eprintln!("note: recorded the contract snapshot {}", path.display());
+            return;
+        }
+        panic!(
+            "no contract snapshot in {SNAPSHOT_DIR}/: record one with\n  \
+             {UPDATE_SNAPSHOT}=1 cargo test --lib catalog::tests::the_published_contract\n\
+             and commit {SNAPSHOT_DIR}/contract-v{version}.json"
+        );
+    };
+    let text = std::fs::read_to_string(&path).unwrap();
+    let snapshot: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    match judge(&snapshot, &current) {
+        Verdict::Unchanged => {}
+        Verdict::Additive if update => {
+            write_snapshot(version, &current);
+            eprintln!("note: rewrote {} (additive changes)", path.display());
+        }
+        Verdict::Additive => eprintln!(
+            "note: the published contract changed without breaking anything; record it with \
+             {UPDATE_SNAPSHOT}=1 so that later changes are judged against it ({})",
+            path.display()
+        ),
+        Verdict::Breaking(changes) => panic!(
+            "the published contract has breaking changes against {} (contractVersion {version}):\n\
+             {}\n\
+             Either bump contractVersion in schemas/catalog.json (and the snapshot: rerun with \
+             {UPDATE_SNAPSHOT}=1 after the bump) or make the change additive.",
+            path.display(),
+            list(&changes)
+        ),
+        Verdict::Bumped { from, to, changes } if update => {
+            let written = write_snapshot(to, &current);
+            eprintln!(
+                "note: contractVersion {from} -> {to}; recorded {} ({} breaking changes against v{from}:\n{})",
+                written.display(),
+                changes.len(),
+                list(&changes)
+            );
+        }
+        Verdict::Bumped { from, to, changes } => panic!(
+            "contractVersion was bumped from {from} to {to}: record the new contract with \
+             {UPDATE_SNAPSHOT}=1 (writes {SNAPSHOT_DIR}/contract-v{to}.json) and commit it.\n\
+             Breaking changes against v{from}:\n{}",
+            list(&changes)
+        ),
+        Verdict::Downgraded { from, to } => panic!(
+            "contractVersion went down from {from} (in {}) to {to}",
+            path.display()
+        ),
+    }
+}
+
+fn committed_snapshot() -> Value {
+    let (_, path) = latest_snapshot().expect("a committed contract snapshot");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn the_snapshot_guard_detects_synthetic_breaking_changes() {
+    let snapshot = committed_snapshot();
+    let current = catalog().published_contract();
+    assert!(
+        matches!(judge(&snapshot, &snapshot), Verdict::Unchanged),
+        "a contract is unchanged against itself"
+    );
+
+    let assert_breaking = |contract: &Value, path_part: &str| match judge(&snapshot, contract) {
+        Verdict::Breaking(changes) => assert!(
+            changes.iter().any(|c| c.path.contains(path_part)),
+            "expected a change at {path_part}: {changes:#?}"
+        ),
+        other => panic!("expected a breaking change at {path_part}, got {other:?}"),
+    };
+
+    // An event removed from the catalog.
+    let mut removed = current.clone();
+    removed["catalog"]["events"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|e| e["name"] != "session.qr");
+    assert_breaking(&removed, "catalog.json#/events/session.qr");
+
+    // A schema file removed.
+    let mut no_file = current.clone();
+    no_file["schemas"]
+        .as_object_mut()
+        .unwrap()
+        .remove("events/message.ack.json");
+    assert_breaking(&no_file, "events/message.ack.json");
+
+    // A new required field in a payload.
+    let mut required = current.clone();
+    let schema = &mut required["schemas"]["events/session.status.json"];
+    schema["properties"]["engine"] = json!({"type": "string"});
+    schema["required"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("engine"));
+    assert_breaking(&required, "events/session.status.json#/required");
+
+    // A narrowed type.
+    let mut narrowed = current.clone();
+    narrowed["schemas"]["registration.json"]["properties"]["sessionId"]["type"] = json!("string");
+    assert_breaking(&narrowed, "registration.json#/properties/sessionId/type");
+
+    // An enum value removed.
+    let mut enum_cut = current.clone();
+    enum_cut["schemas"]["events/session.status.json"]["properties"]["status"]["enum"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|v| v != "qr_ready");
+    assert_breaking(
+        &enum_cut,
+        "events/session.status.json#/properties/status/enum",
+    );
+
+    // An available event becoming reserved.
+    let mut demoted = current.clone();
+    for e in demoted["catalog"]["events"].as_array_mut().unwrap() {
+        if e["name"] == "message.revoked" {
+            e["status"] = json!("reserved");
+        }
+    }
+    assert_breaking(&demoted, "catalog.json#/events/message.revoked/status");
+
+    // The same breaking change passes once the version is bumped.
+    let mut bumped = removed.clone();
+    let next = contract_version(&snapshot).unwrap() + 1;
+    bumped["contractVersion"] = json!(next);
+    bumped["catalog"]["contractVersion"] = json!(next);
+    match judge(&snapshot, &bumped) {
+        Verdict::Bumped { changes, .. } => assert!(!changes.is_empty()),
+        other => panic!("expected a bump, got {other:?}"),
+    }
+
+    // Going back down is refused.
+    let mut down = current.clone();
+    down["contractVersion"] = json!(0);
+    assert!(matches!(
+        judge(&snapshot, &down),
+        Verdict::Downgraded { .. }
+    ));
+}
+
+#[test]
+fn additive_changes_pass_the_snapshot_guard() {
+    let snapshot = committed_snapshot();
+    let mut added = snapshot.clone();
+    added["catalog"]["events"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "name": "message.edited",
+            "status": "available",
+            "description": "A message was edited.",
+            "schema": "events/message.edited.json"
+        }));
+    added["schemas"]["events/message.edited.json"] = json!({"type": "object"});
+    added["schemas"]["events/session.status.json"]["properties"]["engine"] =
+        json!({"type": "string"});
+    added["schemas"]["events/session.status.json"]["properties"]["status"]["enum"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("paused"));
+    added["schemas"]["envelope.json"]["description"] = json!("Reworded.");
+    assert!(
+        matches!(judge(&snapshot, &added), Verdict::Additive),
+        "{:?}",
+        judge(&snapshot, &added)
+    );
+}
+
+#[test]
+fn the_snapshot_is_the_published_contract_of_the_canonical_catalog() {
+    // The committed snapshot has the shape published_contract() produces, so the guard compares
+    // like with like (a snapshot of another shape would compare as "everything removed").
+    let snapshot = committed_snapshot();
+    let current = catalog().published_contract();
+    let keys = |v: &Value| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(keys(&snapshot), keys(&current));
+    assert!(snapshot["catalog"]["events"].as_array().is_some());
+    for (path, schema) in snapshot["schemas"].as_object().unwrap() {
+        assert!(
+            schema["$id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with(CANONICAL_BASE)),
+            "{path}: the snapshot is taken with the canonical base"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------ docs
+
+const DOCS: &str = "docs/contract.md";
+const UPDATE_DOCS: &str = "UPDATE_CONTRACT_DOCS";
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn events_table(c: &Catalog) -> String {
+    let mut out = String::from("| Event | Status | Description |\n|---|---|---|\n");
+    for e in c.events() {
+        let status = match e.status {
+            EventStatus::Available => "available",
+            EventStatus::Reserved => "**reserved**",
+        };
+        out.push_str(&format!(
+            "| `{}` | {status} | {} |\n",
+            e.name,
+            cell(&e.description)
+        ));
+    }
+    out
+}
+
+fn wrong_names_table(c: &Catalog) -> String {
+    let mut out = String::from("| Refused name | Use instead | Why |\n|---|---|---|\n");
+    for w in c.wrong_names() {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} |\n",
+            w.name,
+            w.use_instead,
+            cell(&w.why)
+        ));
+    }
+    out
+}
+
+/// Replaces what lies between `<!-- {marker}:begin -->` and `<!-- {marker}:end -->`.
+fn replace_section(doc: &str, marker: &str, content: &str) -> Result<String, String> {
+    let begin = format!("<!-- {marker}:begin -->");
+    let end = format!("<!-- {marker}:end -->");
+    let start = doc
+        .find(&begin)
+        .ok_or_else(|| format!("{DOCS} has no {begin} marker"))?
+        + begin.len();
+    let stop = doc[start..]
+        .find(&end)
+        .ok_or_else(|| format!("{DOCS} has no {end} marker after {begin}"))?
+        + start;
+    // Blank lines around the table keep Markdown from gluing the comments to it.
+    Ok(format!("{}\n\n{content}\n{}", &doc[..start], &doc[stop..]))
+}
+
+fn generated_docs(doc: &str, c: &Catalog) -> Result<String, String> {
+    let doc = replace_section(doc, "events", &events_table(c))?;
+    replace_section(&doc, "wrong-names", &wrong_names_table(c))
+}
+
+#[test]
+fn docs_tables_are_generated_from_the_catalog() {
+    let path = repo_path(DOCS);
+    let doc = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let expected = generated_docs(&doc, &catalog()).unwrap_or_else(|e| panic!("{e}"));
+    if doc == expected {
+        return;
+    }
+    if std::env::var_os(UPDATE_DOCS).is_some_and(|v| v == "1") {
+        std::fs::write(&path, &expected).unwrap();
+        eprintln!("note: regenerated the tables in {DOCS}");
+        return;
+    }
+    let first_diff = doc
+        .lines()
+        .zip(expected.lines())
+        .position(|(a, b)| a != b)
+        .unwrap_or(doc.lines().count().min(expected.lines().count()));
+    panic!(
+        "the generated tables in {DOCS} are out of date (first difference at line {}); \
+         regenerate them with\n  {UPDATE_DOCS}=1 cargo test --lib catalog::tests::docs_tables",
+        first_diff + 1
+    );
+}
+
+#[test]
+fn the_docs_generator_notices_a_change() {
+    let c = catalog();
+    let doc = "intro\n<!-- events:begin -->\nstale\n<!-- events:end -->\nmiddle\n\
+               <!-- wrong-names:begin -->\n<!-- wrong-names:end -->\nend\n";
+    let generated = generated_docs(doc, &c).unwrap();
+    assert!(generated.starts_with("intro\n<!-- events:begin -->\n\n| Event |"));
+    assert!(generated.contains("| `group.join` | **reserved** |"));
+    assert!(generated.contains("| `session.connected` | `session.authenticated` |"));
+    assert!(generated.ends_with("|\n\n<!-- wrong-names:end -->\nend\n"));
+    assert!(!generated.contains("stale"));
+    // Idempotent.
+    assert_eq!(generated_docs(&generated, &c).unwrap(), generated);
+    // Missing markers are reported, not ignored.
+    assert!(generated_docs("no markers here", &c).is_err());
+    let every_name: BTreeMap<&str, bool> = c
+        .events()
+        .iter()
+        .map(|e| {
+            (
+                e.name.as_str(),
+                generated.contains(&format!("`{}`", e.name)),
+            )
+        })
+        .collect();
+    assert!(every_name.values().all(|v| *v), "{every_name:?}");
+}

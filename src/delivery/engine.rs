@@ -2,9 +2,10 @@
 //! memory), runs attempts with bounded concurrency overall and per registration, and records
 //! results in batches through one recorder task.
 //!
-//! Crash safety: a claim is a lease in the store. Results clear it. A process killed mid-attempt
-//! leaves leased rows that are claimed again after a restart, so every acknowledged event is
-//! delivered at least once, with its original idempotency key.
+//! Crash safety: a claim is a lease in the store. Results clear it; while an attempt runs, the
+//! engine renews its lease. A process killed mid-attempt leaves leased rows that are claimed
+//! again after a restart (SQLite) or, once the lease runs out, by another instance (PostgreSQL),
+//! so every acknowledged event is delivered at least once, with its original idempotency key.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -37,12 +38,18 @@ pub struct EngineConfig {
     pub max_in_flight: usize,
     pub per_webhook_in_flight: usize,
     pub shutdown_grace: Duration,
+    /// How long a claim holds a delivery without renewal; `None`: the attempt's timeout plus a
+    /// generous margin. The engine renews the leases of its in-flight deliveries every third of
+    /// it, so an attempt may outlive it (e.g. waiting on a rate limit); it only runs out when
+    /// this process stops renewing (killed, hung, database lost), and then another instance, or
+    /// the next run, takes the work over.
+    pub lease: Option<Duration>,
 }
 
 impl EngineConfig {
-    /// How long a claim holds a delivery: the attempt's timeout plus a generous margin.
     fn lease(&self) -> Duration {
-        self.attempt_timeout + Duration::from_secs(60)
+        self.lease
+            .unwrap_or(self.attempt_timeout + Duration::from_secs(60))
     }
 }
 
@@ -142,10 +149,16 @@ async fn run(
         limiters: HashMap::new(),
     };
     let lease_ms = i64::try_from(config.lease().as_millis()).unwrap_or(i64::MAX / 4);
+    let renew_every = (config.lease() / 3).max(Duration::from_millis(100));
+    let mut renewed_at = tokio::time::Instant::now();
 
     loop {
         if *stop.borrow() {
             break;
+        }
+        if renewed_at.elapsed() >= renew_every {
+            renew(store.as_ref(), &lanes, lease_ms).await;
+            renewed_at = tokio::time::Instant::now();
         }
         let free = config.max_in_flight.saturating_sub(tasks.len());
         let mut claimed = 0;
@@ -201,8 +214,15 @@ async fn run(
     }
 
     let drained = tokio::time::timeout(config.shutdown_grace, async {
-        while let Some(done) = tasks.join_next().await {
-            finished(&mut lanes, done);
+        let mut renewal = tokio::time::interval_at(renewed_at + renew_every, renew_every);
+        loop {
+            tokio::select! {
+                done = tasks.join_next() => match done {
+                    Some(done) => finished(&mut lanes, done),
+                    None => break,
+                },
+                _ = renewal.tick() => renew(store.as_ref(), &lanes, lease_ms).await,
+            }
         }
     })
     .await;
@@ -223,6 +243,18 @@ fn finished(lanes: &mut Lanes, done: Result<(String, String), tokio::task::JoinE
     match done {
         Ok((webhook_id, delivery_id)) => lanes.finished(&webhook_id, &delivery_id),
         Err(e) => tracing::error!(error = %e, "delivery attempt task failed"),
+    }
+}
+
+/// Extends the leases of the deliveries in flight, so that no other instance takes them over
+/// while this one still works on them (a rate-limited attempt can wait longer than a lease).
+async fn renew(store: &dyn Store, lanes: &Lanes, lease_ms: i64) {
+    if lanes.ids.is_empty() {
+        return;
+    }
+    let ids: Vec<String> = lanes.ids.iter().cloned().collect();
+    if let Err(e) = store.renew_leases(&ids, clock::now_ms() + lease_ms).await {
+        tracing::error!(error = %e, "renewing leases failed");
     }
 }
 

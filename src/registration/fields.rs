@@ -104,7 +104,11 @@ pub fn url(v: &Value, errors: &mut Vec<FieldError>) -> Option<String> {
     Some(parsed.to_string())
 }
 
-pub fn secret(v: &Value, errors: &mut Vec<FieldError>) -> Option<WebhookSecret> {
+/// `Ok(None)`: no secret given (null), one will be generated on create.
+pub fn secret(v: &Value, errors: &mut Vec<FieldError>) -> Option<Option<WebhookSecret>> {
+    if v.is_null() {
+        return Some(None);
+    }
     let Some(raw) = v.as_str() else {
         // Never echo what may be a secret.
         errors.push(FieldError::new(
@@ -115,7 +119,7 @@ pub fn secret(v: &Value, errors: &mut Vec<FieldError>) -> Option<WebhookSecret> 
         return None;
     };
     match WebhookSecret::parse(raw) {
-        Ok(s) => Some(s),
+        Ok(s) => Some(Some(s)),
         Err(e) => {
             errors.push(FieldError::new(
                 "/secret",

@@ -66,7 +66,8 @@ pub struct Normalized {
     pub events: Vec<String>,
     pub session_id: Option<String>,
     pub description: Option<String>,
-    pub headers: BTreeMap<String, String>,
+    /// Names of the custom headers (their values may be credentials: never echoed).
+    pub header_names: Vec<String>,
     pub active: bool,
     pub rate_limit: Option<f64>,
     /// `provided` or `generated` (a secret is never echoed).
@@ -80,7 +81,7 @@ impl Registration {
             events: self.events.clone(),
             session_id: self.session_id.clone(),
             description: self.description.clone(),
-            headers: self.headers.clone(),
+            header_names: self.headers.keys().cloned().collect(),
             active: self.active,
             rate_limit: self.rate_limit,
             secret: if self.secret.is_some() {
@@ -196,7 +197,7 @@ fn parse_fields(
         patch.events = check_events(catalog, v, "/events", &mut errors);
     }
     if let Some(v) = obj.get("secret") {
-        patch.secret = fields::secret(v, &mut errors);
+        patch.secret = fields::secret(v, &mut errors).flatten();
     }
     if let Some(v) = obj.get("sessionId") {
         patch.session_id = fields::session_id(v, &mut errors);

@@ -1,7 +1,9 @@
 //! The store boundary: the only place that knows SQL. Handlers and the delivery engine speak to
-//! `dyn Store`; SQLite is the embedded default and PostgreSQL will implement the same trait.
+//! `dyn Store`; SQLite is the embedded default (one process per file), PostgreSQL implements the
+//! same trait for several instances sharing one database. The URL picks the backend.
 
 mod model;
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
@@ -9,6 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use model::*;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Errors from the store. The HTTP layer answers them with a bare 500 and logs the cause.
@@ -18,18 +21,37 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("corrupt row: {0}")]
     Corrupt(String),
-    #[error("unsupported database URL {0:?}: use sqlite://<file>")]
+    #[error(
+        "unsupported database URL {0:?}: use sqlite://<file> or postgres://<user>@<host>/<database>"
+    )]
     UnsupportedUrl(String),
+    #[error("invalid database URL {0}")]
+    InvalidUrl(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Opens (creating and migrating) the store named by a database URL.
+/// Opens (creating and migrating) the store named by a database URL: `sqlite:` or
+/// `postgres://` / `postgresql://`.
 pub async fn connect(database_url: &str) -> StoreResult<Arc<dyn Store>> {
     if database_url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(database_url).await?))
+    } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(database_url).await?))
     } else {
         Err(StoreError::UnsupportedUrl(database_url.to_owned()))
+    }
+}
+
+/// The database URL with any password replaced by `***`, for logs and error messages.
+pub fn redact_url(database_url: &str) -> String {
+    match url::Url::parse(database_url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.into()
+        }
+        Ok(_) => database_url.to_owned(),
+        Err(_) => "<unparseable database URL>".into(),
     }
 }
 
@@ -71,8 +93,14 @@ pub trait Store: Send + Sync + 'static {
     async fn next_due_at(&self) -> StoreResult<Option<i64>>;
     /// Records attempt results (each clears its lease), in one transaction.
     async fn record_attempts(&self, results: &[AttemptRecord]) -> StoreResult<()>;
-    /// Drops every lease (single-instance start-up: whoever held them is gone).
-    async fn release_all_leases(&self) -> StoreResult<u64>;
+    /// Extends to `until_ms` the leases this store's process still holds on these deliveries
+    /// (the engine renews the claims it is working on, so a lease only runs out when its holder
+    /// stops: died, hung, or lost the database). Returns how many were extended.
+    async fn renew_leases(&self, ids: &[String], until_ms: i64) -> StoreResult<u64>;
+    /// Start-up: releases the leases that can only be left over from a dead run, and returns
+    /// how many. SQLite releases all (one process per file: whoever held them is gone);
+    /// PostgreSQL releases none (other instances may be working; a dead one's leases run out).
+    async fn recover_leases_on_start(&self) -> StoreResult<u64>;
 
     // --- Delivery inspection and redrive ---
     async fn list_deliveries(

@@ -409,7 +409,23 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn release_all_leases(&self) -> StoreResult<u64> {
+    async fn renew_leases(&self, ids: &[String], until_ms: i64) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        Ok(sqlx::query(
+            "UPDATE deliveries SET lease_until = ? \
+             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending' AND lease_until IS NOT NULL",
+        )
+        .bind(until_ms)
+        .bind(to_json(&ids)?)
+        .execute(&self.write)
+        .await?
+        .rows_affected())
+    }
+
+    async fn recover_leases_on_start(&self) -> StoreResult<u64> {
+        // One process owns an SQLite file: leases left by a previous (killed) run are void.
         Ok(
             sqlx::query("UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL")
                 .execute(&self.write)

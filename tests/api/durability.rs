@@ -1,5 +1,7 @@
 //! Crash safety: the real binary as a child process, killed with SIGKILL under load, restarted on
 //! the same database. Every event acknowledged with 202 must still be delivered, with its key.
+//! Runs on the suite's backend: on SQLite the restart releases the dead run's leases; on
+//! PostgreSQL it waits for them to run out (a short lease, `WABRIDGE_LEASE`, keeps that quick).
 
 use std::collections::HashSet;
 use std::process::Stdio;
@@ -11,7 +13,7 @@ use tokio::process::{Child, Command};
 
 use crate::helpers::*;
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -19,15 +21,23 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_bridge(db: &std::path::Path, port: u16) -> Child {
+/// Starts the real binary on the test database `db` (see [`database_url`]) and waits until it is
+/// ready. Leases last 3 s, so that work of a killed process is taken over quickly.
+pub async fn start_bridge(db: &std::path::Path, port: u16) -> Child {
+    start_bridge_with(db, port, &[]).await
+}
+
+/// [`start_bridge`] with more environment variables.
+pub async fn start_bridge_with(db: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_wabridge"))
         .args([
             "serve",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--database-url",
-            &format!("sqlite://{}", db.display()),
+            &database_url(db),
         ])
+        .env("WABRIDGE_LEASE", "3s")
         .env("WABRIDGE_API_KEY", ADMIN_KEY)
         .env("WABRIDGE_INGEST_KEY", INGEST_KEY)
         .env("WABRIDGE_ALLOW_TARGETS", "127.0.0.1/32")
@@ -36,6 +46,7 @@ async fn start_bridge(db: &std::path::Path, port: u16) -> Child {
             "0,100ms,200ms,300ms,500ms,1s,1s,1s,1s,1s",
         )
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)

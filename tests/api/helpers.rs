@@ -29,12 +29,10 @@ pub struct TestApp {
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
-/// A config for tests: fast retries, loopback allowed, fixed keys.
+/// A config for tests: fast retries, loopback allowed, fixed keys, on the backend the suite runs
+/// on (see [`database_url`]).
 pub fn test_config(db_path: &Path) -> Config {
-    let mut c = Config::new(
-        "127.0.0.1:0".parse().unwrap(),
-        format!("sqlite://{}", db_path.display()),
-    );
+    let mut c = Config::new("127.0.0.1:0".parse().unwrap(), database_url(db_path));
     c.api_keys = vec![ADMIN_KEY.into()];
     c.ingest_keys = vec![INGEST_KEY.into()];
     c.allow_targets = "127.0.0.1/32,localhost".parse().unwrap();
@@ -42,6 +40,127 @@ pub fn test_config(db_path: &Path) -> Config {
     c.attempt_timeout = Duration::from_secs(3);
     c.shutdown_grace = Duration::from_secs(3);
     c
+}
+
+// --- Backend selection -----------------------------------------------------------------------
+
+/// Set to a PostgreSQL URL with the right to create databases (scripts/with-postgres.sh sets it)
+/// to run the whole suite on PostgreSQL instead of SQLite.
+pub const POSTGRES_ENV: &str = "WABRIDGE_TEST_POSTGRES_URL";
+
+/// Does this run use PostgreSQL? Tests that inspect the SQLite file itself skip on it, by
+/// testing this explicitly.
+pub fn on_postgres() -> bool {
+    postgres_admin_url().is_some()
+}
+
+fn postgres_admin_url() -> Option<String> {
+    std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty())
+}
+
+/// The database a test's `db_path` names. SQLite: that file. PostgreSQL: a fresh database
+/// (`wabridge_test_<uuid>`), created on first use of the path and remembered next to it in
+/// `<db_path>.postgres-url`, so that restarting on the same `db_path` reopens the same database.
+/// (The file at `db_path` itself does not exist then.)
+pub fn database_url(db_path: &Path) -> String {
+    let Some(admin) = postgres_admin_url() else {
+        return format!("sqlite://{}", db_path.display());
+    };
+    let mut marker = db_path.as_os_str().to_owned();
+    marker.push(".postgres-url");
+    let marker = PathBuf::from(marker);
+    if let Ok(url) = std::fs::read_to_string(&marker) {
+        return url;
+    }
+    let url = create_postgres_database(&admin);
+    std::fs::write(&marker, &url).unwrap();
+    url
+}
+
+/// Creates a new database in the cluster of `admin` and returns its URL. Synchronous (tests call
+/// it from sync and async code alike): it runs on its own thread and runtime.
+pub fn create_postgres_database(admin: &str) -> String {
+    use sqlx::Connection as _;
+    let name = format!("wabridge_test_{}", uuid::Uuid::new_v4().simple());
+    let mut url = url::Url::parse(admin).expect("a PostgreSQL URL");
+    url.set_path(&format!("/{name}"));
+    let admin = admin.to_owned();
+    let db = name;
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}={admin}: {e}"));
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\"")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot create database {db}: {e}"));
+            });
+    })
+    .join()
+    .expect("creating the test database failed");
+    url.into()
+}
+
+/// Everything the test database at `db_path` stores, for "is this secret stored in plaintext?"
+/// checks that must hold on both backends. SQLite: every byte of the file and of its WAL and
+/// shared-memory files. PostgreSQL: the text of every row of every table.
+pub fn stored_bytes(db_path: &Path) -> Vec<u8> {
+    if !on_postgres() {
+        let dir = db_path.parent().unwrap();
+        let stem = db_path.file_name().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name == stem || name == format!("{stem}-wal") || name == format!("{stem}-shm") {
+                bytes.extend(std::fs::read(&path).unwrap());
+            }
+        }
+        assert!(
+            !bytes.is_empty(),
+            "no database file at {}",
+            db_path.display()
+        );
+        return bytes;
+    }
+    let url = database_url(db_path);
+    std::thread::spawn(move || {
+        use sqlx::Connection as _;
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables \
+                     WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+                let mut bytes = Vec::new();
+                for table in tables {
+                    let sql = format!(
+                        "SELECT COALESCE(string_agg(t::text, E'\\n'), '') FROM \"{table}\" t"
+                    );
+                    let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                        .fetch_one(&mut conn)
+                        .await
+                        .unwrap();
+                    bytes.extend(rows.into_bytes());
+                    bytes.push(b'\n');
+                }
+                bytes
+            })
+    })
+    .join()
+    .expect("reading the test database failed")
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -392,4 +511,101 @@ pub fn verify_officially(secret: &str, r: &Received) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+// --- Contract tests (catalog, webhooks, auth, persistence, cli) --------------------------------
+
+/// Asserts an RFC 9457 problem response: `status`, `application/problem+json`, and the members
+/// type, title, status and detail. Returns the body.
+pub async fn assert_problem(res: reqwest::Response, status: u16) -> Value {
+    let got = res.status().as_u16();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = res.text().await.unwrap();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/problem+json"),
+        "{text}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("urn:wabridge:problem:")),
+        "type: {body}"
+    );
+    assert!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "title: {body}"
+    );
+    assert_eq!(body["status"], status, "status member: {body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|t| !t.is_empty()),
+        "detail: {body}"
+    );
+    body
+}
+
+/// `(pointer, code)` of every entry of a body's `errors`.
+pub fn error_codes(body: &Value) -> Vec<(String, String)> {
+    body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors in {body}"))
+        .iter()
+        .map(|e| {
+            (
+                e["pointer"].as_str().unwrap().to_owned(),
+                e["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The entry of a body's `errors` at `pointer`.
+pub fn error_at<'a>(body: &'a Value, pointer: &str) -> &'a Value {
+    body["errors"]
+        .as_array()
+        .and_then(|errors| errors.iter().find(|e| e["pointer"] == pointer))
+        .unwrap_or_else(|| panic!("no error at {pointer:?} in {body}"))
+}
+
+impl TestApp {
+    /// A GET without any key.
+    pub async fn get_public(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+}
+
+/// Starts the server on `db_path` like [`spawn_app_on`] and also returns the keys the
+/// application generated on this start.
+pub async fn spawn_app_on_with_keys(
+    db_path: &Path,
+    tweak: impl FnOnce(&mut Config),
+) -> (TestApp, Vec<wabridge::keys::GeneratedKey>) {
+    init_crypto();
+    let mut config = test_config(db_path);
+    tweak(&mut config);
+    let app = Application::build(config).await.expect("the app builds");
+    let generated = app.generated_keys().to_vec();
+    let addr = app.local_addr();
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    let test_app = TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        db_path: db_path.to_owned(),
+        dir: None,
+        shutdown: Some(tx),
+        handle: Some(handle),
+    };
+    (test_app, generated)
 }

@@ -8,6 +8,8 @@ mod cli;
 mod delivery;
 mod durability;
 mod ingest;
+mod multi_instance;
 mod persistence;
 mod store;
+mod store_backends;
 mod webhooks;

@@ -43,6 +43,12 @@ async fn policy_error(state: &AppState, body: &Value, errors: &[FieldError]) -> 
     let url = url::Url::parse(raw).ok()?;
     match state.policy.check_url(&url).await {
         Ok(()) => None,
+        // A name that does not resolve now may resolve later (or only inside the operator's
+        // network): accept it; every delivery attempt checks the policy again.
+        Err(blocked) if !blocked.is_forbidden_address() => {
+            tracing::warn!(host = %blocked.host, reason = %blocked.reason, "registered a url whose host does not resolve now");
+            None
+        }
         Err(blocked) => Some(
             FieldError::new("/url", ErrorCode::UrlNotAllowed, blocked.to_string())
                 .with_value(Value::String(raw.to_owned())),

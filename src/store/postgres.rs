@@ -1,0 +1,884 @@
+//! PostgreSQL implementation of [`Store`]: the same semantics as [`super::SqliteStore`], for
+//! several wabridge instances sharing one database.
+//!
+//! What makes it safe to share:
+//! - Claims lock candidate rows with `FOR UPDATE SKIP LOCKED` and lease them to this instance
+//!   (`lease_until`, `claimed_by`): an attempt is taken by exactly one instance while its lease
+//!   runs, and by another one once the lease has run out (the holder died or stopped renewing).
+//! - Ingest dedup and `session.status` only-on-change are single statements on unique keys
+//!   (`ON CONFLICT`): of two instances inserting the same key at once, one waits for the other
+//!   and then sees its row.
+//! - Nothing is cached per process: registrations are read at ingest and at claim.
+//! - Transactions that can deadlock or fail to serialise against another instance's (PostgreSQL
+//!   answers `40P01` / `40001`) are retried a few times.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+
+use super::*;
+use crate::ids;
+use crate::secret::WebhookSecret;
+
+/// Ordered migrations; all pending ones run in one transaction under an advisory lock.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+
+/// Key of the advisory lock held while migrating, so that instances starting together take
+/// turns ("wabridge" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7761_6272_6964_6765;
+
+/// Connections per instance unless the URL says `pool_size=N`.
+const DEFAULT_POOL_SIZE: u32 = 10;
+
+/// How often a transaction that lost a deadlock or serialisation race is tried.
+const TRIES: u32 = 5;
+
+pub struct PostgresStore {
+    pool: PgPool,
+    /// Who this instance is in `deliveries.claimed_by`: host, process id and a random suffix.
+    instance: String,
+}
+
+impl PostgresStore {
+    /// Connects to a `postgres://` or `postgresql://` URL and runs pending migrations.
+    ///
+    /// The URL takes libpq's parameters that sqlx understands (`sslmode`, `sslrootcert`,
+    /// `application_name`, `options`, ...) plus wabridge's `pool_size` (connections per instance,
+    /// default 10).
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let (url, pool_size) = split_pool_size(url)?;
+        let mut options = PgConnectOptions::from_str(&url)?;
+        if !url.contains("application_name=") {
+            options = options.application_name("wabridge");
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        migrate(&pool).await?;
+        Ok(Self {
+            pool,
+            instance: instance_id(),
+        })
+    }
+
+    /// This instance's name in `deliveries.claimed_by`.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+}
+
+/// Removes wabridge's own `pool_size` parameter from the URL (sqlx would warn about it).
+fn split_pool_size(raw: &str) -> StoreResult<(String, u32)> {
+    let bad = |why: String| StoreError::InvalidUrl(format!("{}: {why}", redact_url(raw)));
+    let mut url = url::Url::parse(raw).map_err(|e| bad(e.to_string()))?;
+    let mut size = DEFAULT_POOL_SIZE;
+    let mut kept: Vec<(String, String)> = Vec::new();
+    for (k, v) in url.query_pairs() {
+        if k == "pool_size" {
+            size = v
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad(format!("pool_size={v} is not a positive number")))?;
+        } else {
+            kept.push((k.into_owned(), v.into_owned()));
+        }
+    }
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    Ok((url.into(), size))
+}
+
+fn instance_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}/{}/{}", std::process::id(), &suffix[..8])
+}
+
+async fn migrate(pool: &PgPool) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    // Held until commit: a second instance starting now waits here, then finds the work done.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS _migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _migrations")
+        .fetch_one(&mut *tx)
+        .await?;
+    let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    if let Some(newest) = newest.filter(|n| *n > known) {
+        // A rolling upgrade: a newer instance migrated already. Migrations only add, so this
+        // older binary keeps working; it must not be the one left running for long.
+        tracing::warn!(
+            database = newest,
+            binary = known,
+            "the database schema is newer than this binary; upgrade this instance"
+        );
+    }
+    for (version, sql) in MIGRATIONS {
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM _migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if done.is_none() {
+            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO _migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(version)
+                .bind(crate::clock::now_ms())
+                .execute(&mut *tx)
+                .await?;
+            tracing::info!(version, "applied migration");
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Did PostgreSQL abort the transaction because of a concurrent one (deadlock, serialisation)?
+fn is_retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        }
+        _ => false,
+    }
+}
+
+/// Evaluates `$tx` (an expression running one whole transaction) again when it lost a race
+/// against another instance's transaction.
+macro_rules! retrying {
+    ($what:literal, $tx:expr) => {{
+        let mut tries = 1;
+        loop {
+            match $tx {
+                Err(e) if tries < TRIES && is_retryable(&e) => {
+                    tracing::debug!(error = %e, tries, what = $what, "transaction lost a race; retrying");
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(tries))).await;
+                    tries += 1;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(corrupt)
+}
+
+fn to_u32(n: i32) -> StoreResult<u32> {
+    u32::try_from(n).map_err(corrupt)
+}
+
+fn to_i32(n: u32) -> StoreResult<i32> {
+    i32::try_from(n).map_err(corrupt)
+}
+
+fn webhook_from_row(row: &PgRow) -> StoreResult<Webhook> {
+    let events: Vec<String> =
+        serde_json::from_str(row.try_get::<&str, _>("events")?).map_err(corrupt)?;
+    let headers: BTreeMap<String, String> =
+        serde_json::from_str(row.try_get::<&str, _>("headers")?).map_err(corrupt)?;
+    let secret = WebhookSecret::parse(row.try_get::<&str, _>("secret")?)
+        .map_err(|e| corrupt(format!("stored secret: {e}")))?;
+    Ok(Webhook {
+        id: row.try_get("id")?,
+        url: row.try_get("url")?,
+        events,
+        session_id: row.try_get("session_id")?,
+        description: row.try_get("description")?,
+        headers,
+        secret,
+        active: row.try_get("active")?,
+        rate_limit: row.try_get("rate_limit")?,
+        disabled_reason: row.try_get("disabled_reason")?,
+        created_at_ms: row.try_get("created_at")?,
+        updated_at_ms: row.try_get("updated_at")?,
+    })
+}
+
+fn claimed_from_row(row: &PgRow) -> StoreResult<ClaimedDelivery> {
+    Ok(ClaimedDelivery {
+        id: row.try_get("id")?,
+        webhook_id: row.try_get("webhook_id")?,
+        url: row.try_get("url")?,
+        secret: WebhookSecret::parse(row.try_get::<&str, _>("secret")?)
+            .map_err(|e| corrupt(format!("stored secret: {e}")))?,
+        headers: serde_json::from_str(row.try_get::<&str, _>("headers")?).map_err(corrupt)?,
+        rate_limit: row.try_get("rate_limit")?,
+        event: row.try_get("event")?,
+        session_id: row.try_get("session_id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        occurred: row.try_get("occurred_rfc3339")?,
+        data: row.try_get("data")?,
+        is_test: row.try_get("is_test")?,
+        attempts: to_u32(row.try_get("attempts")?)?,
+        retry_base: to_u32(row.try_get("retry_base")?)?,
+    })
+}
+
+fn delivery_from_row(row: &PgRow) -> StoreResult<DeliveryInfo> {
+    let state: String = row.try_get("state")?;
+    let next: i64 = row.try_get("next_attempt_at")?;
+    Ok(DeliveryInfo {
+        id: row.try_get("id")?,
+        webhook_id: row.try_get("webhook_id")?,
+        event_id: row.try_get("event_id")?,
+        event: row.try_get("event")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        next_attempt_at_ms: (state == "pending").then_some(next),
+        state,
+        attempts: to_u32(row.try_get("attempts")?)?,
+        last_status: row
+            .try_get::<Option<i32>, _>("last_status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        last_error: row.try_get("last_error")?,
+        is_test: row.try_get("is_test")?,
+        created_at_ms: row.try_get("created_at")?,
+        updated_at_ms: row.try_get("updated_at")?,
+        attempt_log: Vec::new(),
+    })
+}
+
+async fn write_subscriptions(
+    tx: &mut Transaction<'static, Postgres>,
+    webhook: &Webhook,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM webhook_subscriptions WHERE webhook_id = $1")
+        .bind(&webhook.id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO webhook_subscriptions (pattern, webhook_id) \
+         SELECT DISTINCT p, $2 FROM UNNEST($1::text[]) AS p ON CONFLICT DO NOTHING",
+    )
+    .bind(&webhook.events)
+    .bind(&webhook.id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn attempts_of(pool: &PgPool, delivery_id: &str) -> StoreResult<Vec<AttemptInfo>> {
+    let rows = sqlx::query(
+        "SELECT attempt, started_at, status_code, latency_ms, error FROM attempts \
+         WHERE delivery_id = $1 ORDER BY attempt",
+    )
+    .bind(delivery_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(AttemptInfo {
+                attempt: to_u32(row.try_get("attempt")?)?,
+                started_at_ms: row.try_get("started_at")?,
+                status_code: row
+                    .try_get::<Option<i32>, _>("status_code")?
+                    .and_then(|s| u16::try_from(s).ok()),
+                latency_ms: row.try_get("latency_ms")?,
+                error: row.try_get("error")?,
+            })
+        })
+        .collect()
+}
+
+macro_rules! delivery_select {
+    () => {
+        "SELECT d.id, d.webhook_id, d.event_id, e.event, e.idempotency_key, d.state, d.attempts, \
+    d.next_attempt_at, d.last_status, d.last_error, d.is_test, d.created_at, d.updated_at \
+    FROM deliveries d JOIN events e ON e.id = d.event_id"
+    };
+}
+
+macro_rules! webhook_columns {
+    () => {
+        "id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at"
+    };
+}
+
+impl PostgresStore {
+    async fn ingest_tx(&self, events: &[NewEvent], now_ms: i64) -> StoreResult<Vec<IngestOutcome>> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            out.push(ingest_one(&mut tx, e, now_ms).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn claim_tx(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+        per_webhook: u32,
+        busy: &[String],
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let mut tx = self.pool.begin().await?;
+        // Rows another instance is claiming right now are locked: skip them rather than wait.
+        // A row it has just leased and committed fails the lease test when re-checked.
+        let candidates = sqlx::query(
+            "SELECT d.id, d.webhook_id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+             WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
+               AND (d.lease_until IS NULL OR d.lease_until < $1) AND w.active \
+               AND NOT (d.webhook_id = ANY($2)) \
+             ORDER BY d.next_attempt_at, d.id LIMIT $3 \
+             FOR UPDATE OF d SKIP LOCKED",
+        )
+        .bind(now_ms)
+        .bind(busy)
+        .bind(i64::from(limit) * 4)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut per: HashMap<String, u32> = HashMap::new();
+        let mut chosen: Vec<String> = Vec::new();
+        for row in &candidates {
+            let webhook_id: String = row.try_get("webhook_id")?;
+            let n = per.entry(webhook_id).or_insert(0);
+            if *n < per_webhook && chosen.len() < limit as usize {
+                *n += 1;
+                chosen.push(row.try_get("id")?);
+            }
+        }
+        if chosen.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        sqlx::query("UPDATE deliveries SET lease_until = $1, claimed_by = $2 WHERE id = ANY($3)")
+            .bind(now_ms + lease_ms)
+            .bind(&self.instance)
+            .bind(&chosen)
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT d.id, d.webhook_id, d.attempts, d.retry_base, d.is_test, w.url, w.secret, w.headers, w.rate_limit, \
+                    e.event, e.session_id, e.idempotency_key, e.occurred_rfc3339, e.data \
+             FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id \
+             WHERE d.id = ANY($1) ORDER BY d.next_attempt_at, d.id",
+        )
+        .bind(&chosen)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(claimed_from_row).collect()
+    }
+
+    async fn record_tx(&self, results: &[AttemptRecord]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let now = crate::clock::now_ms();
+        for r in results {
+            let (state, next_at) = match &r.next {
+                AttemptNext::Delivered => ("delivered", None),
+                AttemptNext::RetryAt(at) => ("pending", Some(*at)),
+                AttemptNext::Dead | AttemptNext::Gone => ("dead", None),
+            };
+            // The delivery first: its row lock keeps a concurrent deletion of the registration
+            // out until this commits; if it is gone already, there is nothing to record.
+            let exists: Option<String> = sqlx::query_scalar(
+                "UPDATE deliveries SET state = $1, attempts = $2, next_attempt_at = COALESCE($3, next_attempt_at), \
+                 lease_until = NULL, last_status = $4, last_error = $5, updated_at = $6 WHERE id = $7 RETURNING id",
+            )
+            .bind(state)
+            .bind(to_i32(r.attempt)?)
+            .bind(next_at)
+            .bind(r.status_code.map(i32::from))
+            .bind(&r.error)
+            .bind(now)
+            .bind(&r.delivery_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if exists.is_some() {
+                sqlx::query(
+                    "INSERT INTO attempts (delivery_id, attempt, started_at, status_code, latency_ms, error) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (delivery_id, attempt) DO UPDATE SET started_at = excluded.started_at, \
+                     status_code = excluded.status_code, latency_ms = excluded.latency_ms, error = excluded.error",
+                )
+                .bind(&r.delivery_id)
+                .bind(to_i32(r.attempt)?)
+                .bind(r.started_at_ms)
+                .bind(r.status_code.map(i32::from))
+                .bind(r.latency_ms)
+                .bind(&r.error)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if r.next == AttemptNext::Gone {
+                sqlx::query(
+                    "UPDATE webhooks SET active = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3",
+                )
+                .bind("the endpoint answered 410 Gone; set active to true to resume")
+                .bind(now)
+                .bind(&r.webhook_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_tx(&self, id: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM deliveries WHERE webhook_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM webhooks WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        tx.commit().await?;
+        Ok(done)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn key_hashes(&self, role: KeyRole) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT hash FROM api_keys WHERE role = $1 ORDER BY created_at, hash",
+        )
+        .bind(role.as_str())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn insert_key(&self, role: KeyRole, hash: &str, now_ms: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (hash, role, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(hash)
+        .bind(role.as_str())
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO webhooks (id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&w.id)
+        .bind(&w.url)
+        .bind(to_json(&w.events)?)
+        .bind(&w.session_id)
+        .bind(&w.description)
+        .bind(to_json(&w.headers)?)
+        .bind(w.secret.expose())
+        .bind(w.active)
+        .bind(w.rate_limit)
+        .bind(&w.disabled_reason)
+        .bind(w.created_at_ms)
+        .bind(w.updated_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        write_subscriptions(&mut tx, w).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
+        let sql = concat!(
+            "SELECT ",
+            webhook_columns!(),
+            " FROM webhooks WHERE id = $1"
+        );
+        let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(webhook_from_row).transpose()
+    }
+
+    async fn list_webhooks(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Webhook>> {
+        let sql = concat!(
+            "SELECT ",
+            webhook_columns!(),
+            " FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2"
+        );
+        let rows = sqlx::query(sql)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(webhook_from_row).collect()
+    }
+
+    async fn update_webhook(&self, w: &Webhook) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE webhooks SET url = $1, events = $2, session_id = $3, description = $4, headers = $5, secret = $6, \
+             active = $7, rate_limit = $8, disabled_reason = $9, updated_at = $10 WHERE id = $11",
+        )
+        .bind(&w.url)
+        .bind(to_json(&w.events)?)
+        .bind(&w.session_id)
+        .bind(&w.description)
+        .bind(to_json(&w.headers)?)
+        .bind(w.secret.expose())
+        .bind(w.active)
+        .bind(w.rate_limit)
+        .bind(&w.disabled_reason)
+        .bind(w.updated_at_ms)
+        .bind(&w.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if done {
+            write_subscriptions(&mut tx, w).await?;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
+        retrying!("delete_webhook", self.delete_tx(id).await)
+    }
+
+    async fn ingest(&self, events: &[NewEvent], now_ms: i64) -> StoreResult<Vec<IngestOutcome>> {
+        // A batch whose keys or sessions overlap another instance's batch in another order can
+        // deadlock; PostgreSQL aborts one of them, which is then run again from the start.
+        retrying!("ingest", self.ingest_tx(events, now_ms).await)
+    }
+
+    async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+        per_webhook: u32,
+        busy: &[String],
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        retrying!(
+            "claim_due",
+            self.claim_tx(now_ms, lease_ms, limit, per_webhook, busy)
+                .await
+        )
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<i64>> {
+        // A delivery leased by any instance is due for the others only when its lease runs out:
+        // without that, every instance would poll at the shortest interval while one works.
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(GREATEST(d.next_attempt_at, COALESCE(d.lease_until + 1, d.next_attempt_at))) \
+             FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+             WHERE d.state = 'pending' AND w.active",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn record_attempts(&self, results: &[AttemptRecord]) -> StoreResult<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        retrying!("record_attempts", self.record_tx(results).await)
+    }
+
+    async fn renew_leases(&self, ids: &[String], until_ms: i64) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        // Only leases this instance still holds: one taken over by another instance stays theirs.
+        Ok(sqlx::query(
+            "UPDATE deliveries SET lease_until = $1 \
+             WHERE id = ANY($2) AND claimed_by = $3 AND state = 'pending' AND lease_until IS NOT NULL",
+        )
+        .bind(until_ms)
+        .bind(ids)
+        .bind(&self.instance)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn recover_leases_on_start(&self) -> StoreResult<u64> {
+        // Other instances may be working right now: their leases are theirs. Leases of a dead
+        // instance (this one's previous run included) are taken over when they run out.
+        Ok(0)
+    }
+
+    async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryInfo>> {
+        let sql = concat!(
+            delivery_select!(),
+            " WHERE d.webhook_id = $1 AND d.id > $2 ORDER BY d.id LIMIT $3"
+        );
+        let rows = sqlx::query(sql)
+            .bind(webhook_id)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: Vec<DeliveryInfo> = rows
+            .iter()
+            .map(delivery_from_row)
+            .collect::<StoreResult<_>>()?;
+        for d in &mut out {
+            d.attempt_log = attempts_of(&self.pool, &d.id).await?;
+        }
+        Ok(out)
+    }
+
+    async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryInfo>> {
+        let sql = concat!(delivery_select!(), " WHERE d.id = $1");
+        let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut d = delivery_from_row(&row)?;
+        d.attempt_log = attempts_of(&self.pool, &d.id).await?;
+        Ok(Some(d))
+    }
+
+    async fn redrive(
+        &self,
+        webhook_id: &str,
+        delivery_id: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET state = 'pending', retry_base = attempts, next_attempt_at = $1, \
+             lease_until = NULL, updated_at = $1 \
+             WHERE webhook_id = $2 AND state = 'dead' AND ($3::text IS NULL OR id = $3)",
+        )
+        .bind(now_ms)
+        .bind(webhook_id)
+        .bind(delivery_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done)
+    }
+
+    async fn delivery_counts(&self) -> StoreResult<DeliveryCounts> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut c = DeliveryCounts::default();
+        for row in rows {
+            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
+            match row.try_get::<&str, _>("state")? {
+                "pending" => c.pending = n,
+                "delivered" => c.delivered = n,
+                "dead" => c.dead = n,
+                _ => {}
+            }
+        }
+        let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE active")
+            .fetch_one(&self.pool)
+            .await?;
+        c.active_webhooks = u64::try_from(active).unwrap_or(0);
+        Ok(c)
+    }
+}
+
+async fn ingest_one(
+    tx: &mut Transaction<'static, Postgres>,
+    e: &NewEvent,
+    now_ms: i64,
+) -> StoreResult<IngestOutcome> {
+    let data = to_json(&e.data)?;
+    // Of two instances inserting the same key at once, the second waits on the unique index
+    // until the first commits, then does nothing and reads the first one's id below.
+    let inserted: Option<String> = sqlx::query_scalar(
+        "INSERT INTO events (id, idempotency_key, event, session_id, data, occurred_rfc3339, received_at, dispatched, source) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+    )
+    .bind(&e.id)
+    .bind(&e.idempotency_key)
+    .bind(&e.event)
+    .bind(&e.session_id)
+    .bind(&data)
+    .bind(&e.occurred)
+    .bind(now_ms)
+    .bind(e.source.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(event_id) = inserted else {
+        let existing: String =
+            sqlx::query_scalar("SELECT id FROM events WHERE idempotency_key = $1")
+                .bind(&e.idempotency_key)
+                .fetch_one(&mut **tx)
+                .await?;
+        return Ok(IngestOutcome {
+            event_id: existing,
+            idempotency_key: e.idempotency_key.clone(),
+            duplicate: true,
+            dispatched: false,
+            reason: Some(
+                "this idempotency key was already accepted; nothing new was stored".into(),
+            ),
+            deliveries: Vec::new(),
+        });
+    };
+
+    if let Some(status) = &e.status {
+        // The row lock makes concurrent upserts of one session take turns; the WHERE is checked
+        // against the row the other one committed, so the same new status changes it once.
+        let changed: Option<String> = sqlx::query_scalar(
+            "INSERT INTO session_status (session_id, status, event_id, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (session_id) DO UPDATE SET status = excluded.status, event_id = excluded.event_id, updated_at = excluded.updated_at \
+             WHERE session_status.status <> excluded.status RETURNING session_id",
+        )
+        .bind(&e.session_id)
+        .bind(status)
+        .bind(&event_id)
+        .bind(now_ms)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if changed.is_none() {
+            let reason = format!(
+                "session {} is already '{status}': session.status is dispatched only when it changes",
+                e.session_id
+            );
+            sqlx::query(
+                "UPDATE events SET dispatched = FALSE, not_dispatched_reason = $1 WHERE id = $2",
+            )
+            .bind(&reason)
+            .bind(&event_id)
+            .execute(&mut **tx)
+            .await?;
+            return Ok(IngestOutcome {
+                event_id,
+                idempotency_key: e.idempotency_key.clone(),
+                duplicate: false,
+                dispatched: false,
+                reason: Some(reason),
+                deliveries: Vec::new(),
+            });
+        }
+    }
+
+    let targets: Vec<String> = match &e.only_webhook {
+        Some(id) => vec![id.clone()],
+        None => {
+            let family = crate::catalog::family_of(&e.event)
+                .map(|f| format!("{f}.*"))
+                .unwrap_or_default();
+            sqlx::query_scalar(
+                "SELECT DISTINCT w.id FROM webhook_subscriptions s JOIN webhooks w ON w.id = s.webhook_id \
+                 WHERE s.pattern IN ($1, $2, '*') AND w.active AND (w.session_id IS NULL OR w.session_id = $3) ORDER BY w.id",
+            )
+            .bind(&e.event)
+            .bind(&family)
+            .bind(&e.session_id)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+    };
+    let is_test = e.source == EventSource::Test;
+    let ids: Vec<String> = targets.iter().map(|_| ids::delivery_id()).collect();
+    if !ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, webhook_id, state, attempts, retry_base, next_attempt_at, is_test, created_at, updated_at) \
+             SELECT d.id, $3, d.webhook_id, 'pending', 0, 0, $4, $5, $4, $4 \
+             FROM UNNEST($1::text[], $2::text[]) AS d(id, webhook_id)",
+        )
+        .bind(&ids)
+        .bind(&targets)
+        .bind(&event_id)
+        .bind(now_ms)
+        .bind(is_test)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(IngestOutcome {
+        event_id,
+        idempotency_key: e.idempotency_key.clone(),
+        duplicate: false,
+        dispatched: true,
+        reason: None,
+        deliveries: ids,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_size_is_taken_out_of_the_url() {
+        let (url, n) =
+            split_pool_size("postgres://u:p@h:5432/db?pool_size=3&sslmode=require").unwrap();
+        assert_eq!(
+            (url.as_str(), n),
+            ("postgres://u:p@h:5432/db?sslmode=require", 3)
+        );
+        let (url, n) = split_pool_size("postgresql://u@h/db?pool_size=7").unwrap();
+        assert_eq!((url.as_str(), n), ("postgresql://u@h/db", 7));
+        let (url, n) = split_pool_size("postgres:///db?host=/var/run/postgresql").unwrap();
+        assert_eq!(
+            (url.as_str(), n),
+            (
+                "postgres:///db?host=%2Fvar%2Frun%2Fpostgresql",
+                DEFAULT_POOL_SIZE
+            )
+        );
+        PgConnectOptions::from_str(&url).expect("sqlx reads the rebuilt URL");
+        let (url, _) = split_pool_size("postgres://u:p%40ss@h/db").unwrap();
+        assert_eq!(url, "postgres://u:p%40ss@h/db", "encoding is kept");
+    }
+
+    #[test]
+    fn a_bad_pool_size_is_refused_without_showing_the_password() {
+        for bad in ["0", "-1", "ten", ""] {
+            let err = split_pool_size(&format!("postgres://u:secret@h/db?pool_size={bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("pool_size"), "{err}");
+            assert!(!err.contains("secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db?sslmode=require"),
+            "postgres://u:***@h/db?sslmode=require"
+        );
+        assert_eq!(redact_url("sqlite://wabridge.db"), "sqlite://wabridge.db");
+    }
+}

@@ -1,0 +1,458 @@
+//! The store itself, on the suite's backend (SQLite, or PostgreSQL when
+//! `WABRIDGE_TEST_POSTGRES_URL` is set): claims, leases, renewal, start-up recovery, and the
+//! ingest invariants when two store handles (two instances) work on one database at once.
+//! Time is an input here: every call gets its `now`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+use wabridge::secret::WebhookSecret;
+use wabridge::store::{
+    AttemptNext, AttemptRecord, EventSource, NewEvent, Store, Webhook, connect as open,
+};
+
+use crate::helpers::*;
+
+const T0: i64 = 1_800_000_000_000;
+const LEASE: i64 = 10_000;
+
+async fn store_at(db: &Path) -> Arc<dyn Store> {
+    open(&database_url(db)).await.expect("the store opens")
+}
+
+/// A fresh database and `n` handles on it, as `n` instances would hold them. PostgreSQL: `n`
+/// separate stores (pools, instance ids). SQLite: one store shared `n` times, since one process
+/// owns an SQLite file; its concurrent callers are what is tested there.
+async fn stores(n: usize) -> (tempfile::TempDir, Vec<Arc<dyn Store>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let mut out = vec![store_at(&db).await];
+    for _ in 1..n {
+        let next = if on_postgres() {
+            store_at(&db).await
+        } else {
+            Arc::clone(&out[0])
+        };
+        out.push(next);
+    }
+    (dir, out)
+}
+
+fn webhook(id: &str, events: &[&str]) -> Webhook {
+    Webhook {
+        id: id.into(),
+        url: "http://127.0.0.1:9/hook".into(),
+        events: events.iter().map(|e| (*e).to_owned()).collect(),
+        session_id: None,
+        description: None,
+        headers: BTreeMap::new(),
+        secret: WebhookSecret::generate(),
+        active: true,
+        rate_limit: None,
+        disabled_reason: None,
+        created_at_ms: T0,
+        updated_at_ms: T0,
+    }
+}
+
+fn message(key: &str) -> NewEvent {
+    NewEvent {
+        id: wabridge::ids::event_id(),
+        idempotency_key: key.into(),
+        event: "message.received".into(),
+        session_id: "s1".into(),
+        data: json!({"id": key, "body": "hi"}),
+        occurred: "2026-11-28T10:00:00Z".into(),
+        source: EventSource::Api,
+        status: None,
+        only_webhook: None,
+    }
+}
+
+fn status(key: &str, session: &str, status: &str) -> NewEvent {
+    NewEvent {
+        event: "session.status".into(),
+        session_id: session.into(),
+        data: json!({"sessionId": session, "status": status}),
+        status: Some(status.into()),
+        ..message(key)
+    }
+}
+
+fn delivered(d: &str, webhook_id: &str, attempt: u32) -> AttemptRecord {
+    AttemptRecord {
+        delivery_id: d.into(),
+        webhook_id: webhook_id.into(),
+        attempt,
+        started_at_ms: T0,
+        status_code: Some(204),
+        latency_ms: 3,
+        error: None,
+        next: AttemptNext::Delivered,
+    }
+}
+
+async fn claim_ids(s: &dyn Store, now: i64, limit: u32) -> Vec<String> {
+    s.claim_due(now, LEASE, limit, 1000, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_never_claim_the_same_delivery() {
+    let (_dir, s) = stores(2).await;
+    s[0].create_webhook(&webhook("wh_a", &["message.*"]))
+        .await
+        .unwrap();
+    s[0].create_webhook(&webhook("wh_b", &["*"])).await.unwrap();
+    let events: Vec<NewEvent> = (0..150).map(|i| message(&format!("k{i}"))).collect();
+    let out = s[1].ingest(&events, T0).await.unwrap();
+    let all: HashSet<String> = out.iter().flat_map(|o| o.deliveries.clone()).collect();
+    assert_eq!(
+        all.len(),
+        300,
+        "two registrations: two deliveries per event"
+    );
+
+    // Both claim in small batches, concurrently, until nothing is left.
+    let mut claimers = Vec::new();
+    for store in &s {
+        let store = Arc::clone(store);
+        claimers.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let batch = claim_ids(store.as_ref(), T0, 7).await;
+                if batch.is_empty() {
+                    return got;
+                }
+                got.extend(batch);
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut per_claimer = Vec::new();
+    for c in claimers {
+        let got = c.await.unwrap();
+        per_claimer.push(got.len());
+        for id in got {
+            assert!(seen.insert(id.clone()), "{id} was claimed twice");
+        }
+    }
+    assert_eq!(seen, all, "every delivery is claimed, once");
+    eprintln!("claims per instance: {per_claimer:?}");
+}
+
+#[tokio::test]
+async fn the_per_registration_cap_and_busy_registrations_are_respected() {
+    let (_dir, s) = stores(1).await;
+    let s = &s[0];
+    s.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    s.create_webhook(&webhook("wh_b", &["*"])).await.unwrap();
+    let events: Vec<NewEvent> = (0..5).map(|i| message(&format!("k{i}"))).collect();
+    s.ingest(&events, T0).await.unwrap();
+    let got = s.claim_due(T0, LEASE, 100, 2, &[]).await.unwrap();
+    assert_eq!(got.len(), 4, "two per registration");
+    let got = s
+        .claim_due(T0, LEASE, 100, 10, &["wh_a".to_owned()])
+        .await
+        .unwrap();
+    assert!(got.iter().all(|d| d.webhook_id == "wh_b"), "wh_a is busy");
+    assert_eq!(got.len(), 3, "the rest of wh_b");
+    assert_eq!(got[0].idempotency_key, "k2", "oldest first");
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_and_a_renewed_one_is_not() {
+    let (_dir, s) = stores(2).await;
+    let (a, b) = (&s[0], &s[1]);
+    a.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    a.ingest(&[message("k1"), message("k2")], T0).await.unwrap();
+
+    let mine = claim_ids(a.as_ref(), T0, 10).await;
+    assert_eq!(mine.len(), 2);
+    assert!(
+        claim_ids(b.as_ref(), T0 + LEASE - 1, 10).await.is_empty(),
+        "leased"
+    );
+    // A keeps working on the first one: it renews that lease only.
+    assert_eq!(a.renew_leases(&mine[..1], T0 + 3 * LEASE).await.unwrap(), 1);
+    let taken = claim_ids(b.as_ref(), T0 + LEASE + 1, 10).await;
+    assert_eq!(
+        taken,
+        mine[1..],
+        "only the lease that ran out is taken over"
+    );
+    if on_postgres() {
+        // Several instances: a lease taken over belongs to the new holder; the old one cannot
+        // renew it. (One SQLite file has one process, which holds every lease.)
+        assert_eq!(a.renew_leases(&mine[1..], T0 + 3 * LEASE).await.unwrap(), 0);
+    }
+    assert!(claim_ids(b.as_ref(), T0 + LEASE + 2, 10).await.is_empty());
+
+    // A result clears the lease; a finished delivery is never renewed or claimed again.
+    a.record_attempts(&[delivered(&mine[0], "wh_a", 1)])
+        .await
+        .unwrap();
+    assert_eq!(a.renew_leases(&mine[..1], T0 + 9 * LEASE).await.unwrap(), 0);
+    assert_eq!(
+        claim_ids(b.as_ref(), T0 + 10 * LEASE, 10).await,
+        mine[1..],
+        "only the unfinished one comes back once every lease ran out"
+    );
+    let d = a.get_delivery(&mine[0]).await.unwrap().unwrap();
+    assert_eq!(d.state, "delivered");
+    assert_eq!(d.attempt_log.len(), 1);
+}
+
+#[tokio::test]
+async fn start_up_recovery_depends_on_the_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let first = store_at(&db).await;
+    first
+        .create_webhook(&webhook("wh_a", &["*"]))
+        .await
+        .unwrap();
+    first.ingest(&[message("k1")], T0).await.unwrap();
+    assert_eq!(claim_ids(first.as_ref(), T0, 10).await.len(), 1);
+    drop(first); // "killed" holding the lease
+
+    let next = store_at(&db).await;
+    let released = next.recover_leases_on_start().await.unwrap();
+    if on_postgres() {
+        // Other instances may be alive: nothing is released; the lease runs out instead.
+        assert_eq!(released, 0);
+        assert!(claim_ids(next.as_ref(), T0 + 1, 10).await.is_empty());
+        assert_eq!(claim_ids(next.as_ref(), T0 + LEASE + 1, 10).await.len(), 1);
+    } else {
+        // One process per SQLite file: whatever it held is void.
+        assert_eq!(released, 1);
+        assert_eq!(claim_ids(next.as_ref(), T0 + 1, 10).await.len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_key_into_two_instances_at_once_is_accepted_once() {
+    let (_dir, s) = stores(2).await;
+    s[0].create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    for round in 0..30 {
+        let key = format!("race-{round}");
+        let tasks: Vec<_> = s
+            .iter()
+            .map(|store| {
+                let store = Arc::clone(store);
+                let e = message(&key);
+                tokio::spawn(async move { store.ingest(&[e], T0).await.unwrap() })
+            })
+            .collect();
+        let mut accepted = 0;
+        let mut deliveries = 0;
+        let mut ids = HashSet::new();
+        for t in tasks {
+            let out = t.await.unwrap().remove(0);
+            ids.insert(out.event_id.clone());
+            if !out.duplicate {
+                accepted += 1;
+            }
+            deliveries += out.deliveries.len();
+        }
+        assert_eq!(accepted, 1, "round {round}: accepted once");
+        assert_eq!(deliveries, 1, "round {round}: delivered to once");
+        assert_eq!(ids.len(), 1, "round {round}: both name the stored event");
+    }
+    assert_eq!(s[1].delivery_counts().await.unwrap().pending, 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_new_status_into_two_instances_at_once_is_dispatched_once() {
+    let (_dir, s) = stores(2).await;
+    s[0].create_webhook(&webhook("wh_a", &["session.*"]))
+        .await
+        .unwrap();
+    let mut dispatched_total = 0;
+    for round in 0..30 {
+        let new = if round % 2 == 0 {
+            "ready"
+        } else {
+            "disconnected"
+        };
+        let tasks: Vec<_> = s
+            .iter()
+            .enumerate()
+            .map(|(i, store)| {
+                let store = Arc::clone(store);
+                // Different keys: both are accepted, only one may dispatch.
+                let e = status(&format!("st-{round}-{i}"), "s1", new);
+                tokio::spawn(async move { store.ingest(&[e], T0).await.unwrap() })
+            })
+            .collect();
+        let mut dispatched = 0;
+        for t in tasks {
+            let out = t.await.unwrap().remove(0);
+            assert!(!out.duplicate);
+            if out.dispatched {
+                dispatched += 1;
+                assert_eq!(out.deliveries.len(), 1);
+            } else {
+                assert!(out.deliveries.is_empty());
+            }
+        }
+        assert_eq!(
+            dispatched, 1,
+            "round {round}: the change to {new} goes out once"
+        );
+        dispatched_total += dispatched;
+    }
+    assert_eq!(
+        s[1].delivery_counts().await.unwrap().pending,
+        dispatched_total
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_batches_in_opposite_orders_both_succeed() {
+    let (_dir, s) = stores(2).await;
+    s[0].create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    for round in 0..10 {
+        let forward: Vec<NewEvent> = (0..20).map(|i| message(&format!("b{round}-{i}"))).collect();
+        let backward: Vec<NewEvent> = forward.iter().rev().cloned().collect();
+        let a = Arc::clone(&s[0]);
+        let b = Arc::clone(&s[1]);
+        let (x, y) = tokio::join!(
+            tokio::spawn(async move { a.ingest(&forward, T0).await }),
+            tokio::spawn(async move { b.ingest(&backward, T0).await })
+        );
+        let (x, y) = (
+            x.unwrap().expect("batch one"),
+            y.unwrap().expect("batch two"),
+        );
+        let accepted = x.iter().chain(&y).filter(|o| !o.duplicate).count();
+        assert_eq!(accepted, 20, "round {round}: each key accepted once");
+    }
+}
+
+#[tokio::test]
+async fn registrations_made_through_one_instance_are_used_by_the_other_at_once() {
+    let (_dir, s) = stores(2).await;
+    let (a, b) = (&s[0], &s[1]);
+    a.create_webhook(&webhook("wh_a", &["message.*"]))
+        .await
+        .unwrap();
+    let out = b.ingest(&[message("k1")], T0).await.unwrap();
+    assert_eq!(out[0].deliveries.len(), 1, "B fans out to A's registration");
+
+    let mut w = a.get_webhook("wh_a").await.unwrap().unwrap();
+    w.active = false;
+    assert!(a.update_webhook(&w).await.unwrap());
+    let out = b.ingest(&[message("k2")], T0).await.unwrap();
+    assert!(out[0].deliveries.is_empty(), "B sees the deactivation");
+    assert!(claim_ids(b.as_ref(), T0, 10).await.is_empty());
+    assert_eq!(b.next_due_at().await.unwrap(), None);
+
+    assert!(a.delete_webhook("wh_a").await.unwrap());
+    assert!(b.get_webhook("wh_a").await.unwrap().is_none());
+    assert_eq!(b.delivery_counts().await.unwrap().pending, 0);
+}
+
+#[tokio::test]
+async fn gone_deactivates_and_redrive_restarts_the_schedule() {
+    let (_dir, s) = stores(1).await;
+    let s = &s[0];
+    s.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    s.ingest(&[message("k1"), message("k2")], T0).await.unwrap();
+    let ids = claim_ids(s.as_ref(), T0, 10).await;
+    let gone = AttemptRecord {
+        status_code: Some(410),
+        error: Some("HTTP 410".into()),
+        next: AttemptNext::Gone,
+        ..delivered(&ids[0], "wh_a", 1)
+    };
+    let dead = AttemptRecord {
+        status_code: None,
+        error: Some("could not connect".into()),
+        next: AttemptNext::Dead,
+        ..delivered(&ids[1], "wh_a", 1)
+    };
+    s.record_attempts(&[gone, dead]).await.unwrap();
+    let w = s.get_webhook("wh_a").await.unwrap().unwrap();
+    assert!(!w.active);
+    assert!(w.disabled_reason.unwrap().contains("410"));
+    let d = s.get_delivery(&ids[0]).await.unwrap().unwrap();
+    assert_eq!((d.state.as_str(), d.last_status), ("dead", Some(410)));
+    assert_eq!(d.next_attempt_at_ms, None);
+
+    assert_eq!(s.redrive("wh_a", Some(&ids[1]), T0 + 5).await.unwrap(), 1);
+    assert_eq!(s.redrive("wh_a", None, T0 + 6).await.unwrap(), 1);
+    assert_eq!(s.redrive("wh_a", None, T0 + 7).await.unwrap(), 0);
+    let d = s.get_delivery(&ids[1]).await.unwrap().unwrap();
+    assert_eq!(d.state, "pending");
+    assert_eq!(d.next_attempt_at_ms, Some(T0 + 5));
+
+    let mut w = s.get_webhook("wh_a").await.unwrap().unwrap();
+    w.active = true;
+    s.update_webhook(&w).await.unwrap();
+    let claimed = s.claim_due(T0 + 10, LEASE, 10, 10, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(
+        claimed.iter().all(|c| c.attempts == 1 && c.retry_base == 1),
+        "the schedule restarts after the attempts already made"
+    );
+
+    let page = s.list_deliveries("wh_a", None, 1).await.unwrap();
+    let rest = s
+        .list_deliveries("wh_a", Some(&page[0].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(page.len() + rest.len(), 2);
+    assert!(page[0].id < rest[0].id);
+    assert_eq!(page[0].attempt_log.len(), 1);
+    let counts = s.delivery_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.dead), (2, 0));
+}
+
+#[tokio::test]
+async fn keys_are_stored_once_and_listed_by_role() {
+    let (_dir, s) = stores(1).await;
+    let s = &s[0];
+    use wabridge::store::KeyRole;
+    s.insert_key(KeyRole::Admin, "aa", T0).await.unwrap();
+    s.insert_key(KeyRole::Admin, "aa", T0).await.unwrap();
+    s.insert_key(KeyRole::Ingest, "bb", T0).await.unwrap();
+    assert_eq!(s.key_hashes(KeyRole::Admin).await.unwrap(), vec!["aa"]);
+    assert_eq!(s.key_hashes(KeyRole::Ingest).await.unwrap(), vec!["bb"]);
+    s.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_postgres_url_is_understood_or_refused_clearly() {
+    let err = match open("mysql://localhost/x").await {
+        Ok(_) => panic!("mysql is not supported"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("postgres://"), "{err}");
+    if on_postgres() {
+        let db = tempfile::tempdir().unwrap();
+        let url = database_url(&db.path().join("x.db"));
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let bad = format!("{url}{sep}pool_size=zero");
+        let err = match open(&bad).await {
+            Ok(_) => panic!("pool_size=zero is refused"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("pool_size"), "{err}");
+        let good = format!("{url}{sep}pool_size=2&application_name=wabridge-test");
+        open(&good).await.expect("pool_size and libpq parameters");
+        let with_password = url.replacen("postgres@", "postgres:hunter2@", 1);
+        let err = match open(&format!("{with_password}{sep}pool_size=-1")).await {
+            Ok(_) => panic!("refused"),
+            Err(e) => e.to_string(),
+        };
+        assert!(!err.contains("hunter2"), "the password is not shown: {err}");
+    }
+}
