@@ -33,6 +33,7 @@ async fn each_session_event_arrives_signed_and_verifiable_by_the_official_librar
         verify_officially(&secret, r);
         let body = r.json();
         let event = body["event"].as_str().unwrap().to_owned();
+        assert_eq!(r.path, "/hook");
         assert_eq!(r.header("content-type"), "application/json");
         assert!(r.header("user-agent").starts_with("wabridge/"));
         assert_eq!(r.header("x-custom"), "kept");

@@ -19,7 +19,6 @@ pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 pub const INGEST_KEY: &str = "test-ingest-key-0123456789";
 
 pub struct TestApp {
-    pub addr: SocketAddr,
     pub base: String,
     pub client: reqwest::Client,
     pub db_path: PathBuf,
@@ -182,27 +181,7 @@ pub fn init_crypto() {
 }
 
 pub async fn spawn_app_on(db_path: &Path, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    init_crypto();
-    let mut config = test_config(db_path);
-    tweak(&mut config);
-    let app = Application::build(config).await.expect("the app builds");
-    let addr = app.local_addr();
-    let (tx, rx) = oneshot::channel::<()>();
-    let handle = tokio::spawn(app.run_until(async {
-        let _ = rx.await;
-    }));
-    TestApp {
-        addr,
-        base: format!("http://{addr}"),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        db_path: db_path.to_owned(),
-        dir: None,
-        shutdown: Some(tx),
-        handle: Some(handle),
-    }
+    spawn_app_on_with_keys(db_path, tweak).await.0
 }
 
 impl TestApp {
@@ -596,7 +575,6 @@ pub async fn spawn_app_on_with_keys(
         let _ = rx.await;
     }));
     let test_app = TestApp {
-        addr,
         base: format!("http://{addr}"),
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
