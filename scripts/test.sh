@@ -18,5 +18,16 @@ cargo clippy --all-targets --quiet -- -D warnings
 step "cargo test (SQLite, the embedded default)"
 cargo test
 
+step "cargo test on PostgreSQL (installed and started for the run), multi-instance tests included"
+log=$(mktemp)
+scripts/with-postgres.sh cargo test -- --include-ignored 2>&1 | tee "$log"
+for t in \
+  multi_instance::two_instances_deliver_each_event_once_and_take_over_a_killed_ones_leases \
+  multi_instance::the_same_key_or_status_into_two_instances_at_once_goes_out_once \
+  multi_instance::a_rate_limited_attempt_that_outlives_its_lease_is_not_taken_over; do
+  grep -q "$t ... ok" "$log" || { echo "the PostgreSQL run did not pass $t" >&2; exit 1; }
+done
+rm -f "$log"
+
 step "n8n node: npm ci && npm run ci"
 (cd n8n-node && npm ci --no-audit --no-fund && npm run ci)

@@ -8,8 +8,11 @@
 //! - Ingest dedup and `session.status` only-on-change are single statements on unique keys
 //!   (`ON CONFLICT`): of two instances inserting the same key at once, one waits for the other
 //!   and then sees its row.
+//! - An ingest transaction takes what it needs in one global order (locks on the sessions whose
+//!   status it sets, then the keys, both sorted), so overlapping batches take turns instead of
+//!   deadlocking.
 //! - Nothing is cached per process: registrations are read at ingest and at claim.
-//! - Transactions that can deadlock or fail to serialise against another instance's (PostgreSQL
+//! - Transactions that can still deadlock or fail to serialise against another instance's (PostgreSQL
 //!   answers `40P01` / `40001`) are retried a few times.
 
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +33,11 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres
 /// Key of the advisory lock held while migrating, so that instances starting together take
 /// turns ("wabridge" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7761_6272_6964_6765;
+
+/// First half of the two-part advisory lock keys ingest takes per session whose status it sets
+/// (the other half hashes the session id); two-part keys never collide with the one-part
+/// migration lock.
+const SESSION_LOCKS: i32 = 0x7762_7373;
 
 /// Connections per instance unless the URL says `pool_size=N`.
 const DEFAULT_POOL_SIZE: u32 = 10;
@@ -182,6 +190,13 @@ macro_rules! retrying {
     }};
 }
 
+/// A stable 32-bit hash of a lock name, the same in every instance and version.
+fn lock_hash(name: &str) -> i32 {
+    use sha2::Digest as _;
+    let d = sha2::Sha256::digest(name.as_bytes());
+    i32::from_be_bytes([d[0], d[1], d[2], d[3]])
+}
+
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
@@ -322,10 +337,37 @@ macro_rules! webhook_columns {
 
 impl PostgresStore {
     async fn ingest_tx(&self, events: &[NewEvent], now_ms: i64) -> StoreResult<Vec<IngestOutcome>> {
+        // Two batches that touch the same keys or sessions in different orders would each wait
+        // for a row the other holds: a deadlock, which PostgreSQL breaks only after
+        // `deadlock_timeout` (1 s). So every batch takes what it needs in one global order:
+        // first a lock per session whose status it sets (sorted), then the keys (sorted).
+        let mut sessions: Vec<i32> = events
+            .iter()
+            .filter(|e| e.status.is_some())
+            .map(|e| lock_hash(&e.session_id))
+            .collect();
+        sessions.sort_unstable();
+        sessions.dedup();
         let mut tx = self.pool.begin().await?;
+        if !sessions.is_empty() {
+            // Rows of UNNEST are produced, and locked, in the array's order.
+            sqlx::query("SELECT pg_advisory_xact_lock($1, h) FROM UNNEST($2::int4[]) AS h")
+                .bind(SESSION_LOCKS)
+                .bind(&sessions)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut by_key: Vec<usize> = (0..events.len()).collect();
+        // Stable: of one key twice in a batch, the first stays first (and wins).
+        by_key.sort_by(|a, b| events[*a].idempotency_key.cmp(&events[*b].idempotency_key));
+        let mut inserted: Vec<Option<String>> = vec![None; events.len()];
+        for i in by_key {
+            inserted[i] = insert_event(&mut tx, &events[i], now_ms).await?;
+        }
+        // Then statuses and fan-out in the batch's order (a batch may change a status twice).
         let mut out = Vec::with_capacity(events.len());
-        for e in events {
-            out.push(ingest_one(&mut tx, e, now_ms).await?);
+        for (e, inserted) in events.iter().zip(inserted) {
+            out.push(dispatch_one(&mut tx, e, inserted, now_ms).await?);
         }
         tx.commit().await?;
         Ok(out)
@@ -715,15 +757,16 @@ impl Store for PostgresStore {
     }
 }
 
-async fn ingest_one(
+/// Stores the event unless its key was accepted before; its id if it was stored.
+async fn insert_event(
     tx: &mut Transaction<'static, Postgres>,
     e: &NewEvent,
     now_ms: i64,
-) -> StoreResult<IngestOutcome> {
+) -> StoreResult<Option<String>> {
     let data = to_json(&e.data)?;
     // Of two instances inserting the same key at once, the second waits on the unique index
-    // until the first commits, then does nothing and reads the first one's id below.
-    let inserted: Option<String> = sqlx::query_scalar(
+    // until the first commits, then does nothing (and reads the first one's id).
+    Ok(sqlx::query_scalar(
         "INSERT INTO events (id, idempotency_key, event, session_id, data, occurred_rfc3339, received_at, dispatched, source) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
     )
@@ -736,7 +779,16 @@ async fn ingest_one(
     .bind(now_ms)
     .bind(e.source.as_str())
     .fetch_optional(&mut **tx)
-    .await?;
+    .await?)
+}
+
+/// What follows for one event of the batch: a duplicate, an unchanged status, or deliveries.
+async fn dispatch_one(
+    tx: &mut Transaction<'static, Postgres>,
+    e: &NewEvent,
+    inserted: Option<String>,
+    now_ms: i64,
+) -> StoreResult<IngestOutcome> {
     let Some(event_id) = inserted else {
         let existing: String =
             sqlx::query_scalar("SELECT id FROM events WHERE idempotency_key = $1")

@@ -348,9 +348,15 @@ impl Store for SqliteStore {
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<i64>> {
+        // A leased delivery is due again only when its lease runs out (else the engine would
+        // poll at its shortest interval while its own attempts are in flight). Bounded: only the
+        // earliest pending rows are looked at, in index order.
         Ok(sqlx::query_scalar(
-            "SELECT MIN(d.next_attempt_at) FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.state = 'pending' AND w.active = 1",
+            "SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until + 1, 0))) FROM ( \
+               SELECT d.next_attempt_at, d.lease_until FROM deliveries d \
+               JOIN webhooks w ON w.id = d.webhook_id \
+               WHERE d.state = 'pending' AND w.active = 1 \
+               ORDER BY d.next_attempt_at LIMIT 512)",
         )
         .fetch_one(&self.read)
         .await?)

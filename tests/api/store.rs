@@ -7,7 +7,7 @@ use wabridge::store::{AttemptNext, AttemptRecord, EventSource, NewEvent, Webhook
 #[tokio::test]
 async fn results_of_deleted_deliveries_do_not_sink_a_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let store = connect(&format!("sqlite://{}", dir.path().join("s.db").display()))
+    let store = connect(&crate::helpers::database_url(&dir.path().join("s.db")))
         .await
         .unwrap();
     let now = wabridge::clock::now_ms();

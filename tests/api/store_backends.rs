@@ -316,11 +316,21 @@ async fn the_same_new_status_into_two_instances_at_once_is_dispatched_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn overlapping_batches_in_opposite_orders_both_succeed() {
+async fn overlapping_batches_in_opposite_orders_both_succeed_without_stalling() {
     let (_dir, s) = stores(2).await;
     s[0].create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    let started = std::time::Instant::now();
     for round in 0..10 {
-        let forward: Vec<NewEvent> = (0..20).map(|i| message(&format!("b{round}-{i}"))).collect();
+        let mut forward: Vec<NewEvent> =
+            (0..20).map(|i| message(&format!("b{round}-{i}"))).collect();
+        let new = if round % 2 == 0 {
+            "ready"
+        } else {
+            "disconnected"
+        };
+        for session in ["sa", "sb", "sc"] {
+            forward.push(status(&format!("b{round}-{session}"), session, new));
+        }
         let backward: Vec<NewEvent> = forward.iter().rev().cloned().collect();
         let a = Arc::clone(&s[0]);
         let b = Arc::clone(&s[1]);
@@ -333,8 +343,16 @@ async fn overlapping_batches_in_opposite_orders_both_succeed() {
             y.unwrap().expect("batch two"),
         );
         let accepted = x.iter().chain(&y).filter(|o| !o.duplicate).count();
-        assert_eq!(accepted, 20, "round {round}: each key accepted once");
+        assert_eq!(accepted, 23, "round {round}: each key accepted once");
+        let dispatched = x.iter().chain(&y).filter(|o| o.dispatched).count();
+        assert_eq!(dispatched, 23, "round {round}: every status changed");
     }
+    // A deadlock between the two would cost PostgreSQL's deadlock_timeout (1 s) per round.
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "10 rounds took {took:?}: the batches waited on each other"
+    );
 }
 
 #[tokio::test]

@@ -858,5 +858,8 @@ async fn validate_never_echoes_header_values() {
     let text = res.text().await.unwrap();
     assert!(!text.contains("very-secret-token"), "{text}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["normalized"]["headerNames"], serde_json::json!(["Authorization"]));
+    assert_eq!(
+        v["normalized"]["headerNames"],
+        serde_json::json!(["Authorization"])
+    );
 }
