@@ -8,6 +8,7 @@ mod cli;
 mod delivery;
 mod durability;
 mod ingest;
+mod logs;
 mod multi_instance;
 mod persistence;
 mod store;
