@@ -15,17 +15,17 @@
 //! - Transactions that can still deadlock or fail to serialise against another instance's (PostgreSQL
 //!   answers `40P01` / `40001`) are retried a few times.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
+use super::rows::{self, corrupt, to_json};
 use super::*;
 use crate::ids;
-use crate::secret::WebhookSecret;
 
 /// Ordered migrations; all pending ones run in one transaction under an advisory lock.
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
@@ -197,86 +197,8 @@ fn lock_hash(name: &str) -> i32 {
     i32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
 
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(what.to_string())
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(corrupt)
-}
-
-fn to_u32(n: i32) -> StoreResult<u32> {
-    u32::try_from(n).map_err(corrupt)
-}
-
 fn to_i32(n: u32) -> StoreResult<i32> {
     i32::try_from(n).map_err(corrupt)
-}
-
-fn webhook_from_row(row: &PgRow) -> StoreResult<Webhook> {
-    let events: Vec<String> =
-        serde_json::from_str(row.try_get::<&str, _>("events")?).map_err(corrupt)?;
-    let headers: BTreeMap<String, String> =
-        serde_json::from_str(row.try_get::<&str, _>("headers")?).map_err(corrupt)?;
-    let secret = WebhookSecret::parse(row.try_get::<&str, _>("secret")?)
-        .map_err(|e| corrupt(format!("stored secret: {e}")))?;
-    Ok(Webhook {
-        id: row.try_get("id")?,
-        url: row.try_get("url")?,
-        events,
-        session_id: row.try_get("session_id")?,
-        description: row.try_get("description")?,
-        headers,
-        secret,
-        active: row.try_get("active")?,
-        rate_limit: row.try_get("rate_limit")?,
-        disabled_reason: row.try_get("disabled_reason")?,
-        created_at_ms: row.try_get("created_at")?,
-        updated_at_ms: row.try_get("updated_at")?,
-    })
-}
-
-fn claimed_from_row(row: &PgRow) -> StoreResult<ClaimedDelivery> {
-    Ok(ClaimedDelivery {
-        id: row.try_get("id")?,
-        webhook_id: row.try_get("webhook_id")?,
-        url: row.try_get("url")?,
-        secret: WebhookSecret::parse(row.try_get::<&str, _>("secret")?)
-            .map_err(|e| corrupt(format!("stored secret: {e}")))?,
-        headers: serde_json::from_str(row.try_get::<&str, _>("headers")?).map_err(corrupt)?,
-        rate_limit: row.try_get("rate_limit")?,
-        event: row.try_get("event")?,
-        session_id: row.try_get("session_id")?,
-        idempotency_key: row.try_get("idempotency_key")?,
-        occurred: row.try_get("occurred_rfc3339")?,
-        data: row.try_get("data")?,
-        is_test: row.try_get("is_test")?,
-        attempts: to_u32(row.try_get("attempts")?)?,
-        retry_base: to_u32(row.try_get("retry_base")?)?,
-    })
-}
-
-fn delivery_from_row(row: &PgRow) -> StoreResult<DeliveryInfo> {
-    let state: String = row.try_get("state")?;
-    let next: i64 = row.try_get("next_attempt_at")?;
-    Ok(DeliveryInfo {
-        id: row.try_get("id")?,
-        webhook_id: row.try_get("webhook_id")?,
-        event_id: row.try_get("event_id")?,
-        event: row.try_get("event")?,
-        idempotency_key: row.try_get("idempotency_key")?,
-        next_attempt_at_ms: (state == "pending").then_some(next),
-        state,
-        attempts: to_u32(row.try_get("attempts")?)?,
-        last_status: row
-            .try_get::<Option<i32>, _>("last_status")?
-            .and_then(|s| u16::try_from(s).ok()),
-        last_error: row.try_get("last_error")?,
-        is_test: row.try_get("is_test")?,
-        created_at_ms: row.try_get("created_at")?,
-        updated_at_ms: row.try_get("updated_at")?,
-        attempt_log: Vec::new(),
-    })
 }
 
 async fn write_subscriptions(
@@ -306,19 +228,7 @@ async fn attempts_of(pool: &PgPool, delivery_id: &str) -> StoreResult<Vec<Attemp
     .bind(delivery_id)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(AttemptInfo {
-                attempt: to_u32(row.try_get("attempt")?)?,
-                started_at_ms: row.try_get("started_at")?,
-                status_code: row
-                    .try_get::<Option<i32>, _>("status_code")?
-                    .and_then(|s| u16::try_from(s).ok()),
-                latency_ms: row.try_get("latency_ms")?,
-                error: row.try_get("error")?,
-            })
-        })
-        .collect()
+    rows.iter().map(rows::attempt).collect()
 }
 
 macro_rules! delivery_select {
@@ -427,7 +337,7 @@ impl PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter().map(claimed_from_row).collect()
+        rows.iter().map(rows::claimed).collect()
     }
 
     async fn record_tx(&self, results: &[AttemptRecord]) -> StoreResult<()> {
@@ -568,7 +478,7 @@ impl Store for PostgresStore {
             " FROM webhooks WHERE id = $1"
         );
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(webhook_from_row).transpose()
+        row.as_ref().map(rows::webhook).transpose()
     }
 
     async fn list_webhooks(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Webhook>> {
@@ -582,7 +492,7 @@ impl Store for PostgresStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(webhook_from_row).collect()
+        rows.iter().map(rows::webhook).collect()
     }
 
     async fn update_webhook(&self, w: &Webhook) -> StoreResult<bool> {
@@ -698,7 +608,7 @@ impl Store for PostgresStore {
             .await?;
         let mut out: Vec<DeliveryInfo> = rows
             .iter()
-            .map(delivery_from_row)
+            .map(rows::delivery)
             .collect::<StoreResult<_>>()?;
         for d in &mut out {
             d.attempt_log = attempts_of(&self.pool, &d.id).await?;
@@ -710,7 +620,7 @@ impl Store for PostgresStore {
         let sql = concat!(delivery_select!(), " WHERE d.id = $1");
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
         let Some(row) = row else { return Ok(None) };
-        let mut d = delivery_from_row(&row)?;
+        let mut d = rows::delivery(&row)?;
         d.attempt_log = attempts_of(&self.pool, &d.id).await?;
         Ok(Some(d))
     }

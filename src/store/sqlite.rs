@@ -1,20 +1,19 @@
 //! SQLite implementation of [`Store`]: one file, WAL, one writer connection (so write
 //! transactions never fight over the lock) and a small pool of readers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 
+use super::rows::{self, to_json};
 use super::*;
 use crate::ids;
-use crate::secret::WebhookSecret;
 
 /// Ordered migrations; each runs once, in a transaction.
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
@@ -74,37 +73,6 @@ async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
         tx.commit().await?;
     }
     Ok(())
-}
-
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(what.to_string())
-}
-
-fn webhook_from_row(row: &SqliteRow) -> StoreResult<Webhook> {
-    let events: Vec<String> =
-        serde_json::from_str(row.try_get::<&str, _>("events")?).map_err(corrupt)?;
-    let headers: BTreeMap<String, String> =
-        serde_json::from_str(row.try_get::<&str, _>("headers")?).map_err(corrupt)?;
-    let secret = WebhookSecret::parse(row.try_get::<&str, _>("secret")?)
-        .map_err(|e| corrupt(format!("stored secret: {e}")))?;
-    Ok(Webhook {
-        id: row.try_get("id")?,
-        url: row.try_get("url")?,
-        events,
-        session_id: row.try_get("session_id")?,
-        description: row.try_get("description")?,
-        headers,
-        secret,
-        active: row.try_get("active")?,
-        rate_limit: row.try_get("rate_limit")?,
-        disabled_reason: row.try_get("disabled_reason")?,
-        created_at_ms: row.try_get("created_at")?,
-        updated_at_ms: row.try_get("updated_at")?,
-    })
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(corrupt)
 }
 
 async fn write_subscriptions(
@@ -195,7 +163,7 @@ impl Store for SqliteStore {
     async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
         let sql = concat!("SELECT ", webhook_columns!(), " FROM webhooks WHERE id = ?");
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.read).await?;
-        row.as_ref().map(webhook_from_row).transpose()
+        row.as_ref().map(rows::webhook).transpose()
     }
 
     async fn list_webhooks(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Webhook>> {
@@ -209,7 +177,7 @@ impl Store for SqliteStore {
             .bind(i64::from(limit))
             .fetch_all(&self.read)
             .await?;
-        rows.iter().map(webhook_from_row).collect()
+        rows.iter().map(rows::webhook).collect()
     }
 
     async fn update_webhook(&self, w: &Webhook) -> StoreResult<bool> {
@@ -322,29 +290,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ClaimedDelivery {
-                    id: row.try_get("id")?,
-                    webhook_id: row.try_get("webhook_id")?,
-                    url: row.try_get("url")?,
-                    secret: WebhookSecret::parse(row.try_get::<&str, _>("secret")?)
-                        .map_err(|e| corrupt(format!("stored secret: {e}")))?,
-                    headers: serde_json::from_str(row.try_get::<&str, _>("headers")?)
-                        .map_err(corrupt)?,
-                    rate_limit: row.try_get("rate_limit")?,
-                    event: row.try_get("event")?,
-                    session_id: row.try_get("session_id")?,
-                    idempotency_key: row.try_get("idempotency_key")?,
-                    occurred: row.try_get("occurred_rfc3339")?,
-                    data: row.try_get("data")?,
-                    is_test: row.try_get("is_test")?,
-                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).map_err(corrupt)?,
-                    retry_base: u32::try_from(row.try_get::<i64, _>("retry_base")?)
-                        .map_err(corrupt)?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::claimed).collect()
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<i64>> {
@@ -458,7 +404,7 @@ impl Store for SqliteStore {
             .await?;
         let mut out: Vec<DeliveryInfo> = rows
             .iter()
-            .map(delivery_from_row)
+            .map(rows::delivery)
             .collect::<StoreResult<_>>()?;
         for d in &mut out {
             d.attempt_log = attempts_of(&self.read, &d.id).await?;
@@ -470,7 +416,7 @@ impl Store for SqliteStore {
         let sql = concat!(delivery_select!(), " WHERE d.id = ?");
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.read).await?;
         let Some(row) = row else { return Ok(None) };
-        let mut d = delivery_from_row(&row)?;
+        let mut d = rows::delivery(&row)?;
         d.attempt_log = attempts_of(&self.read, &d.id).await?;
         Ok(Some(d))
     }
@@ -519,29 +465,6 @@ impl Store for SqliteStore {
     }
 }
 
-fn delivery_from_row(row: &SqliteRow) -> StoreResult<DeliveryInfo> {
-    let state: String = row.try_get("state")?;
-    let next: i64 = row.try_get("next_attempt_at")?;
-    Ok(DeliveryInfo {
-        id: row.try_get("id")?,
-        webhook_id: row.try_get("webhook_id")?,
-        event_id: row.try_get("event_id")?,
-        event: row.try_get("event")?,
-        idempotency_key: row.try_get("idempotency_key")?,
-        next_attempt_at_ms: (state == "pending").then_some(next),
-        state,
-        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).map_err(corrupt)?,
-        last_status: row
-            .try_get::<Option<i64>, _>("last_status")?
-            .and_then(|s| u16::try_from(s).ok()),
-        last_error: row.try_get("last_error")?,
-        is_test: row.try_get("is_test")?,
-        created_at_ms: row.try_get("created_at")?,
-        updated_at_ms: row.try_get("updated_at")?,
-        attempt_log: Vec::new(),
-    })
-}
-
 async fn attempts_of(pool: &SqlitePool, delivery_id: &str) -> StoreResult<Vec<AttemptInfo>> {
     let rows = sqlx::query(
         "SELECT attempt, started_at, status_code, latency_ms, error FROM attempts WHERE delivery_id = ? ORDER BY attempt",
@@ -549,19 +472,7 @@ async fn attempts_of(pool: &SqlitePool, delivery_id: &str) -> StoreResult<Vec<At
     .bind(delivery_id)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(AttemptInfo {
-                attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).map_err(corrupt)?,
-                started_at_ms: row.try_get("started_at")?,
-                status_code: row
-                    .try_get::<Option<i64>, _>("status_code")?
-                    .and_then(|s| u16::try_from(s).ok()),
-                latency_ms: row.try_get("latency_ms")?,
-                error: row.try_get("error")?,
-            })
-        })
-        .collect()
+    rows.iter().map(rows::attempt).collect()
 }
 
 async fn ingest_one(

@@ -1,0 +1,149 @@
+//! Row → model mapping, written once for every backend. A backend only says how its column types
+//! decode ([`RowExt`]); the SELECTs of both backends name the same columns.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+
+use super::{AttemptInfo, ClaimedDelivery, DeliveryInfo, StoreError, StoreResult, Webhook};
+use crate::secret::WebhookSecret;
+
+pub(super) fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(corrupt)
+}
+
+/// Typed column access; each backend maps its own column types (e.g. INTEGER vs BIGINT counts).
+pub(super) trait RowExt {
+    fn text(&self, col: &str) -> StoreResult<String>;
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>>;
+    /// A time in Unix milliseconds, or another 64-bit integer.
+    fn int(&self, col: &str) -> StoreResult<i64>;
+    /// A small non-negative count (attempts).
+    fn count(&self, col: &str) -> StoreResult<u32>;
+    /// An HTTP status code, if any.
+    fn opt_status(&self, col: &str) -> StoreResult<Option<u16>>;
+    fn flag(&self, col: &str) -> StoreResult<bool>;
+    fn opt_real(&self, col: &str) -> StoreResult<Option<f64>>;
+
+    fn json<T: serde::de::DeserializeOwned>(&self, col: &str) -> StoreResult<T> {
+        serde_json::from_str(&self.text(col)?).map_err(corrupt)
+    }
+
+    fn secret(&self, col: &str) -> StoreResult<WebhookSecret> {
+        WebhookSecret::parse(&self.text(col)?).map_err(|e| corrupt(format!("stored secret: {e}")))
+    }
+}
+
+macro_rules! row_ext {
+    ($row:ty, $small:ty) => {
+        impl RowExt for $row {
+            fn text(&self, col: &str) -> StoreResult<String> {
+                Ok(self.try_get(col)?)
+            }
+            fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+                Ok(self.try_get(col)?)
+            }
+            fn int(&self, col: &str) -> StoreResult<i64> {
+                Ok(self.try_get(col)?)
+            }
+            fn count(&self, col: &str) -> StoreResult<u32> {
+                u32::try_from(self.try_get::<$small, _>(col)?).map_err(corrupt)
+            }
+            fn opt_status(&self, col: &str) -> StoreResult<Option<u16>> {
+                Ok(self
+                    .try_get::<Option<$small>, _>(col)?
+                    .and_then(|s| u16::try_from(s).ok()))
+            }
+            fn flag(&self, col: &str) -> StoreResult<bool> {
+                Ok(self.try_get(col)?)
+            }
+            fn opt_real(&self, col: &str) -> StoreResult<Option<f64>> {
+                Ok(self.try_get(col)?)
+            }
+        }
+    };
+}
+
+// SQLite stores every integer as 64-bit; PostgreSQL counts and statuses are INTEGER.
+row_ext!(SqliteRow, i64);
+row_ext!(PgRow, i32);
+
+/// Columns: id, url, events, session_id, description, headers, secret, active, rate_limit,
+/// disabled_reason, created_at, updated_at.
+pub(super) fn webhook<R: RowExt>(row: &R) -> StoreResult<Webhook> {
+    let headers: BTreeMap<String, String> = row.json("headers")?;
+    Ok(Webhook {
+        id: row.text("id")?,
+        url: row.text("url")?,
+        events: row.json("events")?,
+        session_id: row.opt_text("session_id")?,
+        description: row.opt_text("description")?,
+        headers,
+        secret: row.secret("secret")?,
+        active: row.flag("active")?,
+        rate_limit: row.opt_real("rate_limit")?,
+        disabled_reason: row.opt_text("disabled_reason")?,
+        created_at_ms: row.int("created_at")?,
+        updated_at_ms: row.int("updated_at")?,
+    })
+}
+
+/// Columns: id, webhook_id, attempts, retry_base, is_test (delivery); url, secret, headers,
+/// rate_limit (webhook); event, session_id, idempotency_key, occurred_rfc3339, data (event).
+pub(super) fn claimed<R: RowExt>(row: &R) -> StoreResult<ClaimedDelivery> {
+    Ok(ClaimedDelivery {
+        id: row.text("id")?,
+        webhook_id: row.text("webhook_id")?,
+        url: row.text("url")?,
+        secret: row.secret("secret")?,
+        headers: row.json("headers")?,
+        rate_limit: row.opt_real("rate_limit")?,
+        event: row.text("event")?,
+        session_id: row.text("session_id")?,
+        idempotency_key: row.text("idempotency_key")?,
+        occurred: row.text("occurred_rfc3339")?,
+        data: row.text("data")?,
+        is_test: row.flag("is_test")?,
+        attempts: row.count("attempts")?,
+        retry_base: row.count("retry_base")?,
+    })
+}
+
+/// Columns of `delivery_select!` in each backend.
+pub(super) fn delivery<R: RowExt>(row: &R) -> StoreResult<DeliveryInfo> {
+    let state = row.text("state")?;
+    let next = row.int("next_attempt_at")?;
+    Ok(DeliveryInfo {
+        id: row.text("id")?,
+        webhook_id: row.text("webhook_id")?,
+        event_id: row.text("event_id")?,
+        event: row.text("event")?,
+        idempotency_key: row.text("idempotency_key")?,
+        next_attempt_at_ms: (state == "pending").then_some(next),
+        state,
+        attempts: row.count("attempts")?,
+        last_status: row.opt_status("last_status")?,
+        last_error: row.opt_text("last_error")?,
+        is_test: row.flag("is_test")?,
+        created_at_ms: row.int("created_at")?,
+        updated_at_ms: row.int("updated_at")?,
+        attempt_log: Vec::new(),
+    })
+}
+
+/// Columns: attempt, started_at, status_code, latency_ms, error.
+pub(super) fn attempt<R: RowExt>(row: &R) -> StoreResult<AttemptInfo> {
+    Ok(AttemptInfo {
+        attempt: row.count("attempt")?,
+        started_at_ms: row.int("started_at")?,
+        status_code: row.opt_status("status_code")?,
+        latency_ms: row.int("latency_ms")?,
+        error: row.opt_text("error")?,
+    })
+}
