@@ -7,7 +7,7 @@
 //! again after a restart (SQLite) or, once the lease runs out, by another instance (PostgreSQL),
 //! so every acknowledged event is delivered at least once, with its original idempotency key.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ const MAX_IDLE: Duration = Duration::from_secs(1);
 const MIN_IDLE: Duration = Duration::from_millis(20);
 /// Most deliveries claimed at once.
 const CLAIM_BATCH: usize = 256;
+/// Deliveries held (in flight or queued) per registration, in lanes' worth.
+const HOLD_FACTOR: usize = 4;
 /// Most results written in one transaction.
 const RECORD_BATCH: usize = 512;
 
@@ -88,22 +90,82 @@ impl Engine {
     }
 }
 
+/// Deliveries held for one registration: in flight, and claimed ones waiting for a lane.
+#[derive(Default)]
+struct Lane {
+    in_flight: usize,
+    queued: VecDeque<ClaimedDelivery>,
+}
+
+impl Lane {
+    fn held(&self) -> usize {
+        self.in_flight + self.queued.len()
+    }
+}
+
+/// What the engine holds: claimed (leased) deliveries, in flight or queued per registration.
+/// Claiming ahead lets a finished attempt start the next one at once, without a claim
+/// transaction per delivery.
 struct Lanes {
-    /// Deliveries in flight per registration.
-    per_webhook: HashMap<String, usize>,
-    /// Delivery ids in flight (a claim may return one again if its lease ran out meanwhile).
+    per_webhook: HashMap<String, Lane>,
+    /// Every held delivery id (a claim may return one again if its lease ran out meanwhile).
     ids: HashSet<String>,
     /// Rate limiters of rate-limited registrations, with the rate they were built for.
     limiters: HashMap<String, (f64, Arc<DefaultDirectRateLimiter>)>,
+    /// Lanes per registration.
+    per_webhook_cap: usize,
 }
 
 impl Lanes {
-    fn busy(&self, cap: usize) -> Vec<String> {
+    /// Most deliveries held per registration.
+    fn hold_cap(&self) -> usize {
+        self.per_webhook_cap * HOLD_FACTOR
+    }
+
+    /// Registrations holding enough that claiming more for them is pointless now.
+    fn busy(&self) -> Vec<String> {
+        let half = self.hold_cap() / 2;
         self.per_webhook
             .iter()
-            .filter(|(_, n)| **n >= cap)
+            .filter(|(_, lane)| lane.held() >= half.max(1))
             .map(|(id, _)| id.clone())
             .collect()
+    }
+
+    fn held(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Queues a claimed delivery; false if it is already held.
+    fn hold(&mut self, d: ClaimedDelivery) -> bool {
+        if !self.ids.insert(d.id.clone()) {
+            return false;
+        }
+        self.per_webhook
+            .entry(d.webhook_id.clone())
+            .or_default()
+            .queued
+            .push_back(d);
+        true
+    }
+
+    /// Takes the next queued deliveries that have a free lane, as long as `room` allows.
+    fn ready(&mut self, mut room: usize) -> Vec<ClaimedDelivery> {
+        let mut out = Vec::new();
+        for lane in self.per_webhook.values_mut() {
+            while room > 0 && lane.in_flight < self.per_webhook_cap {
+                let Some(d) = lane.queued.pop_front() else {
+                    break;
+                };
+                lane.in_flight += 1;
+                room -= 1;
+                out.push(d);
+            }
+            if room == 0 {
+                break;
+            }
+        }
+        out
     }
 
     fn limiter(&mut self, d: &ClaimedDelivery) -> Option<Arc<DefaultDirectRateLimiter>> {
@@ -122,14 +184,82 @@ impl Lanes {
         Some(l)
     }
 
-    fn finished(&mut self, webhook_id: &str, delivery_id: &str) {
+    /// An attempt finished. True when its registration now holds little enough that claiming
+    /// more for it is worth a look.
+    fn finished(&mut self, webhook_id: &str, delivery_id: &str) -> bool {
         self.ids.remove(delivery_id);
-        if let Some(n) = self.per_webhook.get_mut(webhook_id) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_webhook.remove(webhook_id);
-            }
+        let half = (self.hold_cap() / 2).max(1);
+        let Some(lane) = self.per_webhook.get_mut(webhook_id) else {
+            return true;
+        };
+        lane.in_flight = lane.in_flight.saturating_sub(1);
+        let held = lane.held();
+        if held == 0 {
+            self.per_webhook.remove(webhook_id);
         }
+        held < half
+    }
+
+    /// Ids of claimed deliveries that were never started (to hand back on shutdown).
+    fn queued_ids(&self) -> Vec<String> {
+        self.per_webhook
+            .values()
+            .flat_map(|lane| lane.queued.iter().map(|d| d.id.clone()))
+            .collect()
+    }
+}
+
+/// Claims due deliveries into the lanes; returns how many were new and whether the claim was
+/// full (more may be due).
+async fn claim(store: &dyn Store, lanes: &mut Lanes, room: usize, lease_ms: i64) -> (usize, bool) {
+    let limit = room.min(CLAIM_BATCH);
+    let busy = lanes.busy();
+    let per = u32::try_from(lanes.hold_cap()).unwrap_or(u32::MAX);
+    let batch = match store
+        .claim_due(
+            clock::now_ms(),
+            lease_ms,
+            u32::try_from(limit).unwrap_or(1),
+            per,
+            &busy,
+        )
+        .await
+    {
+        Ok(batch) => batch,
+        Err(e) => {
+            tracing::error!(error = %e, "claiming deliveries failed");
+            return (0, false);
+        }
+    };
+    let full = batch.len() >= limit;
+    let mut new = 0;
+    for d in batch {
+        if lanes.hold(d) {
+            new += 1;
+        }
+    }
+    (new, full)
+}
+
+/// Starts every queued delivery that has a lane and a global slot.
+fn start_ready(
+    lanes: &mut Lanes,
+    tasks: &mut JoinSet<(String, String)>,
+    ctx: &Arc<AttemptContext>,
+    results: &mpsc::Sender<AttemptRecord>,
+    max_in_flight: usize,
+) {
+    for d in lanes.ready(max_in_flight.saturating_sub(tasks.len())) {
+        let limiter = lanes.limiter(&d);
+        let ctx = Arc::clone(ctx);
+        let results = results.clone();
+        tasks.spawn(async move {
+            let rec = attempt::run(&ctx, &d, limiter).await;
+            if results.send(rec).await.is_err() {
+                tracing::error!(delivery_id = %d.id, "result recorder is gone");
+            }
+            (d.webhook_id, d.id)
+        });
     }
 }
 
@@ -147,10 +277,14 @@ async fn run(
         per_webhook: HashMap::new(),
         ids: HashSet::new(),
         limiters: HashMap::new(),
+        per_webhook_cap: config.per_webhook_in_flight,
     };
+    // Claimed deliveries held at most: every lane busy plus one claim batch queued.
+    let hold_limit = config.max_in_flight + CLAIM_BATCH;
     let lease_ms = i64::try_from(config.lease().as_millis()).unwrap_or(i64::MAX / 4);
     let renew_every = (config.lease() / 3).max(Duration::from_millis(100));
     let mut renewed_at = tokio::time::Instant::now();
+    let mut want_claim = true;
 
     loop {
         if *stop.borrow() {
@@ -160,65 +294,54 @@ async fn run(
             renew(store.as_ref(), &lanes, lease_ms).await;
             renewed_at = tokio::time::Instant::now();
         }
-        let free = config.max_in_flight.saturating_sub(tasks.len());
-        let mut claimed = 0;
-        if free > 0 {
-            let busy = lanes.busy(config.per_webhook_in_flight);
-            let limit = u32::try_from(free.min(CLAIM_BATCH)).unwrap_or(1);
-            let per = u32::try_from(config.per_webhook_in_flight).unwrap_or(1);
-            match store
-                .claim_due(clock::now_ms(), lease_ms, limit, per, &busy)
-                .await
-            {
-                Ok(batch) => {
-                    for d in batch {
-                        if !lanes.ids.insert(d.id.clone()) {
-                            continue;
-                        }
-                        claimed += 1;
-                        *lanes.per_webhook.entry(d.webhook_id.clone()).or_insert(0) += 1;
-                        let limiter = lanes.limiter(&d);
-                        let ctx = Arc::clone(&ctx);
-                        let results = results.clone();
-                        tasks.spawn(async move {
-                            let rec = attempt::run(&ctx, &d, limiter).await;
-                            if results.send(rec).await.is_err() {
-                                tracing::error!(delivery_id = %d.id, "result recorder is gone");
-                            }
-                            (d.webhook_id, d.id)
-                        });
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "claiming deliveries failed");
-                }
-            }
+        let room = hold_limit.saturating_sub(lanes.held());
+        if want_claim && room > 0 {
+            let (_, full) = claim(store.as_ref(), &mut lanes, room, lease_ms).await;
+            want_claim = full;
         }
+        start_ready(&mut lanes, &mut tasks, &ctx, &results, config.max_in_flight);
+        let mut reaped = false;
         while let Some(done) = tasks.try_join_next() {
-            finished(&mut lanes, done);
+            want_claim |= finished(&mut lanes, done);
+            reaped = true;
         }
-        if claimed > 0 && tasks.len() < config.max_in_flight {
+        if reaped {
+            start_ready(&mut lanes, &mut tasks, &ctx, &results, config.max_in_flight);
+        }
+        if want_claim && lanes.held() < hold_limit {
             continue;
         }
-        let idle = if claimed > 0 {
+        let idle = if lanes.held() > 0 {
             MAX_IDLE
         } else {
             idle_for(store.as_ref()).await
         };
         tokio::select! {
-            () = wakeup.notified() => {}
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => finished(&mut lanes, done),
-            () = tokio::time::sleep(idle) => {}
+            () = wakeup.notified() => want_claim = true,
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                want_claim |= finished(&mut lanes, done);
+            }
+            () = tokio::time::sleep(idle) => want_claim = true,
             _ = stop.changed() => {}
         }
     }
 
+    // Claimed but never started: hand them back at once (their leases would only run out).
+    let queued = lanes.queued_ids();
+    if !queued.is_empty()
+        && let Err(e) = store.renew_leases(&queued, clock::now_ms() - 1).await
+    {
+        tracing::warn!(error = %e, "handing back queued deliveries failed; their leases will run out");
+    }
+    for id in &queued {
+        lanes.ids.remove(id);
+    }
     let drained = tokio::time::timeout(config.shutdown_grace, async {
         let mut renewal = tokio::time::interval_at(renewed_at + renew_every, renew_every);
         loop {
             tokio::select! {
                 done = tasks.join_next() => match done {
-                    Some(done) => finished(&mut lanes, done),
+                    Some(done) => { finished(&mut lanes, done); }
                     None => break,
                 },
                 _ = renewal.tick() => renew(store.as_ref(), &lanes, lease_ms).await,
@@ -239,10 +362,14 @@ async fn run(
     }
 }
 
-fn finished(lanes: &mut Lanes, done: Result<(String, String), tokio::task::JoinError>) {
+/// Books a finished attempt; true when its registration may take more claims.
+fn finished(lanes: &mut Lanes, done: Result<(String, String), tokio::task::JoinError>) -> bool {
     match done {
         Ok((webhook_id, delivery_id)) => lanes.finished(&webhook_id, &delivery_id),
-        Err(e) => tracing::error!(error = %e, "delivery attempt task failed"),
+        Err(e) => {
+            tracing::error!(error = %e, "delivery attempt task failed");
+            true
+        }
     }
 }
 

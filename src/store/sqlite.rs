@@ -16,7 +16,13 @@ use super::*;
 use crate::ids;
 
 /// Ordered migrations; each runs once, in a transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_fanout_index.sql"),
+    ),
+];
 
 pub struct SqliteStore {
     write: SqlitePool,
@@ -553,8 +559,14 @@ async fn ingest_one(
                 .map(|f| format!("{f}.*"))
                 .unwrap_or_default();
             sqlx::query_scalar(
-                "SELECT DISTINCT w.id FROM webhook_subscriptions s JOIN webhooks w ON w.id = s.webhook_id \
-                 WHERE s.pattern IN (?, ?, '*') AND w.active = 1 AND (w.session_id IS NULL OR w.session_id = ?) ORDER BY w.id",
+                // By session first (indexed), then the subscription: registrations of other
+                // sessions are never visited.
+                "SELECT w.id FROM webhooks w WHERE w.session_id = ?3 AND w.active = 1 \
+                   AND EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.webhook_id = w.id AND s.pattern IN (?1, ?2, '*')) \
+                 UNION \
+                 SELECT w.id FROM webhooks w WHERE w.session_id IS NULL AND w.active = 1 \
+                   AND EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.webhook_id = w.id AND s.pattern IN (?1, ?2, '*')) \
+                 ORDER BY 1",
             )
             .bind(&e.event)
             .bind(&family)
