@@ -1,0 +1,118 @@
+//! `cargo bench --bench delivery` (or `scripts/bench.sh`): measures wabridge against the loopback
+//! ceiling of this machine, in one run, and writes docs/benchmarks.md.
+//!
+//! The bridge is the release binary, started as a child process on a fresh SQLite file per
+//! scenario; the load generator and the receiver live in this process. Every figure is reported
+//! beside the ceiling (plain POSTs from the same client to the same receiver) as a ratio.
+//!
+//! Parameters (environment): see `Params::from_env` and docs/benchmarks.md.
+
+mod bridge;
+mod load;
+mod profile;
+mod receiver;
+mod report;
+mod scenarios;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What to run and how big.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// Multiplies the event counts of the throughput scenarios.
+    pub scale: f64,
+    /// Pending deliveries to pile up with the subscriber down.
+    pub backlog: usize,
+    pub registrations: usize,
+    /// Longest time the backlog drain is watched.
+    pub drain_secs: u64,
+    pub latency_rate: u64,
+    pub latency_secs: u64,
+    /// Longest time one throughput scenario may take.
+    pub limit: Duration,
+    pub profile: bool,
+    /// Only these parts (ceiling, throughput, latency, validate, memory, profile); all if None.
+    pub only: Option<Vec<String>>,
+    pub out: PathBuf,
+}
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .replace('_', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
+        _ => default,
+    }
+}
+
+impl Params {
+    pub fn from_env() -> Self {
+        let only: Option<Vec<String>> = std::env::var("BENCH_ONLY")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.split(',').map(|p| p.trim().to_owned()).collect());
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let default_out = if only.is_some() {
+            root.join("target/bench/benchmarks-partial.md")
+        } else {
+            root.join("docs/benchmarks.md")
+        };
+        let profile_wanted = env("BENCH_PROFILE", 1u8) == 1;
+        Self {
+            scale: env("BENCH_SCALE", 1.0),
+            backlog: env("BENCH_BACKLOG", 1_000_000usize),
+            registrations: env("BENCH_REGISTRATIONS", 10_000usize),
+            drain_secs: env("BENCH_DRAIN_SECS", 60u64),
+            latency_rate: env("BENCH_LATENCY_RATE", 1000u64),
+            latency_secs: env("BENCH_LATENCY_SECS", 10u64),
+            limit: Duration::from_secs(env("BENCH_LIMIT_SECS", 120u64)),
+            profile: profile_wanted && profile::available(),
+            only,
+            out: std::env::var("BENCH_OUT")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or(default_out),
+        }
+    }
+
+    pub fn wants(&self, part: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|p| p == part))
+    }
+
+    /// A scaled event count (at least `min`).
+    pub fn events(&self, n: usize, min: usize) -> usize {
+        ((n as f64 * self.scale) as usize).max(min)
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is taken from the command line.
+    let params = Params::from_env();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    eprintln!("wabridge bench: {params:?}");
+    let results = runtime.block_on(scenarios::run_all(&params));
+    let took = started.elapsed();
+    let text = report::render(&params, &results, took);
+    if let Some(dir) = params.out.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(&params.out, text).unwrap();
+    eprintln!(
+        "wabridge bench: done in {:.0} s; wrote {}",
+        took.as_secs_f64(),
+        params.out.display()
+    );
+    // Receivers still hold connections of stopped bridges; do not wait for them.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+}

@@ -1,0 +1,729 @@
+//! The measurements: ceiling, end-to-end throughput, latency at a fixed rate, validation rate,
+//! memory with registrations and a backlog, and the drain.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use serde_json::{Value, json};
+
+use crate::Params;
+use crate::bridge::{ADMIN_KEY, Bridge, INGEST_KEY, OtherLoad, ProcSample, client, message_event};
+use crate::load::{closed_loop, quantile};
+use crate::profile::{self, Profile};
+use crate::receiver::Receiver;
+
+#[derive(Debug, Default)]
+pub struct Results {
+    pub ceilings: Vec<Ceiling>,
+    pub throughput: Vec<Throughput>,
+    pub latency: Option<Latency>,
+    pub validate: Option<Rate>,
+    pub memory: Option<Memory>,
+    pub profiles: Vec<(String, Throughput, Profile)>,
+    pub notes: Vec<String>,
+}
+
+impl Results {
+    /// The ceiling: the best plain-POST rate measured.
+    pub fn ceiling(&self) -> Option<f64> {
+        self.ceilings.iter().map(|c| c.rate).reduce(f64::max)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Ceiling {
+    pub connections: usize,
+    pub requests: usize,
+    pub rate: f64,
+    pub harness_cpu: f64,
+    pub other_load: f64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Throughput {
+    pub label: String,
+    pub subscribers: usize,
+    pub events: usize,
+    pub expected: u64,
+    pub received: u64,
+    pub complete: bool,
+    /// First ingest to last delivery.
+    pub wall: Duration,
+    /// First ingest to last 202.
+    pub ingest_wall: Duration,
+    pub bridge_cpu: f64,
+    pub threads: Vec<(String, f64)>,
+    pub hwm_kib: u64,
+    /// Mean attempt duration as the engine measured it (from /metrics).
+    pub attempt_mean_ms: Option<f64>,
+    /// CPU used by other processes on the machine meanwhile, in cores.
+    pub other_load: f64,
+    /// Context switches of the bridge's threads.
+    pub ctx_switches: u64,
+}
+
+impl Throughput {
+    pub fn events_per_sec(&self) -> f64 {
+        (self.received as f64 / self.subscribers as f64) / self.wall.as_secs_f64()
+    }
+    pub fn deliveries_per_sec(&self) -> f64 {
+        self.received as f64 / self.wall.as_secs_f64()
+    }
+    pub fn ingest_per_sec(&self) -> f64 {
+        self.events as f64 / self.ingest_wall.as_secs_f64()
+    }
+    /// Bridge CPU microseconds per delivery.
+    pub fn cpu_us_per_delivery(&self) -> f64 {
+        self.bridge_cpu * 1e6 / self.received.max(1) as f64
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Latency {
+    pub rate: u64,
+    pub sent: usize,
+    pub received: usize,
+    pub send_span: Duration,
+    pub p50: Duration,
+    pub p90: Duration,
+    pub p99: Duration,
+    pub p999: Duration,
+    pub max: Duration,
+    pub ingest_p50: Duration,
+    pub ingest_p99: Duration,
+    pub bridge_cpu_share: f64,
+    pub other_load: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rate {
+    pub requests: usize,
+    pub workers: usize,
+    pub rate: f64,
+    pub bridge_cpu: f64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Memory {
+    pub idle: ProcSample,
+    pub after_backlog: ProcSample,
+    pub after_registrations: ProcSample,
+    pub after_drain: ProcSample,
+    pub backlog: usize,
+    pub backlog_pending_metric: Option<f64>,
+    pub backlog_time: Duration,
+    pub backlog_db_bytes: u64,
+    pub registrations: usize,
+    pub registration_time: Duration,
+    /// Bridge CPU share (of one core) while the subscriber was down, for `down_window`.
+    pub down_cpu_share: f64,
+    pub down_window: Duration,
+    pub drain_delivered: u64,
+    pub drain_time: Duration,
+    pub drain_complete: bool,
+    /// (seconds since the subscriber returned, delivered so far).
+    pub drain_series: Vec<(f64, u64)>,
+    pub down_threads: Vec<(String, f64)>,
+    pub drain_threads: Vec<(String, f64)>,
+    pub down_profile: Option<Profile>,
+    pub drain_profile: Option<Profile>,
+}
+
+/// Request bodies built before the clock starts: `events` message.received events for
+/// `session`, `batch` per request (an object when 1, an array otherwise).
+fn bodies(prefix: &str, session: &str, events: usize, batch: usize) -> Vec<Bytes> {
+    (0..events)
+        .step_by(batch)
+        .map(|start| {
+            let end = (start + batch).min(events);
+            let items: Vec<Value> = (start..end)
+                .map(|i| message_event(&format!("{prefix}-{i}"), session))
+                .collect();
+            let v = if batch == 1 {
+                items.into_iter().next().unwrap()
+            } else {
+                Value::Array(items)
+            };
+            Bytes::from(serde_json::to_vec(&v).unwrap())
+        })
+        .collect()
+}
+
+/// A clonable poster of ready-made bodies to one URL with one key; asserts the status.
+#[derive(Clone)]
+struct Poster {
+    client: reqwest::Client,
+    url: Arc<str>,
+    key: &'static str,
+    want: u16,
+}
+
+impl Poster {
+    fn new(url: String, key: &'static str, want: u16) -> Self {
+        Self {
+            client: client(),
+            url: url.into(),
+            key,
+            want,
+        }
+    }
+
+    async fn post(&self, body: Bytes) {
+        let mut req = self
+            .client
+            .post(&*self.url)
+            .header("content-type", "application/json")
+            .body(body);
+        if !self.key.is_empty() {
+            req = req.header("X-API-Key", self.key);
+        }
+        let res = req.send().await.expect("the request is answered");
+        let status = res.status().as_u16();
+        if status != self.want {
+            let text = res.text().await.unwrap_or_default();
+            panic!("expected {}, got {status}: {text}", self.want);
+        }
+        let _ = res.bytes().await;
+    }
+}
+
+fn harness_cpu_ticks() -> u64 {
+    ProcSample::read(std::process::id()).cpu_ticks
+}
+
+/// The ceiling at `connections` concurrent connections: plain POSTs of a delivery-sized body
+/// from this process's client to the receiver, which answers 204.
+async fn ceiling(connections: usize, requests: usize, limit: Duration) -> Ceiling {
+    let rx = Receiver::start().await;
+    let envelope = json!({
+        "event": "message.received",
+        "sessionId": "bench",
+        "timestamp": "2026-11-28T10:00:00Z",
+        "idempotencyKey": "msg_0123456789abcdef0123456789abcdef",
+        "deliveryId": "dlv_0193a1b2c3d4e5f60718293a4b5c6d7e",
+        "data": message_event("ceiling", "bench")["data"],
+    });
+    let body = Bytes::from(serde_json::to_vec(&envelope).unwrap());
+    let poster = Poster::new(rx.url("/hook"), "", 204);
+    // Warm the pool.
+    let p = poster.clone();
+    let b = body.clone();
+    closed_loop(connections * 20, connections, limit, move |_| {
+        let (p, b) = (p.clone(), b.clone());
+        async move { p.post(b).await }
+    })
+    .await;
+    let cpu0 = harness_cpu_ticks();
+    let others = OtherLoad::start(None);
+    let p = poster.clone();
+    let run = closed_loop(requests, connections, limit, move |_| {
+        let (p, b) = (p.clone(), body.clone());
+        async move { p.post(b).await }
+    })
+    .await;
+    let cpu = (harness_cpu_ticks() - cpu0) as f64 / 100.0;
+    let other_load = others.cores(None);
+    rx.stop();
+    Ceiling {
+        connections,
+        requests: run.done,
+        rate: run.rate(),
+        harness_cpu: cpu / run.elapsed.as_secs_f64(),
+        other_load,
+    }
+}
+
+pub struct TputSpec {
+    pub label: String,
+    pub subscribers: usize,
+    pub events: usize,
+    pub batch: usize,
+    pub ingest_workers: usize,
+    pub other_registrations: usize,
+}
+
+async fn register_many(b: &Bridge, n: usize, make: impl Fn(usize) -> Value) -> Duration {
+    let bodies: Arc<Vec<Bytes>> = Arc::new(
+        (0..n)
+            .map(|i| Bytes::from(serde_json::to_vec(&make(i)).unwrap()))
+            .collect(),
+    );
+    let poster = Poster::new(b.url("/v1/webhooks"), ADMIN_KEY, 201);
+    let run = closed_loop(n, 8, Duration::from_secs(600), move |i| {
+        let (p, bodies) = (poster.clone(), Arc::clone(&bodies));
+        async move { p.post(bodies[i].clone()).await }
+    })
+    .await;
+    assert!(run.complete, "registrations did not finish");
+    run.elapsed
+}
+
+/// End to end: ingest → store → signed POST → receiver 204, first ingest to last delivery.
+async fn throughput(
+    spec: &TputSpec,
+    limit: Duration,
+    perf: Option<&str>,
+) -> (Throughput, Option<Profile>) {
+    let rx = Receiver::start().await;
+    let b = Bridge::start(&[]).await;
+    if spec.other_registrations > 0 {
+        register_many(&b, spec.other_registrations, |i| {
+            json!({"url": rx.url(&format!("/other/{i}")), "events": ["message.received"], "sessionId": format!("tenant-{i}")})
+        })
+        .await;
+    }
+    for i in 0..spec.subscribers {
+        b.register(&json!({"url": rx.url(&format!("/hook/{i}")), "events": ["message.received"]}))
+            .await;
+    }
+    let bodies = Arc::new(bodies("tp", "bench", spec.events, spec.batch));
+    let poster = Poster::new(b.url("/v1/ingest"), INGEST_KEY, 202);
+    let recording = match perf {
+        Some(name) => {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+            std::fs::create_dir_all(&dir).unwrap();
+            profile::start(b.pid, &dir.join(format!("perf-{name}.data"))).await
+        }
+        None => None,
+    };
+    let before = b.proc();
+    let others = OtherLoad::start(Some(b.pid));
+    let t0 = Instant::now();
+    let n = bodies.len();
+    let run = closed_loop(n, spec.ingest_workers, limit, move |i| {
+        let (p, bodies) = (poster.clone(), Arc::clone(&bodies));
+        async move { p.post(bodies[i].clone()).await }
+    })
+    .await;
+    let ingest_wall = run.elapsed;
+    let sent_events = if run.complete {
+        spec.events
+    } else {
+        run.done * spec.batch
+    };
+    let expected = (sent_events * spec.subscribers) as u64;
+    let left = limit
+        .saturating_sub(t0.elapsed())
+        .max(Duration::from_secs(5));
+    let complete = rx.wait_for(expected, left).await && run.complete;
+    let received = rx.count();
+    let wall = if received > 0 {
+        rx.last_arrival().saturating_duration_since(t0)
+    } else {
+        t0.elapsed()
+    };
+    let after = b.proc();
+    let other_load = others.cores(Some(b.pid));
+    let attempt_mean_ms = match (
+        b.metric("wabridge_delivery_attempt_duration_seconds_sum")
+            .await,
+        b.metric("wabridge_delivery_attempt_duration_seconds_count")
+            .await,
+    ) {
+        (Some(sum), Some(n)) if n > 0.0 => Some(1000.0 * sum / n),
+        _ => None,
+    };
+    let profile = match recording {
+        Some(r) => r.finish().await,
+        None => None,
+    };
+    let t = Throughput {
+        label: spec.label.clone(),
+        subscribers: spec.subscribers,
+        events: sent_events,
+        expected,
+        received,
+        complete,
+        wall,
+        ingest_wall,
+        bridge_cpu: after.cpu_secs_since(&before),
+        threads: after.thread_secs_since(&before),
+        hwm_kib: after.hwm_kib,
+        attempt_mean_ms,
+        other_load,
+        ctx_switches: after.ctx_switches.saturating_sub(before.ctx_switches),
+    };
+    eprintln!(
+        "  {}: {} deliveries in {:.2} s = {:.0} deliveries/s, {:.0} events/s (ingest alone {:.0} events/s, attempt {:.2} ms){}",
+        t.label,
+        t.received,
+        t.wall.as_secs_f64(),
+        t.deliveries_per_sec(),
+        t.events_per_sec(),
+        t.ingest_per_sec(),
+        t.attempt_mean_ms.unwrap_or(f64::NAN),
+        if t.complete { "" } else { " INCOMPLETE" }
+    );
+    b.stop().await;
+    rx.stop();
+    (t, profile)
+}
+
+/// Ingest → delivery latency at a fixed rate (open loop: each event is sent at its scheduled
+/// time, whatever happened to the ones before; latency counts from the scheduled time).
+async fn latency(rate: u64, secs: u64) -> Latency {
+    let rx = Receiver::start().await;
+    let b = Bridge::start(&[]).await;
+    b.register(&json!({"url": rx.url("/hook"), "events": ["message.received"]}))
+        .await;
+    let poster = Poster::new(b.url("/v1/ingest"), INGEST_KEY, 202);
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
+
+    // One second of warm-up at the same rate (not measured: ids without the lat- prefix).
+    let warm = bodies("warm", "bench", rate as usize, 1);
+    let probes = bodies("lat", "bench", (rate * secs) as usize, 1);
+    let mut sent = 0usize;
+    let ingest_times: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::new()));
+    let mut schedule_start = Instant::now();
+    let mut cpu_before = b.proc();
+    let mut others = OtherLoad::start(Some(b.pid));
+    for (phase, list) in [("warm", warm), ("lat", probes)] {
+        if phase == "lat" {
+            rx.capture_probes(true);
+            cpu_before = b.proc();
+            others = OtherLoad::start(Some(b.pid));
+        }
+        let start = Instant::now() + Duration::from_millis(5);
+        if phase == "lat" {
+            schedule_start = start;
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, body) in list.into_iter().enumerate() {
+            let at = start + period * u32::try_from(i).unwrap();
+            tokio::time::sleep_until(at.into()).await;
+            let (p, times) = (poster.clone(), Arc::clone(&ingest_times));
+            let measured = phase == "lat";
+            tasks.spawn(async move {
+                p.post(body).await;
+                if measured {
+                    times.lock().unwrap().push(at.elapsed());
+                }
+            });
+            sent += 1;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(60), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+    }
+    let send_span = schedule_start.elapsed();
+    rx.wait_for(sent as u64, Duration::from_secs(30)).await;
+    let cpu = b.proc().cpu_secs_since(&cpu_before);
+    let other_load = others.cores(Some(b.pid));
+    let probes = rx.take_probes();
+    let mut lat: Vec<Duration> = probes
+        .iter()
+        .map(|(seq, at)| {
+            let sched = schedule_start + period * u32::try_from(*seq).unwrap();
+            at.saturating_duration_since(sched)
+        })
+        .collect();
+    lat.sort();
+    let mut ing = ingest_times.lock().unwrap().clone();
+    ing.sort();
+    b.stop().await;
+    rx.stop();
+    let l = Latency {
+        rate,
+        sent: (rate * secs) as usize,
+        received: lat.len(),
+        send_span,
+        p50: quantile(&lat, 0.50),
+        p90: quantile(&lat, 0.90),
+        p99: quantile(&lat, 0.99),
+        p999: quantile(&lat, 0.999),
+        max: lat.last().copied().unwrap_or_default(),
+        ingest_p50: quantile(&ing, 0.50),
+        ingest_p99: quantile(&ing, 0.99),
+        bridge_cpu_share: cpu / send_span.as_secs_f64(),
+        other_load,
+    };
+    eprintln!(
+        "  latency at {rate}/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} of {})",
+        ms(l.p50),
+        ms(l.p99),
+        ms(l.max),
+        l.received,
+        l.sent
+    );
+    l
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// `POST /v1/webhooks/validate` with a valid registration, closed loop.
+async fn validate(requests: usize, workers: usize, limit: Duration) -> Rate {
+    let b = Bridge::start(&[]).await;
+    let body = json!({
+        "url": "http://127.0.0.1:9/hook",
+        "events": ["message.received", "session.*"],
+        "sessionId": "s1",
+        "description": "bench",
+        "headers": {"X-Tenant": "t1"}
+    });
+    let check: Value = b
+        .client
+        .post(b.url("/v1/webhooks/validate"))
+        .header("X-API-Key", ADMIN_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        check["valid"], true,
+        "the bench registration is invalid: {check}"
+    );
+    let body = Bytes::from(serde_json::to_vec(&body).unwrap());
+    let poster = Poster::new(b.url("/v1/webhooks/validate"), ADMIN_KEY, 200);
+    let before = b.proc();
+    let run = closed_loop(requests, workers, limit, move |_| {
+        let (p, b) = (poster.clone(), body.clone());
+        async move { p.post(b).await }
+    })
+    .await;
+    let cpu = b.proc().cpu_secs_since(&before);
+    b.stop().await;
+    eprintln!("  validate: {:.0} requests/s", run.rate());
+    Rate {
+        requests: run.done,
+        workers,
+        rate: run.rate(),
+        bridge_cpu: cpu,
+    }
+}
+
+/// Memory idle, with a backlog (subscriber down), with registrations; then the drain.
+async fn memory(params: &Params) -> Memory {
+    let mut m = Memory {
+        backlog: params.backlog,
+        registrations: params.registrations,
+        ..Memory::default()
+    };
+    let live = Receiver::start().await;
+    let down = Receiver::start().await;
+    down.set_down(true);
+    let b = Bridge::start(&[]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    m.idle = b.proc();
+    eprintln!("  idle: VmHWM {} KiB", m.idle.hwm_kib);
+
+    // The backlog: one registration whose subscriber holds every request unanswered, so the
+    // engine has its 8 lanes stuck and everything else stays pending.
+    b.register(
+        &json!({"url": down.url("/hook"), "events": ["message.received"], "sessionId": "backlog"}),
+    )
+    .await;
+    let t0 = Instant::now();
+    let batch = 1000;
+    let chunk = 100_000usize;
+    let mut done = 0usize;
+    while done < params.backlog {
+        let n = chunk.min(params.backlog - done);
+        let list = Arc::new(bodies(&format!("bl{done}"), "backlog", n, batch));
+        let poster = Poster::new(b.url("/v1/ingest"), INGEST_KEY, 202);
+        let run = closed_loop(list.len(), 2, Duration::from_secs(3600), move |i| {
+            let (p, list) = (poster.clone(), Arc::clone(&list));
+            async move { p.post(list[i].clone()).await }
+        })
+        .await;
+        assert!(run.complete);
+        done += n;
+        eprintln!(
+            "  backlog: {done} events in {:.1} s (VmHWM {} KiB)",
+            t0.elapsed().as_secs_f64(),
+            b.proc().hwm_kib
+        );
+    }
+    m.backlog_time = t0.elapsed();
+    m.backlog_db_bytes = b.db_bytes();
+    m.backlog_pending_metric = b.metric("wabridge_deliveries{state=\"pending\"}").await;
+    m.after_backlog = b.proc();
+
+    let t1 = Instant::now();
+    m.registration_time = register_many(&b, params.registrations, |i| {
+        json!({"url": live.url(&format!("/tenant/{i}")), "events": ["message.received"], "sessionId": format!("tenant-{i}")})
+    })
+    .await;
+    let _ = t1;
+    m.after_registrations = b.proc();
+    eprintln!(
+        "  {} registrations in {:.1} s: VmHWM {} KiB",
+        params.registrations,
+        m.registration_time.as_secs_f64(),
+        m.after_registrations.hwm_kib
+    );
+
+    // What the bridge burns while the subscriber is down.
+    let window = Duration::from_secs(5);
+    let recording = start_profile(params, b.pid, "down").await;
+    let before = b.proc();
+    tokio::time::sleep(window).await;
+    let after = b.proc();
+    m.down_cpu_share = after.cpu_secs_since(&before) / window.as_secs_f64();
+    m.down_threads = after.thread_secs_since(&before);
+    m.down_window = window;
+    if let Some(r) = recording {
+        m.down_profile = r.finish().await;
+    }
+
+    // The subscriber returns: held requests are answered, the backlog drains.
+    let target = params.backlog as u64;
+    let recording = start_profile(params, b.pid, "drain").await;
+    let before = b.proc();
+    let t2 = Instant::now();
+    down.set_down(false);
+    let limit = Duration::from_secs(params.drain_secs);
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let n = down.count();
+        m.drain_series.push((t2.elapsed().as_secs_f64(), n));
+        if n >= target || t2.elapsed() >= limit {
+            break;
+        }
+    }
+    m.drain_delivered = down.count();
+    m.drain_complete = m.drain_delivered >= target;
+    m.drain_time = if m.drain_complete {
+        down.last_arrival().saturating_duration_since(t2)
+    } else {
+        t2.elapsed()
+    };
+    m.after_drain = b.proc();
+    m.drain_threads = m.after_drain.thread_secs_since(&before);
+    if let Some(r) = recording {
+        m.drain_profile = r.finish().await;
+    }
+    eprintln!(
+        "  drain: {} in {:.1} s ({:.0}/s)",
+        m.drain_delivered,
+        m.drain_time.as_secs_f64(),
+        m.drain_delivered as f64 / m.drain_time.as_secs_f64()
+    );
+    b.stop().await;
+    live.stop();
+    down.stop();
+    m
+}
+
+async fn start_profile(params: &Params, pid: u32, name: &str) -> Option<profile::Recording> {
+    if !(params.profile && params.wants("profile")) {
+        return None;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    profile::start(pid, &dir.join(format!("perf-{name}.data"))).await
+}
+
+pub fn throughput_specs(p: &Params) -> Vec<TputSpec> {
+    let spec =
+        |label: &str, subscribers, events, batch, ingest_workers, other_registrations| TputSpec {
+            label: label.to_owned(),
+            subscribers,
+            events,
+            batch,
+            ingest_workers,
+            other_registrations,
+        };
+    // Sizes: a few seconds each once delivery is fast, under half a minute as it is today.
+    vec![
+        spec("single, 1 subscriber", 1, p.events(5_000, 200), 1, 16, 0),
+        spec("single, 10 subscribers", 10, p.events(2_000, 100), 1, 16, 0),
+        spec("single, 100 subscribers", 100, p.events(300, 20), 1, 16, 0),
+        spec(
+            "batch 100, 1 subscriber",
+            1,
+            p.events(10_000, 500),
+            100,
+            4,
+            0,
+        ),
+        spec(
+            "batch 100, 10 subscribers",
+            10,
+            p.events(3_000, 200),
+            100,
+            4,
+            0,
+        ),
+        spec(
+            "batch 100, 100 subscribers",
+            100,
+            p.events(500, 100),
+            100,
+            4,
+            0,
+        ),
+        spec(
+            &format!(
+                "batch 100, 1 subscriber, {} other-session registrations",
+                p.registrations
+            ),
+            1,
+            p.events(3_000, 200),
+            100,
+            4,
+            p.registrations,
+        ),
+    ]
+}
+
+pub async fn run_all(p: &Params) -> Results {
+    let mut r = Results::default();
+    if p.wants("ceiling") {
+        eprintln!("ceiling");
+        // Best of three short runs per concurrency: the ceiling is what the box can do.
+        for c in [8, 64] {
+            let mut best: Option<Ceiling> = None;
+            for _ in 0..3 {
+                let x = ceiling(c, p.events(50_000, 2_000), Duration::from_secs(30)).await;
+                eprintln!("  {c} connections: {:.0} requests/s", x.rate);
+                if best.as_ref().is_none_or(|b| x.rate > b.rate) {
+                    best = Some(x);
+                }
+            }
+            r.ceilings.extend(best);
+        }
+    }
+    if p.wants("throughput") {
+        eprintln!("throughput");
+        for spec in throughput_specs(p) {
+            r.throughput.push(throughput(&spec, p.limit, None).await.0);
+        }
+    }
+    if p.wants("latency") {
+        eprintln!("latency");
+        r.latency = Some(latency(p.latency_rate, p.latency_secs).await);
+    }
+    if p.wants("validate") {
+        eprintln!("validate");
+        r.validate = Some(validate(p.events(30_000, 1_000), 8, Duration::from_secs(30)).await);
+    }
+    if p.wants("memory") {
+        eprintln!("memory");
+        r.memory = Some(memory(p).await);
+    }
+    if p.wants("profile") {
+        if p.profile {
+            eprintln!("profile (perf record -e cpu-clock on the bridge)");
+            let specs = throughput_specs(p);
+            for (name, i) in [("single-1", 0), ("batch-100", 5)] {
+                let (t, prof) = throughput(&specs[i], p.limit, Some(name)).await;
+                if let Some(prof) = prof {
+                    r.profiles.push((name.to_owned(), t, prof));
+                }
+            }
+        } else {
+            r.notes.push(
+                "No profile: `perf record -e cpu-clock` does not work here (or BENCH_PROFILE=0)."
+                    .into(),
+            );
+        }
+    }
+    r
+}
