@@ -1,6 +1,7 @@
 //! The bridge under test: the release binary (`CARGO_BIN_EXE_wabridge`) started as a child
-//! process on a fresh SQLite file in a temporary directory, so its memory and CPU are its own
-//! (read from /proc/<pid>). Spoken to over loopback HTTP like any engine or admin would.
+//! process on a fresh SQLite file in a temporary directory (or on a given PostgreSQL database),
+//! so its memory and CPU are its own (read from /proc/<pid>). Spoken to over loopback HTTP like
+//! any engine or admin would.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -37,14 +38,24 @@ pub fn client() -> reqwest::Client {
 }
 
 impl Bridge {
-    /// Starts `wabridge serve` with `extra` flags and waits until /readyz answers.
+    /// Starts `wabridge serve` on a fresh SQLite file with `extra` flags and waits until /readyz
+    /// answers.
     pub async fn start(extra: &[&str]) -> Self {
+        Self::start_on(None, extra).await
+    }
+
+    /// Starts `wabridge serve` on `database_url` (a fresh SQLite file when None) with `extra`
+    /// flags and waits until /readyz answers.
+    pub async fn start_on(database_url: Option<&str>, extra: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("wabridge-bench-")
             .tempdir()
             .unwrap();
         let port = free_port();
-        let db = format!("sqlite://{}", dir.path().join("wabridge.db").display());
+        let db = match database_url {
+            Some(url) => url.to_owned(),
+            None => format!("sqlite://{}", dir.path().join("wabridge.db").display()),
+        };
         let log = std::fs::File::create(dir.path().join("bridge.log")).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wabridge"));
         cmd.arg("serve")
@@ -68,7 +79,7 @@ impl Bridge {
             pid,
             dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(r) = b.client.get(b.url("/readyz")).send().await
                 && r.status().is_success()
@@ -277,7 +288,7 @@ pub fn system_busy_ticks() -> u64 {
     [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| f.get(i)).sum()
 }
 
-/// CPU used by processes other than this harness and the bridge over a window, in cores.
+/// CPU used by processes other than this harness and the bridges over a window, in cores.
 pub struct OtherLoad {
     system: u64,
     harness: u64,
@@ -286,23 +297,28 @@ pub struct OtherLoad {
 }
 
 impl OtherLoad {
-    pub fn start(bridge_pid: Option<u32>) -> Self {
+    pub fn start(bridge_pids: &[u32]) -> Self {
         Self {
             system: system_busy_ticks(),
             harness: ProcSample::read(std::process::id()).cpu_ticks,
-            bridge: bridge_pid.map_or(0, |p| ProcSample::read(p).cpu_ticks),
+            bridge: bridge_pids
+                .iter()
+                .map(|&p| ProcSample::read(p).cpu_ticks)
+                .sum(),
             at: std::time::Instant::now(),
         }
     }
 
-    pub fn cores(&self, bridge_pid: Option<u32>) -> f64 {
+    pub fn cores(&self, bridge_pids: &[u32]) -> f64 {
         let system = system_busy_ticks().saturating_sub(self.system);
         let harness = ProcSample::read(std::process::id())
             .cpu_ticks
             .saturating_sub(self.harness);
-        let bridge = bridge_pid.map_or(0, |p| {
-            ProcSample::read(p).cpu_ticks.saturating_sub(self.bridge)
-        });
+        let bridge = bridge_pids
+            .iter()
+            .map(|&p| ProcSample::read(p).cpu_ticks)
+            .sum::<u64>()
+            .saturating_sub(self.bridge);
         let other = system.saturating_sub(harness + bridge) as f64 / ticks_per_sec();
         other / self.at.elapsed().as_secs_f64()
     }

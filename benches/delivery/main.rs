@@ -2,7 +2,7 @@
 //! ceiling of this machine, in one run, and writes docs/benchmarks.md.
 //!
 //! The bridge is the release binary, started as a child process on a fresh SQLite file per
-//! scenario; the load generator and the receiver live in this process. Every figure is reported
+//! scenario (and, for the PostgreSQL part, one or two processes on a fresh PostgreSQL database); the load generator and the receiver live in this process. Every figure is reported
 //! beside the ceiling (plain POSTs from the same client to the same receiver) as a ratio.
 //!
 //! Parameters (environment): see `Params::from_env` and docs/benchmarks.md.
@@ -32,7 +32,13 @@ pub struct Params {
     /// Longest time one throughput scenario may take.
     pub limit: Duration,
     pub profile: bool,
-    /// Only these parts (ceiling, throughput, latency, validate, memory, profile); all if None.
+    /// Admin URL of the PostgreSQL for the `postgres` part (WABRIDGE_BENCH_POSTGRES_URL, else
+    /// WABRIDGE_TEST_POSTGRES_URL); each run creates its own database there.
+    pub postgres: Option<String>,
+    /// BENCH_REQUIRE_POSTGRES=1 (set by scripts/bench.sh): no PostgreSQL URL is an error.
+    pub require_postgres: bool,
+    /// Only these parts (ceiling, throughput, postgres, latency, validate, memory, profile); all
+    /// if None.
     pub only: Option<Vec<String>>,
     pub out: PathBuf,
 }
@@ -70,6 +76,10 @@ impl Params {
             latency_secs: env("BENCH_LATENCY_SECS", 10u64),
             limit: Duration::from_secs(env("BENCH_LIMIT_SECS", 120u64)),
             profile: profile_wanted && profile::available(),
+            postgres: ["WABRIDGE_BENCH_POSTGRES_URL", "WABRIDGE_TEST_POSTGRES_URL"]
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty())),
+            require_postgres: env("BENCH_REQUIRE_POSTGRES", 0u8) == 1,
             only,
             out: std::env::var("BENCH_OUT")
                 .ok()
@@ -85,6 +95,11 @@ impl Params {
             .is_none_or(|o| o.iter().any(|p| p == part))
     }
 
+    /// Longest time one PostgreSQL throughput run may take (the part stays within minutes).
+    pub fn postgres_limit(&self) -> Duration {
+        self.limit.min(Duration::from_secs(30))
+    }
+
     /// A scaled event count (at least `min`).
     pub fn events(&self, n: usize, min: usize) -> usize {
         ((n as f64 * self.scale) as usize).max(min)
@@ -94,13 +109,24 @@ impl Params {
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken from the command line.
     let params = Params::from_env();
+    // Fail before the long parts, not after them.
+    assert!(
+        !(params.require_postgres && params.wants("postgres") && params.postgres.is_none()),
+        "no PostgreSQL for the benchmark: set WABRIDGE_BENCH_POSTGRES_URL (or \
+         WABRIDGE_TEST_POSTGRES_URL), or run scripts/bench.sh, which starts one"
+    );
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let started = Instant::now();
-    eprintln!("wabridge bench: {params:?}");
+    let mut shown = params.clone();
+    // The URL may carry a password.
+    if let Some(url) = &mut shown.postgres {
+        *url = "(set)".into();
+    }
+    eprintln!("wabridge bench: {shown:?}");
     let results = runtime.block_on(scenarios::run_all(&params));
     let took = started.elapsed();
     let text = report::render(&params, &results, took);

@@ -145,7 +145,12 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
     let _ = writeln!(o, "## Command\n");
     let _ = writeln!(
         o,
-        "```sh\nscripts/bench.sh          # = cargo bench --bench delivery\n```\n"
+        "```sh\nscripts/bench.sh          # = scripts/with-postgres.sh cargo bench --bench delivery\n```\n\n\
+         `scripts/bench.sh` runs the harness under `scripts/with-postgres.sh`, which starts a \
+         throwaway PostgreSQL cluster on loopback (installing PostgreSQL from the distribution's \
+         packages if it is missing) for the PostgreSQL part; without a PostgreSQL that part is an \
+         error, not a skip. With `WABRIDGE_BENCH_POSTGRES_URL` set, or a `BENCH_ONLY` without \
+         `postgres`, no cluster is started.\n"
     );
     let _ = writeln!(
         o,
@@ -159,7 +164,8 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
          | `BENCH_LATENCY_SECS` | {} | length of the latency run |\n\
          | `BENCH_LIMIT_SECS` | {} | longest time of one throughput run |\n\
          | `BENCH_PROFILE` | {} | profile with `perf record -e cpu-clock` (1/0) |\n\
-         | `BENCH_ONLY` | {} | only these parts: ceiling, throughput, latency, validate, memory, profile |\n",
+         | `WABRIDGE_BENCH_POSTGRES_URL` | {} | admin URL of the PostgreSQL for the `postgres` part (else `WABRIDGE_TEST_POSTGRES_URL`, which `scripts/with-postgres.sh` exports); each run creates its own database there |\n\
+         | `BENCH_ONLY` | {} | only these parts: ceiling, throughput, postgres, latency, validate, memory, profile |\n",
         p.scale,
         p.backlog,
         p.registrations,
@@ -168,6 +174,11 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
         p.latency_secs,
         p.limit.as_secs(),
         u8::from(p.profile),
+        if p.postgres.is_some() {
+            "(set)"
+        } else {
+            "(not set)"
+        },
         p.only
             .as_ref()
             .map(|o| o.join(","))
@@ -331,6 +342,61 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
              (/metrics): when it is far below `8 / deliveries per second per registration`, the \
              lanes are idle, waiting for the engine, not for the subscriber.\n",
             p.registrations
+        );
+    }
+
+    if !r.postgres.is_empty() {
+        let _ = writeln!(
+            o,
+            "## Delivery throughput, durable (PostgreSQL, 1 and 2 instances)\n"
+        );
+        let _ = writeln!(
+            o,
+            "| Run | Instances | Events | Deliveries | Wall (s) | Events/s | Deliveries/s | × ceiling | Ingest alone (events/s) | Mean attempt (ms) | Bridge CPU per delivery (µs, all instances) | Bridge peak RSS (MiB, highest instance) | Other processes (cores) |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        for t in &r.postgres {
+            let _ = writeln!(
+                o,
+                "| {}{} | {} | {} | {} | {:.2} | {:.0} | {:.0} | {} | {:.0} | {} | {:.0} | {:.1} | {:.2} |",
+                t.label,
+                if t.complete {
+                    String::new()
+                } else {
+                    format!(
+                        " (**incomplete**: {} of {} by the time limit)",
+                        t.received, t.expected
+                    )
+                },
+                t.instances,
+                t.events,
+                t.received,
+                t.wall.as_secs_f64(),
+                t.events_per_sec(),
+                t.deliveries_per_sec(),
+                fmt_ratio(t.deliveries_per_sec()),
+                t.ingest_per_sec(),
+                t.attempt_mean_ms
+                    .map(|v| format!("{v:.2}"))
+                    .unwrap_or_else(|| "n/a".into()),
+                t.cpu_us_per_delivery(),
+                mib(t.hwm_kib),
+                t.other_load
+            );
+        }
+        let _ = writeln!(
+            o,
+            "\nThe same kind of runs as the SQLite table, smaller, each on a fresh database in a \
+             PostgreSQL cluster on this machine (`scripts/with-postgres.sh`: `fsync=off`, \
+             `synchronous_commit=off`, so these figures leave out the disk flushes a production \
+             server makes), default pool (10 connections per instance). *2 instances*: two \
+             bridge processes on the same database; the registrations are made through the \
+             first, ingest requests alternate between the two, and each instance's engine claims \
+             deliveries with `FOR UPDATE SKIP LOCKED`; deliveries are counted at the one \
+             receiver. Bridge CPU is summed over the instances; *Other processes* includes the \
+             PostgreSQL server, which shares the machine's cores with the bridges, the client \
+             and the receiver. Each run stops after {} s.\n",
+            p.postgres_limit().as_secs()
         );
     }
 

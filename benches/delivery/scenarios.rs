@@ -17,6 +17,8 @@ use crate::receiver::Receiver;
 pub struct Results {
     pub ceilings: Vec<Ceiling>,
     pub throughput: Vec<Throughput>,
+    /// The same runs on PostgreSQL, with 1 and 2 bridge instances on one database.
+    pub postgres: Vec<Throughput>,
     pub latency: Option<Latency>,
     pub validate: Option<Rate>,
     pub memory: Option<Memory>,
@@ -43,6 +45,8 @@ pub struct Ceiling {
 #[derive(Debug, Clone, Default)]
 pub struct Throughput {
     pub label: String,
+    /// Bridge processes sharing the database (ingest alternates between them).
+    pub instances: usize,
     pub subscribers: usize,
     pub events: usize,
     pub expected: u64,
@@ -52,8 +56,10 @@ pub struct Throughput {
     pub wall: Duration,
     /// First ingest to last 202.
     pub ingest_wall: Duration,
+    /// Summed over the instances.
     pub bridge_cpu: f64,
     pub threads: Vec<(String, f64)>,
+    /// The highest of the instances.
     pub hwm_kib: u64,
     /// Mean attempt duration as the engine measured it (from /metrics).
     pub attempt_mean_ms: Option<f64>,
@@ -215,7 +221,7 @@ async fn ceiling(connections: usize, requests: usize, limit: Duration) -> Ceilin
     })
     .await;
     let cpu0 = harness_cpu_ticks();
-    let others = OtherLoad::start(None);
+    let others = OtherLoad::start(&[]);
     let p = poster.clone();
     let run = closed_loop(requests, connections, limit, move |_| {
         let (p, b) = (p.clone(), body.clone());
@@ -223,7 +229,7 @@ async fn ceiling(connections: usize, requests: usize, limit: Duration) -> Ceilin
     })
     .await;
     let cpu = (harness_cpu_ticks() - cpu0) as f64 / 100.0;
-    let other_load = others.cores(None);
+    let other_load = others.cores(&[]);
     rx.stop();
     Ceiling {
         connections,
@@ -265,10 +271,29 @@ async fn throughput(
     limit: Duration,
     perf: Option<&str>,
 ) -> (Throughput, Option<Profile>) {
+    throughput_on(spec, None, 1, limit, perf).await
+}
+
+/// [`throughput`] on `instances` bridges sharing `database_url` (a fresh SQLite file each when
+/// None, then one instance only). Registrations go to the first instance; ingest requests
+/// alternate between the instances; deliveries are counted at the one receiver.
+async fn throughput_on(
+    spec: &TputSpec,
+    database_url: Option<&str>,
+    instances: usize,
+    limit: Duration,
+    perf: Option<&str>,
+) -> (Throughput, Option<Profile>) {
+    assert!(instances == 1 || database_url.is_some());
     let rx = Receiver::start().await;
-    let b = Bridge::start(&[]).await;
+    let mut bridges = Vec::new();
+    for _ in 0..instances {
+        bridges.push(Bridge::start_on(database_url, &[]).await);
+    }
+    let b = &bridges[0];
+    let pids: Vec<u32> = bridges.iter().map(|b| b.pid).collect();
     if spec.other_registrations > 0 {
-        register_many(&b, spec.other_registrations, |i| {
+        register_many(b, spec.other_registrations, |i| {
             json!({"url": rx.url(&format!("/other/{i}")), "events": ["message.received"], "sessionId": format!("tenant-{i}")})
         })
         .await;
@@ -278,7 +303,12 @@ async fn throughput(
             .await;
     }
     let bodies = Arc::new(bodies("tp", "bench", spec.events, spec.batch));
-    let poster = Poster::new(b.url("/v1/ingest"), INGEST_KEY, 202);
+    let posters: Arc<Vec<Poster>> = Arc::new(
+        bridges
+            .iter()
+            .map(|b| Poster::new(b.url("/v1/ingest"), INGEST_KEY, 202))
+            .collect(),
+    );
     let recording = match perf {
         Some(name) => {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
@@ -287,13 +317,13 @@ async fn throughput(
         }
         None => None,
     };
-    let before = b.proc();
-    let others = OtherLoad::start(Some(b.pid));
+    let before: Vec<ProcSample> = bridges.iter().map(|b| b.proc()).collect();
+    let others = OtherLoad::start(&pids);
     let t0 = Instant::now();
     let n = bodies.len();
     let run = closed_loop(n, spec.ingest_workers, limit, move |i| {
-        let (p, bodies) = (poster.clone(), Arc::clone(&bodies));
-        async move { p.post(bodies[i].clone()).await }
+        let (posters, bodies) = (Arc::clone(&posters), Arc::clone(&bodies));
+        async move { posters[i % posters.len()].post(bodies[i].clone()).await }
     })
     .await;
     let ingest_wall = run.elapsed;
@@ -313,23 +343,38 @@ async fn throughput(
     } else {
         t0.elapsed()
     };
-    let after = b.proc();
-    let other_load = others.cores(Some(b.pid));
-    let attempt_mean_ms = match (
-        b.metric("wabridge_delivery_attempt_duration_seconds_sum")
-            .await,
-        b.metric("wabridge_delivery_attempt_duration_seconds_count")
-            .await,
-    ) {
-        (Some(sum), Some(n)) if n > 0.0 => Some(1000.0 * sum / n),
-        _ => None,
-    };
+    let after: Vec<ProcSample> = bridges.iter().map(|b| b.proc()).collect();
+    let other_load = others.cores(&pids);
+    let (mut attempt_sum, mut attempt_count) = (0.0, 0.0);
+    for b in &bridges {
+        if let (Some(sum), Some(n)) = (
+            b.metric("wabridge_delivery_attempt_duration_seconds_sum")
+                .await,
+            b.metric("wabridge_delivery_attempt_duration_seconds_count")
+                .await,
+        ) {
+            attempt_sum += sum;
+            attempt_count += n;
+        }
+    }
+    let attempt_mean_ms = (attempt_count > 0.0).then(|| 1000.0 * attempt_sum / attempt_count);
     let profile = match recording {
         Some(r) => r.finish().await,
         None => None,
     };
+    let mut threads: Vec<(String, f64)> = Vec::new();
+    for (a, bf) in after.iter().zip(&before) {
+        for (name, secs) in a.thread_secs_since(bf) {
+            match threads.iter_mut().find(|t| t.0 == name) {
+                Some(t) => t.1 += secs,
+                None => threads.push((name, secs)),
+            }
+        }
+    }
+    threads.sort_by(|x, y| y.1.total_cmp(&x.1));
     let t = Throughput {
         label: spec.label.clone(),
+        instances,
         subscribers: spec.subscribers,
         events: sent_events,
         expected,
@@ -337,16 +382,29 @@ async fn throughput(
         complete,
         wall,
         ingest_wall,
-        bridge_cpu: after.cpu_secs_since(&before),
-        threads: after.thread_secs_since(&before),
-        hwm_kib: after.hwm_kib,
+        bridge_cpu: after
+            .iter()
+            .zip(&before)
+            .map(|(a, bf)| a.cpu_secs_since(bf))
+            .sum(),
+        threads,
+        hwm_kib: after.iter().map(|a| a.hwm_kib).max().unwrap_or(0),
         attempt_mean_ms,
         other_load,
-        ctx_switches: after.ctx_switches.saturating_sub(before.ctx_switches),
+        ctx_switches: after
+            .iter()
+            .zip(&before)
+            .map(|(a, bf)| a.ctx_switches.saturating_sub(bf.ctx_switches))
+            .sum(),
     };
     eprintln!(
-        "  {}: {} deliveries in {:.2} s = {:.0} deliveries/s, {:.0} events/s (ingest alone {:.0} events/s, attempt {:.2} ms){}",
+        "  {}{}: {} deliveries in {:.2} s = {:.0} deliveries/s, {:.0} events/s (ingest alone {:.0} events/s, attempt {:.2} ms){}",
         t.label,
+        if database_url.is_some() {
+            format!(", {instances} instance(s)")
+        } else {
+            String::new()
+        },
         t.received,
         t.wall.as_secs_f64(),
         t.deliveries_per_sec(),
@@ -355,9 +413,61 @@ async fn throughput(
         t.attempt_mean_ms.unwrap_or(f64::NAN),
         if t.complete { "" } else { " INCOMPLETE" }
     );
-    b.stop().await;
+    for b in bridges {
+        b.stop().await;
+    }
     rx.stop();
     (t, profile)
+}
+
+/// A new, empty database in the PostgreSQL cluster of the admin URL `admin`; returns its URL
+/// and its name.
+async fn create_postgres_database(admin: &str) -> (String, String) {
+    use sqlx::Connection as _;
+    let name = format!("wabridge_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut url = url::Url::parse(admin).expect("the PostgreSQL URL parses");
+    url.set_path(&format!("/{name}"));
+    let mut conn = sqlx::PgConnection::connect(admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the PostgreSQL of the benchmark: {e}"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
+    let _ = conn.close().await;
+    (url.into(), name)
+}
+
+/// Drops a database made by [`create_postgres_database`] (kept with BENCH_KEEP=1).
+async fn drop_postgres_database(admin: &str, name: &str) {
+    use sqlx::Connection as _;
+    if std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1") {
+        eprintln!("  kept database {name}");
+        return;
+    }
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
+        let _ = conn.close().await;
+    }
+}
+
+/// The PostgreSQL runs: each spec on one instance, then on two instances, a fresh database each.
+async fn postgres(p: &Params, admin: &str) -> Vec<Throughput> {
+    let limit = p.postgres_limit();
+    let mut out = Vec::new();
+    for spec in postgres_specs(p) {
+        for instances in [1, 2] {
+            let (url, name) = create_postgres_database(admin).await;
+            let (t, _) = throughput_on(&spec, Some(&url), instances, limit, None).await;
+            drop_postgres_database(admin, &name).await;
+            out.push(t);
+        }
+    }
+    out
 }
 
 /// Ingest → delivery latency at a fixed rate (open loop: each event is sent at its scheduled
@@ -377,12 +487,12 @@ async fn latency(rate: u64, secs: u64) -> Latency {
     let ingest_times: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::new()));
     let mut schedule_start = Instant::now();
     let mut cpu_before = b.proc();
-    let mut others = OtherLoad::start(Some(b.pid));
+    let mut others = OtherLoad::start(&[b.pid]);
     for (phase, list) in [("warm", warm), ("lat", probes)] {
         if phase == "lat" {
             rx.capture_probes(true);
             cpu_before = b.proc();
-            others = OtherLoad::start(Some(b.pid));
+            others = OtherLoad::start(&[b.pid]);
         }
         let start = Instant::now() + Duration::from_millis(5);
         if phase == "lat" {
@@ -410,7 +520,7 @@ async fn latency(rate: u64, secs: u64) -> Latency {
     let send_span = schedule_start.elapsed();
     rx.wait_for(sent as u64, Duration::from_secs(30)).await;
     let cpu = b.proc().cpu_secs_since(&cpu_before);
-    let other_load = others.cores(Some(b.pid));
+    let other_load = others.cores(&[b.pid]);
     let probes = rx.take_probes();
     let mut lat: Vec<Duration> = probes
         .iter()
@@ -673,6 +783,30 @@ pub fn throughput_specs(p: &Params) -> Vec<TputSpec> {
     ]
 }
 
+/// The PostgreSQL runs: fewer and smaller than SQLite's (the part takes a few minutes).
+pub fn postgres_specs(p: &Params) -> Vec<TputSpec> {
+    let spec = |label: &str, subscribers, events, batch, ingest_workers| TputSpec {
+        label: label.to_owned(),
+        subscribers,
+        events,
+        batch,
+        ingest_workers,
+        other_registrations: 0,
+    };
+    vec![
+        spec("single, 1 subscriber", 1, p.events(10_000, 200), 1, 16),
+        spec("single, 10 subscribers", 10, p.events(2_000, 100), 1, 16),
+        spec("batch 100, 1 subscriber", 1, p.events(20_000, 500), 100, 4),
+        spec(
+            "batch 100, 10 subscribers",
+            10,
+            p.events(3_000, 200),
+            100,
+            4,
+        ),
+    ]
+}
+
 pub async fn run_all(p: &Params) -> Results {
     let mut r = Results::default();
     if p.wants("ceiling") {
@@ -694,6 +828,23 @@ pub async fn run_all(p: &Params) -> Results {
         eprintln!("throughput");
         for spec in throughput_specs(p) {
             r.throughput.push(throughput(&spec, p.limit, None).await.0);
+        }
+    }
+    if p.wants("postgres") {
+        match &p.postgres {
+            Some(admin) => {
+                eprintln!("postgres (1 and 2 instances on one database)");
+                r.postgres = postgres(p, admin).await;
+            }
+            None if p.require_postgres => panic!(
+                "no PostgreSQL for the benchmark: set WABRIDGE_BENCH_POSTGRES_URL (or \
+                 WABRIDGE_TEST_POSTGRES_URL), or run scripts/bench.sh, which starts one"
+            ),
+            None => r.notes.push(
+                "No PostgreSQL runs: neither WABRIDGE_BENCH_POSTGRES_URL nor \
+                 WABRIDGE_TEST_POSTGRES_URL was set (`scripts/bench.sh` starts a PostgreSQL)."
+                    .into(),
+            ),
         }
     }
     if p.wants("latency") {
