@@ -157,16 +157,7 @@ async fn a_retried_delivery_keeps_its_key_and_counts_retries() {
     }
     // The attempt log tells the story.
     let id = w["id"].as_str().unwrap();
-    let log = eventually(|| async {
-        let v: Value = app
-            .get(&format!("/v1/webhooks/{id}/deliveries"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        (v["data"][0]["state"] == "delivered").then_some(v)
-    })
-    .await;
+    let log = first_delivery_in(&app, &id, "delivered").await;
     let d = &log["data"][0];
     assert_eq!(d["attempts"], 3);
     let codes: Vec<Value> = d["attemptLog"]
@@ -177,6 +168,20 @@ async fn a_retried_delivery_keeps_its_key_and_counts_retries() {
         .collect();
     assert_eq!(codes, vec![json!(500), json!(503), json!(204)]);
     rx.assert_stays_at(3, Duration::from_millis(400)).await;
+}
+
+/// Polls the deliveries of registration `id` until the first is in `state`; the listing.
+async fn first_delivery_in(app: &TestApp, id: &str, state: &str) -> Value {
+    eventually(|| async {
+        let v: Value = app
+            .get(&format!("/v1/webhooks/{id}/deliveries"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        (v["data"][0]["state"] == state).then_some(v)
+    })
+    .await
 }
 
 /// Polls `f` until it yields a value (10 s at most).
@@ -210,16 +215,7 @@ async fn exhausted_deliveries_are_dead_lettered_and_redrive_keeps_the_key() {
     let out = app.ingest_ok(&session_event("session.qr", "s1")).await;
     // Schedule "0,100ms,200ms": three attempts, then dead.
     rx.wait_for(3, WAIT).await;
-    let list = eventually(|| async {
-        let v: Value = app
-            .get(&format!("/v1/webhooks/{id}/deliveries"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        (v["data"][0]["state"] == "dead").then_some(v)
-    })
-    .await;
+    let list = first_delivery_in(&app, &id, "dead").await;
     let d = &list["data"][0];
     assert_eq!(d["attempts"], 3);
     assert_eq!(d["lastStatus"], 500);
@@ -236,16 +232,7 @@ async fn exhausted_deliveries_are_dead_lettered_and_redrive_keeps_the_key() {
     let got = rx.wait_for(4, WAIT).await;
     assert_eq!(got[3].header("webhook-id"), out["idempotencyKey"]);
     assert_eq!(got[3].header("x-openwa-retry-count"), "3");
-    let one = eventually(|| async {
-        let v: Value = app
-            .get(&format!("/v1/webhooks/{id}/deliveries"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        (v["data"][0]["state"] == "delivered").then_some(v)
-    })
-    .await;
+    let one = first_delivery_in(&app, &id, "delivered").await;
     assert_eq!(one["data"][0]["attempts"], 4);
 }
 
@@ -364,16 +351,7 @@ async fn redirects_are_failures_and_not_followed() {
     app.ingest_ok(&session_event("session.qr", "s1")).await;
     rx.wait_for(1, WAIT).await;
     let id = w["id"].as_str().unwrap();
-    let list = eventually(|| async {
-        let v: Value = app
-            .get(&format!("/v1/webhooks/{id}/deliveries"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        (v["data"][0]["state"] == "dead").then_some(v)
-    })
-    .await;
+    let list = first_delivery_in(&app, &id, "dead").await;
     assert_eq!(list["data"][0]["lastStatus"], 302);
     other.assert_stays_at(0, Duration::from_millis(300)).await;
 }
@@ -388,16 +366,7 @@ async fn a_slow_attempt_times_out_and_is_retried() {
         .await;
     app.ingest_ok(&session_event("session.qr", "s1")).await;
     let id = w["id"].as_str().unwrap();
-    let v = eventually(|| async {
-        let v: Value = app
-            .get(&format!("/v1/webhooks/{id}/deliveries"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        (v["data"][0]["state"] == "delivered").then_some(v)
-    })
-    .await;
+    let v = first_delivery_in(&app, &id, "delivered").await;
     let log = v["data"][0]["attemptLog"].as_array().unwrap().clone();
     assert!(
         log[0]["error"].as_str().unwrap().contains("timed out"),
@@ -557,16 +526,7 @@ async fn the_network_policy_is_checked_again_at_delivery() {
     })
     .await;
     app2.ingest_ok(&session_event("session.qr", "s1")).await;
-    let v = eventually(|| async {
-        let v: Value = app2
-            .get(&format!("/v1/webhooks/{id}/deliveries"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        (v["data"][0]["state"] == "dead").then_some(v)
-    })
-    .await;
+    let v = first_delivery_in(&app2, &id, "dead").await;
     let err = v["data"][0]["lastError"].as_str().unwrap();
     assert!(
         err.contains("network policy") || err.contains("loopback"),
