@@ -157,7 +157,7 @@ async fn a_retried_delivery_keeps_its_key_and_counts_retries() {
     }
     // The attempt log tells the story.
     let id = w["id"].as_str().unwrap();
-    let log = first_delivery_in(&app, &id, "delivered").await;
+    let log = first_delivery_in(&app, id, "delivered").await;
     let d = &log["data"][0];
     assert_eq!(d["attempts"], 3);
     let codes: Vec<Value> = d["attemptLog"]
@@ -351,7 +351,7 @@ async fn redirects_are_failures_and_not_followed() {
     app.ingest_ok(&session_event("session.qr", "s1")).await;
     rx.wait_for(1, WAIT).await;
     let id = w["id"].as_str().unwrap();
-    let list = first_delivery_in(&app, &id, "dead").await;
+    let list = first_delivery_in(&app, id, "dead").await;
     assert_eq!(list["data"][0]["lastStatus"], 302);
     other.assert_stays_at(0, Duration::from_millis(300)).await;
 }
@@ -366,7 +366,7 @@ async fn a_slow_attempt_times_out_and_is_retried() {
         .await;
     app.ingest_ok(&session_event("session.qr", "s1")).await;
     let id = w["id"].as_str().unwrap();
-    let v = first_delivery_in(&app, &id, "delivered").await;
+    let v = first_delivery_in(&app, id, "delivered").await;
     let log = v["data"][0]["attemptLog"].as_array().unwrap().clone();
     assert!(
         log[0]["error"].as_str().unwrap().contains("timed out"),
