@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use rand::RngCore as _;
 
 /// Prefix of Standard Webhooks secrets.
-pub const WHSEC_PREFIX: &str = "whsec_";
+pub use crate::delivery::signer::STANDARD_SECRET_PREFIX as WHSEC_PREFIX;
 
 /// Why a given secret was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,12 +68,7 @@ impl WebhookSecret {
     /// The HMAC key of the Standard Webhooks signature: the decoded bytes of a `whsec_` secret,
     /// or the UTF-8 bytes of a plain one.
     pub fn standard_key(&self) -> Vec<u8> {
-        match self.0.strip_prefix(WHSEC_PREFIX) {
-            Some(encoded) => STANDARD
-                .decode(encoded)
-                .unwrap_or_else(|_| self.0.as_bytes().to_vec()),
-            None => self.0.as_bytes().to_vec(),
-        }
+        crate::delivery::signer::standard_key_from_secret(&self.0)
     }
 }
 
