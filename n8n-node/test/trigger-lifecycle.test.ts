@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
 import { WaBridgeTrigger } from '../nodes/WaBridgeTrigger/WaBridgeTrigger.node';
+import { eventOptions } from '../nodes/WaBridge/shared/events';
 import events from './fixtures/events.json';
+import eventsWithSources from './fixtures/events-sources.json';
 import problemInternal from './fixtures/problem-internal.json';
 import problemNotFound from './fixtures/problem-not-found.json';
 import problemReserved from './fixtures/problem-reserved-event.json';
@@ -69,18 +71,25 @@ describe('create', () => {
 		expect(bridge.calls[0].body).toMatchObject({ sessionId: 'sales', events: ['session.qr'] });
 	});
 
-	it('registers the wildcard alone when "All available events" is picked', async () => {
+	it('keeps names picked next to a wildcard (opt-in events are only delivered by name)', async () => {
 		const bridge = new FakeBridge([
 			{
 				method: 'POST',
 				path: '/v1/webhooks',
 				status: 201,
-				body: { ...webhookCreated, events: ['*'] },
+				body: { ...webhookCreated, events: ['*', 'message.receipt'] },
 			},
 		]);
-		const { ctx } = hookContext({ bridge, params: { events: ['session.qr', '*'] } });
+		const { ctx } = hookContext({
+			bridge,
+			params: { events: ['*', 'message.receipt', ' * ', 'message.*'] },
+		});
 		await hooks.create.call(ctx);
-		expect((bridge.calls[0].body as { events: string[] }).events).toEqual(['*']);
+		expect((bridge.calls[0].body as { events: string[] }).events).toEqual([
+			'*',
+			'message.receipt',
+			'message.*',
+		]);
 	});
 
 	it('surfaces the bridge explanation when it refuses a reserved event', async () => {
@@ -325,7 +334,7 @@ describe('delete', () => {
 });
 
 describe('loadOptions getEvents', () => {
-	it('offers the wildcard and the available events, not the reserved ones', async () => {
+	it('on an older bridge (no family, optIn or sources): groups by the name, never offers a reserved event', async () => {
 		const bridge = new FakeBridge([
 			{ method: 'GET', path: '/v1/events', status: 200, body: events },
 		]);
@@ -334,21 +343,70 @@ describe('loadOptions getEvents', () => {
 		const options = await trigger.methods.loadOptions.getEvents.call(ctx);
 
 		expect(options[0]).toMatchObject({ name: 'All Available Events', value: '*' });
-		const values = options.map((o) => o.value);
-		expect(values).toEqual([
-			'*',
-			'message.received',
-			'message.sent',
-			'message.ack',
-			'session.qr',
-			'session.authenticated',
-			'session.disconnected',
-			'session.status',
+		expect(options.map((o) => [o.value, o.name])).toEqual([
+			['*', 'All Available Events'],
+			['message.*', 'Message: All Events'],
+			['message.received', 'Message: Received'],
+			['message.sent', 'Message: Sent'],
+			['message.ack', 'Message: Ack'],
+			['session.*', 'Session: All Events'],
+			['session.qr', 'Session: QR'],
+			['session.authenticated', 'Session: Authenticated'],
+			['session.disconnected', 'Session: Disconnected'],
+			['session.status', 'Session: Status'],
 		]);
-		expect(values).not.toContain('group.join');
 		expect(options.find((o) => o.value === 'session.qr')?.description).toBe(
-			'A new QR code is ready to be scanned.',
+			'Session event `session.qr`. A new QR code is ready to be scanned.',
 		);
+	});
+
+	it('on a bridge with sources: families, opt-in noted, reserved left out', async () => {
+		const bridge = new FakeBridge([
+			{ method: 'GET', path: '/v1/events', status: 200, body: eventsWithSources },
+		]);
+		const { ctx } = loadOptionsContext({ bridge });
+
+		const options = await trigger.methods.loadOptions.getEvents.call(ctx);
+		const values = options.map((o) => o.value);
+
+		// 24 events, 2 reserved here: 22 offered, plus * and one wildcard per family with events.
+		expect(values).toHaveLength(1 + 22 + 5);
+		expect(values).not.toContain('presence.update');
+		expect(values).not.toContain('group.join_request');
+		expect(values).not.toContain('presence.*'); // its only event is reserved
+		expect(values).toContain('group.*');
+		expect(values.slice(0, 3)).toEqual(['*', 'message.*', 'message.received']);
+		expect(options.find((o) => o.value === 'group.join')?.name).toBe('Group: Join');
+		expect(options.find((o) => o.value === 'session.reconnect_loop')?.name).toBe(
+			'Session: Reconnect Loop',
+		);
+		expect(options.find((o) => o.value === 'call.missed')?.name).toBe('Call: Missed');
+		expect(options.find((o) => o.value === 'status.received')?.name).toBe('Status: Received');
+
+		// message.receipt: offered by name, and said to be opt-in everywhere it matters.
+		const receipt = options.find((o) => o.value === 'message.receipt');
+		expect(receipt?.name).toBe('Message: Receipt');
+		expect(receipt?.description).toMatch(/^Message event `message.receipt`\./);
+		expect(receipt?.description).toMatch(/Opt-in: not included in "All Available Events"/);
+		expect(options[0].description).toMatch(/except the opt-in ones \(message.receipt\)/);
+		expect(options.find((o) => o.value === 'message.*')?.description).toMatch(
+			/except the opt-in ones \(message.receipt\)/,
+		);
+		expect(options.find((o) => o.value === 'session.*')?.description).not.toMatch(/opt-in/);
+
+		// Who emits it, with the native names.
+		expect(options.find((o) => o.value === 'message.ack')?.description).toMatch(
+			/Emitted by OpenWA \(message.ack, message.status\)\.$/,
+		);
+	});
+
+	it('treats an event with a reservedReason as reserved whatever its status says', () => {
+		const offered = eventOptions([
+			{ name: 'group.join', status: 'available', reservedReason: 'no engine emits it' },
+			{ name: 'group.leave', status: 'deprecated' },
+			{ name: 'session.qr' },
+		]).map((o) => o.value);
+		expect(offered).toEqual(['*', 'session.*', 'session.qr']);
 	});
 
 	it('explains a bridge that cannot be listed', async () => {

@@ -3,7 +3,11 @@ import type { IDataObject } from 'n8n-workflow';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { DEDUPE_CAPACITY, DEDUPE_FIELD } from '../nodes/WaBridge/shared/dedupe';
+import {
+	DEDUPE_CAPACITY,
+	DEDUPE_FIELD,
+	DEDUPE_WINDOW_HOURS,
+} from '../nodes/WaBridge/shared/dedupe';
 import { WaBridgeTrigger } from '../nodes/WaBridgeTrigger/WaBridgeTrigger.node';
 import envelope from './fixtures/envelope-session-disconnected.json';
 import webhookCreated from './fixtures/webhook-created.json';
@@ -247,28 +251,36 @@ describe('webhook(): deduplication', () => {
 		expect((await trigger.webhook.call(ctx)).workflowData).toBeDefined();
 	});
 
-	it('remembers at most the last 1000 keys, forgetting the oldest', async () => {
+	it('honours the window and capacity options', async () => {
 		const staticData: IDataObject = { webhookId: webhookCreated.id, secret: SECRET };
-		const send = async (key: string) => {
+		const send = async (key: string, at: number) => {
+			vi.setSystemTime(at * 1000);
 			const body = JSON.stringify({ ...envelope, idempotencyKey: key });
-			const { ctx } = deliver({
-				headers: bridgeHeaders(body, { id: key }),
+			const { ctx } = webhookContext({
+				headers: bridgeHeaders(body, { id: key, timestamp: at }),
 				rawBody: body,
 				staticData,
+				params: { options: { dedupe: true, dedupeWindowHours: 1, dedupeCapacity: 2 } },
 			});
 			return (await trigger.webhook.call(ctx)).workflowData !== undefined;
 		};
-		expect(DEDUPE_CAPACITY).toBe(1000);
-		for (let i = 0; i <= DEDUPE_CAPACITY; i++) {
-			expect(await send(`key-${i}`)).toBe(true);
-		}
-		const keys = staticData[DEDUPE_FIELD] as string[];
-		expect(keys).toHaveLength(DEDUPE_CAPACITY);
-		expect(keys[0]).toBe('key-1');
-		expect(keys[keys.length - 1]).toBe(`key-${DEDUPE_CAPACITY}`);
-		// The newest is still known, the oldest was evicted and would run again.
-		expect(await send(`key-${DEDUPE_CAPACITY}`)).toBe(false);
-		expect(await send('key-0')).toBe(true);
-		expect(staticData[DEDUPE_FIELD] as string[]).toHaveLength(DEDUPE_CAPACITY);
+		expect(await send('a', NOW)).toBe(true);
+		expect(await send('a', NOW + 3599)).toBe(false); // within the hour: a repeat
+		expect(await send('a', NOW + 3600)).toBe(true); // the hour is over: runs again
+		expect(await send('b', NOW + 3601)).toBe(true);
+		expect(await send('c', NOW + 3602)).toBe(true); // capacity 2: 'a' is forgotten
+		expect(await send('a', NOW + 3603)).toBe(true);
+		expect((staticData[DEDUPE_FIELD] as { keys: string[] }).keys).toEqual(['c', 'a']);
+	});
+
+	it('uses the default limits without options', async () => {
+		const staticData: IDataObject = { webhookId: webhookCreated.id, secret: SECRET };
+		await trigger.webhook.call(deliver({ headers: bridgeHeaders(BODY), staticData }).ctx);
+		const later = NOW + DEDUPE_WINDOW_HOURS * 3600 - 1;
+		vi.setSystemTime(later * 1000);
+		const retry = deliver({ headers: bridgeHeaders(BODY, { timestamp: later }), staticData });
+		expect((await trigger.webhook.call(retry.ctx)).workflowData).toBeUndefined();
+		expect((staticData[DEDUPE_FIELD] as { keys: string[] }).keys).toHaveLength(1);
+		expect(DEDUPE_CAPACITY).toBeGreaterThanOrEqual(10_000);
 	});
 });

@@ -11,7 +11,13 @@ import type {
 } from 'n8n-workflow';
 import { NodeApiError, NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
-import { seenBefore } from '../WaBridge/shared/dedupe';
+import {
+	DEDUPE_CAPACITY,
+	DEDUPE_MAX_CAPACITY,
+	DEDUPE_WINDOW_HOURS,
+	limitsFromOptions,
+	seenBefore,
+} from '../WaBridge/shared/dedupe';
 import {
 	eventOptions,
 	eventsToRegister,
@@ -111,7 +117,25 @@ export class WaBridgeTrigger implements INodeType {
 						type: 'boolean',
 						default: true,
 						description:
-							'Whether to ignore a delivery whose idempotency key was already received (a retry of a delivery that did arrive). The last 1000 keys are remembered.',
+							'Whether to ignore a delivery whose idempotency key was already received (a retry of a delivery that did arrive). Keys are remembered for the duplicate window, up to the maximum number of keys.',
+					},
+					{
+						displayName: 'Duplicate Window (Hours)',
+						name: 'dedupeWindowHours',
+						type: 'number',
+						typeOptions: { minValue: 0.1, maxValue: 720, numberPrecision: 1 },
+						default: DEDUPE_WINDOW_HOURS,
+						description:
+							"How long an accepted idempotency key is remembered. The default covers the bridge's default retry schedule (last retry at most about 33 hours after the first attempt).",
+					},
+					{
+						displayName: 'Max Remembered Keys',
+						name: 'dedupeCapacity',
+						type: 'number',
+						typeOptions: { minValue: 1, maxValue: DEDUPE_MAX_CAPACITY },
+						default: DEDUPE_CAPACITY,
+						description:
+							'The most idempotency keys kept at once (the oldest are forgotten first). Retries are caught while fewer keys than this arrive within the duplicate window.',
 					},
 				],
 			},
@@ -268,13 +292,14 @@ export class WaBridgeTrigger implements INodeType {
 				? request.rawBody
 				: JSON.stringify(this.getBodyData());
 
+		const now = Math.floor(Date.now() / 1000);
 		const result = verify({
 			secret,
 			id: header(headers, 'webhook-id'),
 			timestamp: header(headers, 'webhook-timestamp'),
 			signature: header(headers, 'webhook-signature'),
 			body: raw,
-			now: Math.floor(Date.now() / 1000),
+			now,
 		});
 		if (!result.valid) {
 			return refuse(this, 401, `Signature check failed: ${result.reason}`);
@@ -297,7 +322,7 @@ export class WaBridgeTrigger implements INodeType {
 			const key =
 				(Array.isArray(idHeader) ? idHeader[0] : idHeader) ??
 				(typeof body.idempotencyKey === 'string' ? body.idempotencyKey : undefined);
-			if (key && seenBefore(staticData, key)) {
+			if (key && seenBefore(staticData, key, now, limitsFromOptions(options))) {
 				// Acknowledge (2xx) so the bridge stops retrying, but start no execution.
 				return { webhookResponse: 'duplicate delivery ignored' };
 			}
