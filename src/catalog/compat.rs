@@ -12,7 +12,8 @@
 //! - files: a schema file removed (entries under `examples/` and `catalog.json` itself are not
 //!   schemas and are skipped);
 //! - inside a schema, walking old and new in parallel: a property removed, a name added to
-//!   `required`, `type` narrowed (no `type` means every type; `integer` is covered by `number`),
+//!   `required`, `type` narrowed (no `type` means every type, or the types of the `enum`/`const`
+//!   values when there is one; `integer` is covered by `number`),
 //!   `enum` values removed or an `enum` added, `const` added or changed, `additionalProperties`
 //!   becoming `false`, a lower bound raised or newly set, an upper bound lowered or newly set,
 //!   `pattern`, `format`, `multipleOf` or `$ref` added or changed, `uniqueItems` turned on, an
@@ -295,7 +296,9 @@ fn compare_type(o: &Map<String, Value>, n: &Map<String, Value>, at: &str, out: &
     let Some(new_types) = type_set(n) else {
         return; // every type is allowed now
     };
-    let old_types = type_set(o).unwrap_or_else(|| ALL_TYPES.to_vec());
+    let old_types = type_set(o)
+        .or_else(|| value_types(o))
+        .unwrap_or_else(|| ALL_TYPES.to_vec());
     let covered =
         |t: &str| new_types.contains(&t) || (t == "integer" && new_types.contains(&"number"));
     let lost: Vec<&str> = old_types.into_iter().filter(|t| !covered(t)).collect();
@@ -305,6 +308,33 @@ fn compare_type(o: &Map<String, Value>, n: &Map<String, Value>, at: &str, out: &
             format!("type narrowed: {} no longer allowed", lost.join(", ")),
         );
     }
+}
+
+/// Without `type`, an `enum` or `const` still limits the types an old schema accepted: an enum of
+/// strings only ever accepted strings, so adding `"type": "string"` (and dropping the enum, which
+/// opens the values) narrows nothing.
+fn value_types(schema: &Map<String, Value>) -> Option<Vec<&'static str>> {
+    let values: Vec<&Value> = match (schema.get("enum"), schema.get("const")) {
+        (Some(Value::Array(values)), _) => values.iter().collect(),
+        (None, Some(value)) => vec![value],
+        _ => return None,
+    };
+    let mut types: Vec<&'static str> = Vec::new();
+    for value in values {
+        let t = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        if !types.contains(&t) {
+            types.push(t);
+        }
+    }
+    Some(types)
 }
 
 fn compare_enum(o: &Map<String, Value>, n: &Map<String, Value>, at: &str, out: &mut Report) {
@@ -891,6 +921,38 @@ mod tests {
         );
         assert_compatible(json!({"type": "integer"}), json!({"type": "number"}));
         assert_compatible(json!({"type": "string"}), json!({}));
+    }
+
+    #[test]
+    fn typing_a_string_enum_as_string_is_not_breaking() {
+        // An enum of strings only ever accepted strings: typing it as a string and dropping the
+        // enum opens the values without narrowing anything (message type in contract v2).
+        assert_compatible(
+            json!({"enum": ["text", "image"]}),
+            json!({"type": "string", "examples": ["text", "image", "poll"]}),
+        );
+        assert_compatible(json!({"const": -1}), json!({"type": "integer"}));
+        assert_compatible(json!({"enum": [1, 2.5]}), json!({"type": "number"}));
+    }
+
+    #[test]
+    fn typing_an_enum_narrower_than_its_values_is_breaking() {
+        assert_breaks(
+            json!({"enum": ["a", 1]}),
+            json!({"type": "string"}),
+            "events/x.json#/type",
+        );
+        assert_breaks(
+            json!({"enum": [1.5]}),
+            json!({"type": "integer"}),
+            "events/x.json#/type",
+        );
+        // Keeping the enum while typing it still reports nothing wider than before.
+        assert_breaks(
+            json!({"enum": ["a", "b"]}),
+            json!({"type": "string", "enum": ["a"]}),
+            "events/x.json#/enum",
+        );
     }
 
     // --- enum and const

@@ -13,6 +13,9 @@ use crate::registration::parse_registration;
 
 const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
 
+/// Engine descriptions under `schemas/`: data checked against `schemas/source.json`.
+const SOURCES_DIR: &str = "sources/";
+
 fn catalog() -> Catalog {
     Catalog::load(CANONICAL_BASE).expect("the embedded catalog loads")
 }
@@ -35,11 +38,13 @@ fn raw(path: &str) -> Value {
 fn schema_paths() -> Vec<&'static str> {
     let paths: Vec<&'static str> = embedded()
         .into_keys()
-        .filter(|p| *p != "catalog.json" && !p.starts_with("examples/"))
+        .filter(|p| {
+            *p != "catalog.json" && !p.starts_with("examples/") && !p.starts_with(SOURCES_DIR)
+        })
         .collect();
-    // 13 event payloads + registration, envelope and ingest: an empty list would make every
-    // test below pass without checking anything.
-    assert!(paths.len() >= 16, "too few schema files: {paths:?}");
+    // 24 event payloads + registration, envelope, ingest and source: an empty list would make
+    // every test below pass without checking anything.
+    assert!(paths.len() >= 28, "too few schema files: {paths:?}");
     paths
 }
 
@@ -212,7 +217,15 @@ fn registration_events_enum_is_derived_from_the_catalog() {
     assert!(derived.contains(&"*".to_owned()));
     assert!(derived.contains(&"message.*".to_owned()));
     assert!(derived.contains(&"session.*".to_owned()));
-    assert!(!derived.iter().any(|p| p.starts_with("group.")));
+    for pattern in [
+        "group.*",
+        "call.*",
+        "presence.*",
+        "status.*",
+        "message.receipt",
+    ] {
+        assert!(derived.contains(&pattern.to_owned()), "{pattern}");
+    }
 }
 
 #[test]
@@ -231,37 +244,55 @@ fn envelope_event_enum_is_the_available_names() {
 #[test]
 fn the_catalog_holds_the_events_of_the_contract() {
     let c = catalog();
-    let status = |name: &str| c.event(name).map(|e| e.status);
-    for name in [
-        "message.received",
-        "message.sent",
-        "message.ack",
-        "message.failed",
-        "message.revoked",
-        "session.qr",
-        "session.authenticated",
-        "session.disconnected",
-        "session.status",
-    ] {
-        assert_eq!(status(name), Some(EventStatus::Available), "{name}");
-    }
-    for name in [
-        "group.join",
-        "group.leave",
-        "group.update",
-        "group.join_request",
-    ] {
-        assert_eq!(status(name), Some(EventStatus::Reserved), "{name}");
-    }
-    let names: BTreeSet<&str> = c.events().iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(names.len(), c.events().len(), "event names are unique");
+    let names: Vec<&str> = c.events().iter().map(|e| e.name.as_str()).collect();
+    // OpenWA's current line: 24 events, none reserved.
+    assert_eq!(
+        names,
+        [
+            "message.received",
+            "message.sent",
+            "message.ack",
+            "message.receipt",
+            "message.failed",
+            "message.revoked",
+            "message.reaction",
+            "message.edited",
+            "status.received",
+            "session.qr",
+            "session.authenticated",
+            "session.disconnected",
+            "session.status",
+            "session.reconnect_loop",
+            "session.restriction",
+            "presence.update",
+            "group.join",
+            "group.leave",
+            "group.update",
+            "group.join_request",
+            "call.received",
+            "call.accepted",
+            "call.rejected",
+            "call.missed",
+        ]
+    );
+    assert_eq!(c.contract_version(), 2);
     for e in c.events() {
+        assert_eq!(e.status, EventStatus::Available, "{}", e.name);
         assert!(
             !e.description.trim().is_empty(),
             "{} has a description",
             e.name
         );
+        assert!(
+            !e.description.to_lowercase().contains("reserved"),
+            "{}: an available event is not described as reserved",
+            e.name
+        );
+        // Only message.receipt is opt-in: high volume, named explicitly, as OpenWA does.
+        assert_eq!(e.opt_in, e.name == "message.receipt", "{}", e.name);
     }
+    let unique: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(unique.len(), names.len(), "event names are unique");
 }
 
 #[test]
@@ -429,16 +460,17 @@ fn lookup_resolves_names_and_patterns() {
     assert_eq!(c.lookup("message.received"), Lookup::Subscribable);
     assert_eq!(c.lookup("message.*"), Lookup::Subscribable);
     assert_eq!(c.lookup("session.*"), Lookup::Subscribable);
-    assert_eq!(c.lookup("group.join"), Lookup::Reserved("group.join"));
-    assert!(matches!(c.lookup("group.*"), Lookup::Reserved(_)));
+    assert_eq!(c.lookup("group.join"), Lookup::Subscribable);
+    assert_eq!(c.lookup("group.*"), Lookup::Subscribable);
+    assert_eq!(c.lookup("call.*"), Lookup::Subscribable);
     assert_eq!(c.lookup("foo.*"), Lookup::Unknown);
     assert_eq!(c.lookup("message"), Lookup::Unknown);
     assert_eq!(c.lookup("Message.Received"), Lookup::Unknown);
     assert_eq!(c.lookup("message.**"), Lookup::Unknown);
-    assert!(pattern_matches("*", "session.qr"));
-    assert!(pattern_matches("session.*", "session.qr"));
-    assert!(!pattern_matches("message.*", "session.qr"));
-    assert!(!pattern_matches("session.q", "session.qr"));
+    assert!(catalog().pattern_matches("*", "session.qr"));
+    assert!(catalog().pattern_matches("session.*", "session.qr"));
+    assert!(!catalog().pattern_matches("message.*", "session.qr"));
+    assert!(!catalog().pattern_matches("session.q", "session.qr"));
 }
 
 // ------------------------------------------------------------------------- contract snapshot
@@ -681,12 +713,12 @@ fn additive_changes_pass_the_snapshot_guard() {
         .as_array_mut()
         .unwrap()
         .push(json!({
-            "name": "message.edited",
+            "name": "message.pinned",
             "status": "available",
-            "description": "A message was edited.",
-            "schema": "events/message.edited.json"
+            "description": "A message was pinned.",
+            "schema": "events/message.pinned.json"
         }));
-    added["schemas"]["events/message.edited.json"] = json!({"type": "object"});
+    added["schemas"]["events/message.pinned.json"] = json!({"type": "object"});
     added["schemas"]["events/session.status.json"]["properties"]["engine"] =
         json!({"type": "string"});
     added["schemas"]["events/session.status.json"]["properties"]["status"]["enum"]
@@ -812,7 +844,8 @@ fn the_docs_generator_notices_a_change() {
                <!-- wrong-names:begin -->\n<!-- wrong-names:end -->\nend\n";
     let generated = generated_docs(doc, &c).unwrap();
     assert!(generated.starts_with("intro\n<!-- events:begin -->\n\n| Event |"));
-    assert!(generated.contains("| `group.join` | **reserved** |"));
+    assert!(generated.contains("| `group.join` | available |"));
+    assert!(generated.contains("| `message.reacted` | `message.reaction` |"));
     assert!(generated.contains("| `session.connected` | `session.authenticated` |"));
     assert!(generated.ends_with("|\n\n<!-- wrong-names:end -->\nend\n"));
     assert!(!generated.contains("stale"));
@@ -831,4 +864,332 @@ fn the_docs_generator_notices_a_change() {
         })
         .collect();
     assert!(every_name.values().all(|v| *v), "{every_name:?}");
+}
+
+// ------------------------------------------------------------------- OpenWA fixtures and sources
+
+const FIXTURES: &str = "tests/fixtures/openwa";
+
+/// The webhook bodies of one fixture directory (`current` or `v0.4.3`), by event name.
+fn fixtures(dir: &str) -> BTreeMap<String, Value> {
+    let root = repo_path(FIXTURES).join(dir);
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display())) {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+        out.insert(name, body);
+    }
+    out
+}
+
+/// Checks one OpenWA webhook body: the envelope as OpenWA posts it, and its data against the
+/// compiled payload schema of its event.
+fn check_openwa_body(c: &Catalog, file: &str, body: &Value, key_suffix: Option<&str>) {
+    let envelope = body
+        .as_object()
+        .unwrap_or_else(|| panic!("{file}: not an object"));
+    let keys: BTreeSet<&str> = envelope.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "event",
+            "timestamp",
+            "sessionId",
+            "idempotencyKey",
+            "deliveryId",
+            "data"
+        ]),
+        "{file}: OpenWA's envelope fields"
+    );
+    assert_eq!(body["event"], file, "{file}: named after its event");
+    let timestamp = body["timestamp"].as_str().unwrap();
+    let date_time = compile(&json!({"type": "string", "format": "date-time"}));
+    assert!(
+        date_time.is_valid(&body["timestamp"]),
+        "{file}: timestamp {timestamp} is ISO 8601"
+    );
+    assert!(
+        body["deliveryId"].as_str().is_some_and(|d| d
+            .strip_prefix("dlv_")
+            .is_some_and(|u| uuid::Uuid::parse_str(u).is_ok())),
+        "{file}: deliveryId is dlv_<uuid>"
+    );
+    let key = body["idempotencyKey"].as_str().unwrap();
+    match key_suffix {
+        Some(suffix) => assert!(key.ends_with(suffix), "{file}: key {key} ends in {suffix}"),
+        None => assert!(
+            !key.contains(OPENWA_WEBHOOK_ID),
+            "{file}: v0.4.3 keys carry no webhook id"
+        ),
+    }
+    let validator = c
+        .validator(file)
+        .unwrap_or_else(|| panic!("{file}: no catalog event of that name"));
+    let errors = errors_of(validator, &body["data"]);
+    assert!(errors.is_empty(), "{file}: data is refused: {errors:#?}");
+}
+
+/// The OpenWA registration id the current-line fixtures were delivered to.
+const OPENWA_WEBHOOK_ID: &str = "c7a1e0d4-3b2f-4e8a-9c61-0f5d2b8a7e13";
+
+#[test]
+fn every_current_openwa_fixture_validates_and_every_event_has_one() {
+    let c = catalog();
+    let current = fixtures("current");
+    let names: BTreeSet<&str> = current.keys().map(String::as_str).collect();
+    let events: BTreeSet<&str> = c.events().iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names, events,
+        "one fixture in {FIXTURES}/current per catalog event"
+    );
+    assert_eq!(names.len(), 24);
+    let suffix = format!("_{OPENWA_WEBHOOK_ID}");
+    for (file, body) in &current {
+        check_openwa_body(&c, file, body, Some(&suffix));
+    }
+    // The current line's shapes: a QR as a PNG data URL, messages with kind and senderPhone.
+    assert!(
+        current["session.qr"]["data"]["qr"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,")
+    );
+    assert!(current["message.received"]["data"]["kind"].is_string());
+    assert!(current["message.received"]["data"]["senderPhone"].is_string());
+}
+
+#[test]
+fn every_v0_4_3_openwa_fixture_still_validates() {
+    let c = catalog();
+    let old = fixtures("v0.4.3");
+    let names: BTreeSet<&str> = old.keys().map(String::as_str).collect();
+    let emitted: BTreeSet<&str> = openwa_events_since("0.4.3").into_iter().collect();
+    assert_eq!(names, emitted, "one fixture per event v0.4.3 emits");
+    assert_eq!(names.len(), 9);
+    for (file, body) in &old {
+        check_openwa_body(&c, file, body, None);
+    }
+    let qr = old["session.qr"]["data"]["qr"].as_str().unwrap();
+    assert!(!qr.starts_with("data:"), "v0.4.3 sends the raw QR string");
+    assert!(old["message.received"]["data"].get("kind").is_none());
+}
+
+#[test]
+fn payload_schemas_let_unknown_fields_and_new_message_types_through() {
+    let c = catalog();
+    for (event, body) in fixtures("current") {
+        let mut data = body["data"].clone();
+        data["fieldAddedByALaterEngine"] = json!({"nested": [1, 2, 3]});
+        assert!(
+            c.validator(&event).unwrap().is_valid(&data),
+            "{event}: an extra field must not make ingest refuse the event"
+        );
+    }
+    let mut message = fixtures("current")["message.received"]["data"].clone();
+    message["type"] = json!("a_kind_no_engine_sends_yet");
+    message["kind"] = json!("community");
+    assert!(c.validator("message.received").unwrap().is_valid(&message));
+    // The guaranteed fields stay guaranteed.
+    let mut missing = message.clone();
+    missing.as_object_mut().unwrap().remove("chatId");
+    assert!(!c.validator("message.received").unwrap().is_valid(&missing));
+    message["timestamp"] = json!("1794000000");
+    assert!(!c.validator("message.received").unwrap().is_valid(&message));
+}
+
+fn semver(text: &str) -> (u64, u64, u64) {
+    let parts: Vec<u64> = text
+        .split('.')
+        .map(|p| p.parse().unwrap_or_else(|_| panic!("{text} is not x.y.z")))
+        .collect();
+    assert_eq!(parts.len(), 3, "{text} is not x.y.z");
+    (parts[0], parts[1], parts[2])
+}
+
+/// Catalog events OpenWA emits at `version`, from the sources file.
+fn openwa_events_since(version: &str) -> Vec<&'static str> {
+    let source: &'static Value = Box::leak(Box::new(raw("sources/openwa.json")));
+    source["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| semver(e["since"].as_str().unwrap()) <= semver(version))
+        .map(|e| e["event"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_openwa_source_validates_and_names_every_catalog_event_once() {
+    let c = catalog();
+    let schema = raw("source.json");
+    let source = raw("sources/openwa.json");
+    let errors = errors_of(&compile(&schema), &source);
+    assert!(errors.is_empty(), "sources/openwa.json: {errors:#?}");
+
+    let events = source["events"].as_array().unwrap();
+    let mut seen = BTreeSet::new();
+    let current = semver(source["current"].as_str().unwrap());
+    for e in events {
+        let name = e["event"].as_str().unwrap();
+        assert!(seen.insert(name), "{name} listed twice");
+        assert!(c.event(name).is_some(), "{name} is not a catalog event");
+        assert!(semver(e["since"].as_str().unwrap()) <= current, "{name}");
+    }
+    let catalog_names: BTreeSet<&str> = c.events().iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(seen, catalog_names, "OpenWA emits every catalog event");
+    let versions: Vec<(u64, u64, u64)> = source["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| semver(v["version"].as_str().unwrap()))
+        .collect();
+    assert!(versions.is_sorted(), "versions oldest first");
+    assert_eq!(versions.last(), Some(&current));
+    let unmapped: Vec<&str> = source["unmapped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["native"].as_str().unwrap())
+        .collect();
+    assert!(unmapped.contains(&"test"), "the test delivery is listed");
+    for native in unmapped {
+        assert!(c.event(native).is_none(), "{native} is a catalog event");
+    }
+
+    // v0.4.3: the five message events it sends and the four session events of PR #335.
+    let at_0_4_3 = openwa_events_since("0.4.3");
+    assert_eq!(at_0_4_3.len(), 9, "{at_0_4_3:?}");
+    assert!(!at_0_4_3.iter().any(|e| e.starts_with("group.")));
+    assert_eq!(openwa_events_since("0.24.0").len(), 24);
+}
+
+#[test]
+fn the_source_schema_refuses_what_the_loader_would_refuse() {
+    let validator = compile(&raw("source.json"));
+    let good = raw("sources/openwa.json");
+    assert!(validator.is_valid(&good));
+    let mut extra = good.clone();
+    extra["mystery"] = json!(true);
+    assert!(!validator.is_valid(&extra), "unknown top-level key");
+    let mut short = good.clone();
+    short["events"][0]["since"] = json!("0.4");
+    assert!(!validator.is_valid(&short), "since is full semver");
+    let mut no_native = good;
+    no_native["events"][0]["native"] = json!([]);
+    assert!(!validator.is_valid(&no_native), "at least one native name");
+}
+
+#[test]
+fn openwa_at_0_4_3_reserves_what_it_does_not_emit() {
+    let specs = parse_specs("openwa@0.4.3").unwrap();
+    let c = Catalog::load_with(CANONICAL_BASE, &specs).unwrap();
+    assert_eq!(c.lookup("group.join"), Lookup::Reserved("group.join"));
+    assert_eq!(c.lookup("message.received"), Lookup::Subscribable);
+    let reason = c
+        .reserved_reason("group.join")
+        .expect("reserved on this bridge");
+    assert!(reason.contains("0.10.3"), "{reason}");
+}
+
+// ------------------------------------------------------------ contract v1 -> v2 and its guard
+
+fn snapshot(version: u64) -> Value {
+    let path = snapshot_path(version);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn contract_v2_is_additive_over_v1_and_is_the_published_contract() {
+    let v1 = snapshot(1);
+    let v2 = snapshot(2);
+    assert_eq!(contract_version(&v1), Some(1));
+    assert_eq!(contract_version(&v2), Some(2));
+    let changes = breaking_changes(&v1, &v2);
+    assert!(
+        changes.is_empty(),
+        "v1 -> v2 must be additive:\n{}",
+        list(&changes)
+    );
+    match judge(&v1, &v2) {
+        Verdict::Bumped {
+            from: 1,
+            to: 2,
+            changes,
+        } => assert!(changes.is_empty()),
+        other => panic!("expected a bump from 1 to 2, got {other:?}"),
+    }
+    // The published contract is v2 exactly: every served schema, nothing else.
+    let current = catalog().published_contract();
+    assert!(
+        matches!(judge(&v2, &current), Verdict::Unchanged),
+        "the catalog differs from {}: record it with {UPDATE_SNAPSHOT}=1",
+        snapshot_path(2).display()
+    );
+    let files = v2["schemas"].as_object().unwrap();
+    assert!(!files.keys().any(|k| k.starts_with(SOURCES_DIR)));
+    assert!(files.contains_key("events/message.receipt.json"));
+}
+
+#[test]
+fn narrowing_edits_of_v2_are_breaking() {
+    // tests/snapshots/narrowing-v2.json: deliberate edits of the v2 contract, each narrowing
+    // something, with where the guard must report it.
+    let cases = serde_json::from_str::<Value>(
+        &std::fs::read_to_string(repo_path(SNAPSHOT_DIR).join("narrowing-v2.json")).unwrap(),
+    )
+    .unwrap();
+    let cases = cases["cases"].as_array().unwrap();
+    assert!(cases.len() >= 4);
+    let v2 = snapshot(2);
+    for case in cases {
+        let why = case["why"].as_str().unwrap();
+        let mut edited = v2.clone();
+        for edit in case["edits"].as_array().unwrap() {
+            let pointer = edit["pointer"].as_str().unwrap();
+            match edit.get("value") {
+                Some(value) => {
+                    let (parent, last) = pointer.rsplit_once('/').unwrap();
+                    let last = last.replace("~1", "/").replace("~0", "~");
+                    let target = edited
+                        .pointer_mut(parent)
+                        .unwrap_or_else(|| panic!("{why}: no {parent}"));
+                    match target {
+                        Value::Object(map) => {
+                            map.insert(last, value.clone());
+                        }
+                        other => panic!("{why}: {parent} is {other}"),
+                    }
+                }
+                None => {
+                    let (parent, last) = pointer.rsplit_once('/').unwrap();
+                    let last = last.replace("~1", "/").replace("~0", "~");
+                    match edited.pointer_mut(parent) {
+                        Some(Value::Object(map)) => assert!(map.remove(&last).is_some(), "{why}"),
+                        Some(Value::Array(items)) => {
+                            let before = items.len();
+                            items.retain(|e| e["name"] != last.as_str());
+                            assert!(items.len() < before, "{why}: nothing named {last}");
+                        }
+                        _ => panic!("{why}: no {parent}"),
+                    }
+                }
+            }
+        }
+        let expect = case["breaksAt"].as_str().unwrap();
+        match judge(&v2, &edited) {
+            Verdict::Breaking(changes) => assert!(
+                changes.iter().any(|c| c.path == expect),
+                "{why}: expected a breaking change at {expect}, got:\n{}",
+                list(&changes)
+            ),
+            other => panic!("{why}: expected breaking, got {other:?}"),
+        }
+    }
 }
