@@ -39,7 +39,9 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
-        let catalog = Catalog::load(&public_url).context("the embedded catalog is invalid")?;
+        let catalog = Catalog::load_with(&public_url, &config.sources)
+            .context("cannot load the catalog for the configured sources (WABRIDGE_SOURCES)")?;
+        tracing::info!(sources = %catalog.sources().selection(), "engines feeding this bridge");
         let store = store::connect(&config.database_url)
             .await
             .with_context(|| {
@@ -55,6 +57,7 @@ impl Application {
         if released > 0 {
             tracing::info!(released, "released leases left by a previous run");
         }
+        report_registrations_that_cannot_fire(&catalog, store.as_ref()).await?;
         let (keys, generated_keys) = keys::load(
             store.as_ref(),
             &config.api_keys,
@@ -149,4 +152,25 @@ pub async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutting down");
+}
+
+/// Logs once, at start, every stored registration that names events no configured source emits
+/// (the sources changed since it was made). They are kept, and GET shows them (`cannotFire`).
+async fn report_registrations_that_cannot_fire(
+    catalog: &Catalog,
+    store: &dyn store::Store,
+) -> anyhow::Result<()> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.list_webhooks(after.as_deref(), 500).await?;
+        for w in &page {
+            for (event, reason) in catalog.cannot_fire(&w.events) {
+                tracing::warn!(webhook = %w.id, %event, %reason, "a stored registration names an event that cannot fire on this bridge; it is kept");
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 500 => after = Some(last.id.clone()),
+            _ => return Ok(()),
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::catalog::{Catalog, served_files};
+use crate::catalog::{Catalog, parse_specs, served_files};
 use crate::config::{Config, LogFormat, parse_duration, split_list};
 use crate::delivery::net_policy::NetPolicy;
 use crate::delivery::retry::RetrySchedule;
@@ -33,6 +33,9 @@ pub enum Command {
     Validate {
         /// Path of the JSON file, or - for standard input.
         file: PathBuf,
+        /// The engines that feed the bridge the registration is for (as for `serve`).
+        #[arg(long, env = "WABRIDGE_SOURCES", default_value = crate::catalog::DEFAULT_SOURCES)]
+        sources: String,
     },
     /// Work with the published JSON Schemas.
     Schemas {
@@ -90,6 +93,11 @@ pub struct ServeArgs {
     /// Secret OpenWA signs its deliveries to /v1/ingest/openwa with.
     #[arg(long, env = "WABRIDGE_OPENWA_SECRET", hide_env_values = true)]
     pub openwa_secret: Option<String>,
+    /// The engines that feed this bridge, comma-separated: `engine` (its current line) or
+    /// `engine@version` (e.g. openwa, openwa@0.4.3). Events none of them emits are reserved
+    /// here: registrations for them are refused with an explanation.
+    #[arg(long, env = "WABRIDGE_SOURCES", default_value = crate::catalog::DEFAULT_SOURCES)]
+    pub sources: String,
     /// Private delivery targets to allow: CIDRs and host names, comma-separated
     /// (e.g. 127.0.0.1/32,10.0.0.0/8,n8n.internal).
     #[arg(long, env = "WABRIDGE_ALLOW_TARGETS", default_value = "")]
@@ -142,6 +150,9 @@ impl ServeArgs {
             .unwrap_or_default();
         c.admin_can_ingest = self.admin_can_ingest;
         c.openwa_secret = self.openwa_secret.filter(|s| !s.is_empty());
+        c.sources = parse_specs(&self.sources)
+            .map_err(anyhow::Error::msg)
+            .context("WABRIDGE_SOURCES / --sources")?;
         c.allow_targets = allow_targets;
         c.retry_schedule = retry_schedule;
         c.attempt_timeout = self.attempt_timeout;
@@ -161,7 +172,10 @@ impl ServeArgs {
 
 /// `wabridge validate FILE`: prints the normalised registration and returns true, or prints every
 /// problem to stderr and returns false.
-pub fn validate_file(file: &Path) -> anyhow::Result<bool> {
+pub fn validate_file(file: &Path, sources: &str) -> anyhow::Result<bool> {
+    let sources = parse_specs(sources)
+        .map_err(anyhow::Error::msg)
+        .context("WABRIDGE_SOURCES / --sources")?;
     let text = if file == Path::new("-") {
         std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
     } else {
@@ -169,7 +183,7 @@ pub fn validate_file(file: &Path) -> anyhow::Result<bool> {
     };
     let body: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", file.display()))?;
-    let catalog = Catalog::load(crate::catalog::CANONICAL_BASE)?;
+    let catalog = Catalog::load_with(crate::catalog::CANONICAL_BASE, &sources)?;
     match parse_registration(&catalog, &body) {
         Ok(reg) => {
             println!("{}: valid", file.display());

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::catalog::SourceSpec;
 use crate::delivery::net_policy::NetPolicy;
 use crate::delivery::retry::RetrySchedule;
 
@@ -31,6 +32,8 @@ pub struct Config {
     pub admin_can_ingest: bool,
     /// Secret OpenWA signs its deliveries with (X-OpenWA-Signature), if any.
     pub openwa_secret: Option<String>,
+    /// The engines feeding this bridge (`WABRIDGE_SOURCES`); they decide what can fire here.
+    pub sources: Vec<SourceSpec>,
     /// Private targets the operator allows (CIDRs and host names).
     pub allow_targets: NetPolicy,
     pub retry_schedule: RetrySchedule,
@@ -58,6 +61,7 @@ impl Config {
             ingest_keys: Vec::new(),
             admin_can_ingest: false,
             openwa_secret: None,
+            sources: crate::catalog::default_sources(),
             allow_targets: NetPolicy::default(),
             retry_schedule: RetrySchedule::default(),
             attempt_timeout: Duration::from_secs(15),

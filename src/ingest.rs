@@ -4,6 +4,7 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::adapters::Translated;
 use crate::catalog::{Catalog, Lookup, suggest};
 use crate::clock;
 use crate::delivery::idempotency::{Occurrence, idempotency_key};
@@ -14,6 +15,8 @@ use crate::store::{EventSource, NewEvent};
 const KNOWN_FIELDS: &[&str] = &["event", "sessionId", "data", "occurredAt", "eventId"];
 const MAX_EVENT_ID_LEN: usize = 200;
 const MAX_SESSION_ID_LEN: usize = 128;
+/// Most characters of a refused name echoed back in an error.
+const MAX_ECHO: usize = 200;
 /// Most events in one batch.
 pub const MAX_BATCH: usize = 1000;
 
@@ -57,37 +60,10 @@ pub fn parse_event(
             ));
             None
         }
-        Some(Value::String(name)) => match catalog.lookup(name) {
-            Lookup::Subscribable if catalog.event(name).is_some() => Some(name.clone()),
-            Lookup::Reserved(_) => {
-                errors.push(
-                    FieldError::new(
-                        at("/event"),
-                        ErrorCode::ReservedEvent,
-                        format!(
-                            "{name} is reserved: no engine emits it yet and it cannot be ingested \
-                             until the catalog marks it available"
-                        ),
-                    )
-                    .with_value(Value::String(name.clone())),
-                );
-                None
-            }
-            _ => {
-                let suggestion = suggest(catalog, name).filter(|s| !s.ends_with('*'));
-                let hint = suggestion
-                    .as_ref()
-                    .map(|s| format!("; did you mean '{s}'?"))
-                    .unwrap_or_else(|| "; GET /v1/events lists the names".into());
-                errors.push(
-                    FieldError::new(
-                        at("/event"),
-                        ErrorCode::UnknownEvent,
-                        format!("'{name}' is not an event name{hint}"),
-                    )
-                    .with_value(Value::String(name.clone()))
-                    .with_suggestion(suggestion),
-                );
+        Some(Value::String(name)) => match check_name(catalog, name, &at("/event")) {
+            Ok(()) => Some(name.clone()),
+            Err(e) => {
+                errors.push(e);
                 None
             }
         },
@@ -113,24 +89,13 @@ pub fn parse_event(
             ));
             None
         }
-        Some(Value::String(s))
-            if !s.trim().is_empty()
-                && s.len() <= MAX_SESSION_ID_LEN
-                && !s.chars().any(char::is_control) =>
-        {
-            Some(s.clone())
-        }
-        Some(other) => {
-            errors.push(
-                FieldError::new(
-                    at("/sessionId"),
-                    ErrorCode::InvalidSessionId,
-                    format!("'sessionId' must be 1 to {MAX_SESSION_ID_LEN} printable characters"),
-                )
-                .with_value(other.clone()),
-            );
-            None
-        }
+        Some(v) => match check_session_id(v, &at("/sessionId")) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        },
     };
 
     let occurred_at = match obj.get("occurredAt") {
@@ -198,19 +163,8 @@ pub fn parse_event(
         }
     };
 
-    if let (Some(event), Some(data)) = (&event, data)
-        && let Some(validator) = catalog.validator(event)
-    {
-        for e in validator.iter_errors(data) {
-            errors.push(
-                FieldError::new(
-                    at(&format!("/data{}", e.instance_path())),
-                    ErrorCode::InvalidPayload,
-                    format!("{event} payload: {e}"),
-                )
-                .with_value(scalar_or_null(e.instance())),
-            );
-        }
+    if let (Some(event), Some(data)) = (&event, data) {
+        errors.extend(check_payload(catalog, event, data, &at("/data")));
     }
 
     match (event, session_id, data) {
@@ -220,27 +174,183 @@ pub fn parse_event(
                 (None, Some(t)) => Occurrence::OccurredAt(t),
                 (None, None) => Occurrence::Ingested(now),
             };
-            let key = idempotency_key(&event, &session_id, data, &occurrence);
-            let status = (event == "session.status")
-                .then(|| {
-                    data.get("status")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                })
-                .flatten();
-            Ok(NewEvent {
-                id: ids::event_id(),
-                idempotency_key: key,
-                occurred: clock::rfc3339(occurred_at.unwrap_or(now)),
+            Ok(new_event(
+                catalog,
                 event,
                 session_id,
-                data: data.clone(),
+                data.clone(),
+                &occurrence,
+                occurred_at.unwrap_or(now),
                 source,
-                status,
-                only_webhook: None,
-            })
+            ))
         }
         _ => Err(errors),
+    }
+}
+
+/// Why an engine's translated event was not accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// The event cannot fire on this bridge (no configured source emits it): the delivery is
+    /// acknowledged and recorded as ignored, with this reason.
+    ReservedHere(String),
+    /// The event does not fit the contract: every problem (answered with 400).
+    Invalid(Vec<FieldError>),
+}
+
+/// The ingest rules for an event an adapter produced: the same name, session and payload rules
+/// as [`parse_event`], and the key computed here, once. The engine's occurrence id (if any)
+/// names the occurrence, else its time, else the ingest time.
+pub fn check_translated(
+    catalog: &Catalog,
+    t: &Translated,
+    source: EventSource,
+    now: OffsetDateTime,
+) -> Result<NewEvent, Refusal> {
+    if catalog.event(&t.event).is_some()
+        && let Some(reason) = catalog.reserved_reason(&t.event)
+    {
+        return Err(Refusal::ReservedHere(reason));
+    }
+    let mut errors = Vec::new();
+    if let Err(e) = check_name(catalog, &t.event, "/event") {
+        errors.push(e);
+    }
+    let session_id = check_session_id(&Value::String(t.session_id.clone()), "/sessionId")
+        .map_err(|e| errors.push(e))
+        .ok();
+    if !t.data.is_object() {
+        errors.push(FieldError::new(
+            "/data",
+            ErrorCode::InvalidType,
+            format!("'data' must be an object, not {}", type_name(&t.data)),
+        ));
+    } else if errors.is_empty() {
+        errors.extend(check_payload(catalog, &t.event, &t.data, "/data"));
+    }
+    match session_id {
+        Some(session_id) if errors.is_empty() => {
+            let occurrence = match (&t.occurrence_id, t.occurred_at) {
+                (Some(id), _) => Occurrence::EventId(id),
+                (None, Some(at)) => Occurrence::OccurredAt(at),
+                (None, None) => Occurrence::Ingested(now),
+            };
+            Ok(new_event(
+                catalog,
+                t.event.clone(),
+                session_id,
+                t.data.clone(),
+                &occurrence,
+                t.occurred_at.unwrap_or(now),
+                source,
+            ))
+        }
+        _ => Err(Refusal::Invalid(errors)),
+    }
+}
+
+/// An event name that can be ingested here: a catalog event that can fire on this bridge.
+fn check_name(catalog: &Catalog, name: &str, pointer: &str) -> Result<(), FieldError> {
+    match catalog.lookup(name) {
+        Lookup::Subscribable if catalog.event(name).is_some() => Ok(()),
+        Lookup::Reserved(_) => Err(FieldError::new(
+            pointer,
+            ErrorCode::ReservedEvent,
+            catalog
+                .reserved_reason(name)
+                .unwrap_or_else(|| format!("{name} cannot fire on this bridge")),
+        )
+        .with_value(Value::String(name.to_owned()))),
+        _ => {
+            let suggestion = suggest(catalog, name).filter(|s| !s.ends_with('*'));
+            let hint = suggestion
+                .as_ref()
+                .map(|s| format!("; did you mean '{s}'?"))
+                .unwrap_or_else(|| "; GET /v1/events lists the names".into());
+            Err(FieldError::new(
+                pointer,
+                ErrorCode::UnknownEvent,
+                format!("'{}' is not an event name{hint}", clip(name)),
+            )
+            .with_value(Value::String(clip(name).to_owned()))
+            .with_suggestion(suggestion))
+        }
+    }
+}
+
+fn check_session_id(v: &Value, pointer: &str) -> Result<String, FieldError> {
+    match v {
+        Value::String(s)
+            if !s.trim().is_empty()
+                && s.len() <= MAX_SESSION_ID_LEN
+                && !s.chars().any(char::is_control) =>
+        {
+            Ok(s.clone())
+        }
+        other => Err(FieldError::new(
+            pointer,
+            ErrorCode::InvalidSessionId,
+            format!("'sessionId' must be 1 to {MAX_SESSION_ID_LEN} printable characters"),
+        )
+        .with_value(scalar_or_null(other))),
+    }
+}
+
+/// Every problem of a payload against its event's schema.
+fn check_payload(catalog: &Catalog, event: &str, data: &Value, pointer: &str) -> Vec<FieldError> {
+    let Some(validator) = catalog.validator(event) else {
+        return Vec::new();
+    };
+    validator
+        .iter_errors(data)
+        .map(|e| {
+            FieldError::new(
+                format!("{pointer}{}", e.instance_path()),
+                ErrorCode::InvalidPayload,
+                format!("{event} payload: {e}"),
+            )
+            .with_value(scalar_or_null(e.instance()))
+        })
+        .collect()
+}
+
+/// The checked event, its key computed once.
+fn new_event(
+    catalog: &Catalog,
+    event: String,
+    session_id: String,
+    data: Value,
+    occurrence: &Occurrence<'_>,
+    occurred: OffsetDateTime,
+    source: EventSource,
+) -> NewEvent {
+    let key = idempotency_key(&event, &session_id, &data, occurrence);
+    let status = (event == "session.status")
+        .then(|| {
+            data.get("status")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .flatten();
+    NewEvent {
+        id: ids::event_id(),
+        idempotency_key: key,
+        occurred: clock::rfc3339(occurred),
+        subscribed_by: catalog.matching_patterns(&event),
+        event,
+        session_id,
+        data,
+        source,
+        status,
+        only_webhook: None,
+    }
+}
+
+/// Long names are cut in messages: an error never echoes a huge value back.
+fn clip(name: &str) -> &str {
+    match name.char_indices().nth(MAX_ECHO) {
+        Some((i, _)) => &name[..i],
+        None => name,
     }
 }
 

@@ -1,6 +1,7 @@
 //! wabridge: a stable trigger contract between WhatsApp gateway engines and automation tools.
 //! See ARCHITECTURE.md for the map.
 
+pub mod adapters;
 pub mod app;
 pub mod catalog;
 pub mod cli;

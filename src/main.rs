@@ -44,7 +44,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Validate { file } => match wabridge::cli::validate_file(&file) {
+        Command::Validate { file, sources } => match wabridge::cli::validate_file(&file, &sources) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
             Err(e) => {

@@ -40,9 +40,11 @@ pub fn ingested(event: &str, outcome: &'static str) {
         .increment(1);
 }
 
-/// An OpenWA event outside the catalog, acknowledged and ignored.
-pub fn openwa_ignored() {
-    counter!("wabridge_openwa_ignored_total").increment(1);
+/// An engine delivery acknowledged without becoming a catalog event, by source and native name
+/// (the name is cut to 64 characters so a label stays bounded).
+pub fn upstream_ignored(source: &'static str, name: &str) {
+    let name: String = name.chars().take(64).collect();
+    counter!("wabridge_upstream_ignored_total", "source" => source, "event" => name).increment(1);
 }
 
 /// One delivery attempt: `outcome` is `delivered`, `retry`, `dead` or `gone`.

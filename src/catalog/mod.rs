@@ -5,6 +5,7 @@
 
 pub mod compat;
 mod files;
+pub mod sources;
 mod suggest;
 
 use std::collections::BTreeMap;
@@ -15,18 +16,20 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub use files::{CANONICAL_BASE, SchemaFile, embedded, served_files};
+pub use sources::{Emitter, SourceDef, SourceSpec, Sources, parse_specs};
 pub use suggest::suggest;
 
 /// Directory (relative to `schemas/`) of the payload schemas, one per event.
 pub const EVENT_SCHEMA_DIR: &str = "events";
 
-/// Whether an event can be subscribed to.
+/// Whether an event can be subscribed to. In `catalog.json` it says whether any known engine
+/// emits the event; on a running bridge ([`Catalog::status`]) whether a *configured* source does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventStatus {
     /// An engine emits it: registrations for it fire.
     Available,
-    /// Named so that nobody invents it, but no engine emits it yet.
+    /// Named so that nobody invents it, but no engine (feeding this bridge) emits it.
     Reserved,
 }
 
@@ -39,6 +42,10 @@ pub struct EventDef {
     pub description: String,
     /// Path of the payload schema, relative to `schemas/`.
     pub schema: String,
+    /// Only a registration that names the event receives it: `*` and `family.*` do not
+    /// include it (high-volume events such as message.receipt).
+    #[serde(default)]
+    pub opt_in: bool,
 }
 
 /// A name users type that is not an event, and the event to use instead.
@@ -68,6 +75,7 @@ pub struct Catalog {
     examples: BTreeMap<String, Vec<Value>>,
     files: BTreeMap<String, SchemaFile>,
     public_url: String,
+    sources: Sources,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -91,9 +99,15 @@ pub enum Lookup<'a> {
 }
 
 impl Catalog {
-    /// Loads the embedded catalog. `public_url` is the base under which schemas are served
-    /// (`{public_url}/v1/schemas/...`); it becomes the `$id` of every served schema.
+    /// Loads the embedded catalog for a bridge fed by the default sources (`openwa`).
     pub fn load(public_url: &str) -> anyhow::Result<Self> {
+        Self::load_with(public_url, &default_sources())
+    }
+
+    /// Loads the embedded catalog. `public_url` is the base under which schemas are served
+    /// (`{public_url}/v1/schemas/...`); it becomes the `$id` of every served schema. `sources`
+    /// are the engines feeding this bridge: they decide which events can fire here.
+    pub fn load_with(public_url: &str, sources: &[SourceSpec]) -> anyhow::Result<Self> {
         let public_url = public_url.trim_end_matches('/').to_owned();
         let raw = files::embedded();
         let catalog_bytes = raw
@@ -130,6 +144,23 @@ impl Catalog {
                 bail!("wrong name {} is also a catalog event", wrong.name);
             }
         }
+        let source_files: Vec<(&str, &[u8])> = raw
+            .iter()
+            .filter(|(path, _)| path.starts_with(sources::SOURCE_DIR))
+            .map(|(path, bytes)| (*path, *bytes))
+            .collect();
+        let sources = Sources::load(&source_files, sources)?;
+        for def in sources.known() {
+            for e in &def.events {
+                if !file.events.iter().any(|c| c.name == e.event) {
+                    bail!(
+                        "schemas/sources/{}.json names {}, which is not a catalog event",
+                        def.engine,
+                        e.event
+                    );
+                }
+            }
+        }
         Ok(Self {
             contract_version: file.contract_version,
             events: file.events,
@@ -138,7 +169,73 @@ impl Catalog {
             examples,
             files: served,
             public_url,
+            sources,
         })
+    }
+
+    /// The engines known to this bridge and the ones configured to feed it.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    /// The status of an event on this bridge: available when the contract has it available and
+    /// a configured source emits it.
+    pub fn status(&self, event: &EventDef) -> EventStatus {
+        if event.status == EventStatus::Available && self.sources.emits(&event.name) {
+            EventStatus::Available
+        } else {
+            EventStatus::Reserved
+        }
+    }
+
+    /// Why an event cannot fire on this bridge; `None` when it can.
+    pub fn reserved_reason(&self, name: &str) -> Option<String> {
+        let event = self.event(name)?;
+        match (event.status, self.status(event)) {
+            (_, EventStatus::Available) => None,
+            (EventStatus::Reserved, _) => Some(format!(
+                "{name} is reserved in the contract: no engine emits it yet, so a registration \
+                 for it would never fire. It is named so that nobody invents it"
+            )),
+            (EventStatus::Available, EventStatus::Reserved) => self.sources.reserved_reason(name),
+        }
+    }
+
+    /// The patterns of a stored registration that cannot deliver anything on this bridge (the
+    /// sources changed since it was made), each with the reason. Such a registration is kept
+    /// and reported, never dropped.
+    pub fn cannot_fire(&self, patterns: &[String]) -> Vec<(String, String)> {
+        patterns
+            .iter()
+            .filter_map(|p| match self.lookup(p) {
+                Lookup::Subscribable => None,
+                Lookup::Reserved(first) => Some((
+                    p.clone(),
+                    self.reserved_reason(first)
+                        .unwrap_or_else(|| format!("{p} cannot fire on this bridge")),
+                )),
+                Lookup::Unknown => Some((
+                    p.clone(),
+                    format!("{p} is no longer an event name in this catalog"),
+                )),
+            })
+            .collect()
+    }
+
+    /// The subscription patterns a stored registration may hold that deliver this event:
+    /// its name, its family wildcard and `*` — only its name for an opt-in event.
+    pub fn matching_patterns(&self, name: &str) -> [String; 3] {
+        let opt_in = self.event(name).is_some_and(|e| e.opt_in);
+        match family_of(name) {
+            Some(family) if !opt_in => [name.to_owned(), format!("{family}.*"), "*".to_owned()],
+            _ => [name.to_owned(), name.to_owned(), name.to_owned()],
+        }
+    }
+
+    /// Does a stored subscription pattern deliver this event? The same rule as
+    /// [`Catalog::matching_patterns`], which the store applies in SQL.
+    pub fn pattern_matches(&self, pattern: &str, name: &str) -> bool {
+        self.matching_patterns(name).iter().any(|p| p == pattern)
     }
 
     pub fn contract_version(&self) -> u32 {
@@ -158,10 +255,11 @@ impl Catalog {
         self.events.iter().find(|e| e.name == name)
     }
 
+    /// The events that can fire on this bridge, in catalog order.
     pub fn available(&self) -> impl Iterator<Item = &EventDef> {
         self.events
             .iter()
-            .filter(|e| e.status == EventStatus::Available)
+            .filter(|e| self.status(e) == EventStatus::Available)
     }
 
     pub fn wrong_names(&self) -> &[WrongName] {
@@ -215,7 +313,10 @@ impl Catalog {
             return match members.first() {
                 None => Lookup::Unknown,
                 Some(first) => {
-                    if members.iter().any(|e| e.status == EventStatus::Available) {
+                    if members
+                        .iter()
+                        .any(|e| self.status(e) == EventStatus::Available)
+                    {
                         Lookup::Subscribable
                     } else {
                         Lookup::Reserved(first.name.as_str())
@@ -224,7 +325,7 @@ impl Catalog {
             };
         }
         match self.event(pattern) {
-            Some(e) if e.status == EventStatus::Available => Lookup::Subscribable,
+            Some(e) if self.status(e) == EventStatus::Available => Lookup::Subscribable,
             Some(e) => Lookup::Reserved(e.name.as_str()),
             None => Lookup::Unknown,
         }
@@ -257,10 +358,16 @@ impl Catalog {
             .get("catalog.json")
             .map(|f| f.json.clone())
             .unwrap_or(Value::Null);
+        // The sources describe engines, not the event contract: they change with every engine
+        // release and are not compared for compatibility.
         let schemas: serde_json::Map<String, Value> = self
             .files
             .iter()
-            .filter(|(path, _)| path.as_str() != "catalog.json")
+            .filter(|(path, _)| {
+                path.as_str() != "catalog.json"
+                    && path.as_str() != SOURCE_SCHEMA
+                    && !path.starts_with(sources::SOURCE_DIR)
+            })
             .map(|(path, f)| (path.clone(), f.json.clone()))
             .collect();
         serde_json::json!({
@@ -271,16 +378,16 @@ impl Catalog {
     }
 }
 
-/// Does an event name match a subscription pattern (`name`, `family.*` or `*`)?
-pub fn pattern_matches(pattern: &str, event: &str) -> bool {
-    if pattern == "*" || pattern == event {
-        return true;
-    }
-    match pattern.strip_suffix(".*") {
-        Some(family) => family_of(event) == Some(family),
-        None => false,
-    }
+/// The sources every bridge is fed by unless the operator says otherwise.
+pub fn default_sources() -> Vec<SourceSpec> {
+    parse_specs(DEFAULT_SOURCES).expect("the default sources parse")
 }
+
+/// `WABRIDGE_SOURCES` when unset.
+pub const DEFAULT_SOURCES: &str = "openwa";
+
+/// The JSON Schema of the files under `schemas/sources/`.
+pub const SOURCE_SCHEMA: &str = "source.json";
 
 /// The family of an event name: `message` for `message.received`.
 pub fn family_of(name: &str) -> Option<&str> {

@@ -50,27 +50,40 @@ pub fn check_events(
                     folded.push(name.to_owned());
                 }
             }
-            Lookup::Reserved(_) => errors.push(reserved(name, at)),
+            Lookup::Reserved(_) => errors.push(reserved(catalog, name, at)),
             Lookup::Unknown => errors.push(unknown(catalog, name, at)),
         }
     }
     (errors.len() == before).then_some(folded)
 }
 
-fn reserved(name: &str, pointer: String) -> FieldError {
-    let what = if name.ends_with(".*") {
-        format!("every event of the {name} family is reserved")
-    } else {
-        format!("{name} is reserved")
+fn reserved(catalog: &Catalog, name: &str, pointer: String) -> FieldError {
+    let message = match name.strip_suffix(".*") {
+        Some(family) => {
+            let members: Vec<&str> = catalog
+                .events()
+                .iter()
+                .filter(|e| crate::catalog::family_of(&e.name) == Some(family))
+                .map(|e| e.name.as_str())
+                .collect();
+            let first = members
+                .first()
+                .and_then(|m| catalog.reserved_reason(m))
+                .unwrap_or_default();
+            format!(
+                "no event of the {name} family ({}) can fire on this bridge, so a registration \
+                 for it would never fire. For example, {first}",
+                members.join(", ")
+            )
+        }
+        None => catalog
+            .reserved_reason(name)
+            .unwrap_or_else(|| format!("{name} cannot fire on this bridge")),
     };
     FieldError::new(
         pointer,
         ErrorCode::ReservedEvent,
-        format!(
-            "{what}: no engine emits it yet, so a registration for it would never fire. \
-             It is named in the catalog so that nobody invents it; GET /v1/events shows its \
-             status and docs/contract.md explains reserved events"
-        ),
+        format!("{message}. GET /v1/events shows which engines emit each event"),
     )
     .with_value(Value::String(name.to_owned()))
 }

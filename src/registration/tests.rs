@@ -11,6 +11,12 @@ fn catalog() -> Catalog {
     Catalog::load(CANONICAL_BASE).expect("the embedded catalog loads")
 }
 
+/// A bridge fed by OpenWA v0.4.3, which emits no group.* event: they are reserved here.
+fn catalog_fed_by_openwa_0_4_3() -> Catalog {
+    let sources = crate::catalog::parse_specs("openwa@0.4.3").unwrap();
+    Catalog::load_with(CANONICAL_BASE, &sources).expect("the embedded catalog loads")
+}
+
 const URL: &str = "https://n8n.example.com/webhook/abc";
 
 /// A valid body with `field` set to `value`.
@@ -22,6 +28,14 @@ fn body_with(field: &str, value: Value) -> Value {
 
 fn parse(body: &Value) -> Result<Registration, Vec<FieldError>> {
     parse_registration(&catalog(), body)
+}
+
+/// The only error of a body refused by a bridge fed by OpenWA v0.4.3.
+fn one_error_on_0_4_3(body: &Value) -> FieldError {
+    let errors = parse_registration(&catalog_fed_by_openwa_0_4_3(), body)
+        .expect_err("refused on a bridge fed by openwa@0.4.3");
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    errors.into_iter().next().unwrap()
 }
 
 fn ok(body: &Value) -> Registration {
@@ -260,7 +274,7 @@ fn every_available_event_is_accepted() {
 }
 
 #[test]
-fn reserved_events_and_the_group_wildcard_are_refused_with_an_explanation() {
+fn events_no_configured_source_emits_are_refused_with_an_explanation() {
     for name in [
         "group.join",
         "group.leave",
@@ -268,15 +282,18 @@ fn reserved_events_and_the_group_wildcard_are_refused_with_an_explanation() {
         "group.join_request",
         "group.*",
     ] {
-        let e = one_error(&body_with("events", json!(["message.received", name])));
+        // The default sources (OpenWA's current line) emit them.
+        ok(&body_with("events", json!(["message.received", name])));
+        let e = one_error_on_0_4_3(&body_with("events", json!(["message.received", name])));
         assert_error(&e, "/events/1", ErrorCode::ReservedEvent);
         assert_eq!(e.value, json!(name));
         assert_eq!(e.suggestion, None, "{name}: nothing to use instead");
         for words in [
-            "reserved",
-            "no engine emits it yet",
+            "fed by openwa@0.4.3",
             "would never fire",
-            "docs/contract.md",
+            "OpenWA (openwa) from version",
+            "WABRIDGE_SOURCES=openwa@",
+            "GET /v1/events",
         ] {
             assert!(
                 e.message.contains(words),
@@ -285,24 +302,28 @@ fn reserved_events_and_the_group_wildcard_are_refused_with_an_explanation() {
             );
         }
     }
-    let e = one_error(&body_with("events", json!(["group.*"])));
+    let e = one_error_on_0_4_3(&body_with("events", json!(["group.*"])));
     assert!(e.message.contains("family"), "{}", e.message);
 }
 
 #[test]
-fn every_reserved_catalog_event_is_refused() {
-    let c = catalog();
+fn every_event_reserved_on_the_bridge_is_refused_and_every_available_one_accepted() {
+    let c = catalog_fed_by_openwa_0_4_3();
     let reserved: Vec<_> = c
         .events()
         .iter()
-        .filter(|e| e.status == crate::catalog::EventStatus::Reserved)
+        .filter(|e| c.status(e) == crate::catalog::EventStatus::Reserved)
         .collect();
-    assert_eq!(reserved.len(), 4);
+    // OpenWA v0.4.3 emits 9 of the catalog's events.
+    assert_eq!(c.available().count(), 9);
+    assert_eq!(reserved.len(), c.events().len() - 9);
     for e in reserved {
         let errors = parse_registration(&c, &body_with("events", json!([e.name]))).unwrap_err();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].code, ErrorCode::ReservedEvent, "{}", e.name);
     }
+    let current = catalog();
+    assert_eq!(current.available().count(), current.events().len());
 }
 
 #[test]
@@ -672,7 +693,7 @@ fn a_mixed_body_reports_every_problem_at_once() {
         "foo": 1,
         "sesionId": "x"
     });
-    let errors = refused(&body);
+    let errors = parse_registration(&catalog_fed_by_openwa_0_4_3(), &body).unwrap_err();
     let got: Vec<(&str, ErrorCode)> = errors
         .iter()
         .map(|e| (e.pointer.as_str(), e.code))
@@ -810,7 +831,11 @@ fn a_patch_follows_the_same_rules() {
     );
     assert!(!serde_json::to_string(&errors).unwrap().contains("p4ss"));
 
-    let errors = parse_patch(&catalog(), &json!({"events": ["group.leave"]})).unwrap_err();
+    let errors = parse_patch(
+        &catalog_fed_by_openwa_0_4_3(),
+        &json!({"events": ["group.leave"]}),
+    )
+    .unwrap_err();
     assert_eq!(errors[0].code, ErrorCode::ReservedEvent);
     let errors = parse_patch(&catalog(), &json!([])).unwrap_err();
     assert_eq!(errors[0].code, ErrorCode::InvalidType);

@@ -120,4 +120,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<u64>;
     /// Counts by state, for metrics and readiness.
     async fn delivery_counts(&self) -> StoreResult<DeliveryCounts>;
+
+    // --- Engine deliveries that did not become catalog events ---
+    /// Counts one more ignored delivery of this source and native name, keeping the last reason.
+    async fn record_ignored(&self, ignored: &IgnoredEvent, now_ms: i64) -> StoreResult<()>;
+    /// Every ignored name, most recently seen first.
+    async fn list_ignored(&self) -> StoreResult<Vec<IgnoredSummary>>;
 }

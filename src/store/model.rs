@@ -57,12 +57,18 @@ pub struct NewEvent {
     pub status: Option<String>,
     /// Deliver only to this registration (test deliveries), ignoring subscriptions.
     pub only_webhook: Option<String>,
+    /// The subscription patterns that receive this event (`Catalog::matching_patterns`: its
+    /// name, its family wildcard and `*`, or only its name for an opt-in event). The store
+    /// matches stored patterns against exactly these; the rule itself lives in the catalog.
+    pub subscribed_by: [String; 3],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventSource {
     Api,
     OpenWa,
+    Waha,
+    Evolution,
     Test,
 }
 
@@ -71,6 +77,8 @@ impl EventSource {
         match self {
             Self::Api => "api",
             Self::OpenWa => "openwa",
+            Self::Waha => "waha",
+            Self::Evolution => "evolution",
             Self::Test => "test",
         }
     }
@@ -172,4 +180,24 @@ pub struct DeliveryCounts {
     pub delivered: u64,
     pub dead: u64,
     pub active_webhooks: u64,
+}
+
+/// An engine delivery acknowledged without becoming a catalog event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredEvent {
+    pub source: EventSource,
+    /// The engine's event name (cut to a bounded length by the caller).
+    pub name: String,
+    pub reason: String,
+}
+
+/// What the store knows of one ignored name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredSummary {
+    pub source: String,
+    pub name: String,
+    pub count: u64,
+    pub first_seen_at_ms: i64,
+    pub last_seen_at_ms: i64,
+    pub last_reason: String,
 }

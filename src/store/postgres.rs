@@ -34,6 +34,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_fanout_index.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_ignored_events.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating, so that instances starting together take
@@ -651,6 +655,28 @@ impl Store for PostgresStore {
         Ok(done)
     }
 
+    async fn record_ignored(&self, ignored: &IgnoredEvent, now_ms: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO ignored_events (source, name, count, first_seen_at, last_seen_at, last_reason) VALUES ($1, $2, 1, $3, $3, $4) ON CONFLICT (source, name) DO UPDATE SET count = ignored_events.count + 1, last_seen_at = excluded.last_seen_at, last_reason = excluded.last_reason",
+        )
+        .bind(ignored.source.as_str())
+        .bind(&ignored.name)
+        .bind(now_ms)
+        .bind(&ignored.reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_ignored(&self) -> StoreResult<Vec<IgnoredSummary>> {
+        let rows = sqlx::query(
+            "SELECT source, name, count, first_seen_at, last_seen_at, last_reason FROM ignored_events ORDER BY last_seen_at DESC, source, name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::ignored).collect()
+    }
+
     async fn delivery_counts(&self) -> StoreResult<DeliveryCounts> {
         let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
             .fetch_all(&self.pool)
@@ -763,22 +789,21 @@ async fn dispatch_one(
     let targets: Vec<String> = match &e.only_webhook {
         Some(id) => vec![id.clone()],
         None => {
-            let family = crate::catalog::family_of(&e.event)
-                .map(|f| format!("{f}.*"))
-                .unwrap_or_default();
+            let [name, family, all] = &e.subscribed_by;
             sqlx::query_scalar(
                 // By session first (indexed), then the subscription: registrations of other
                 // sessions are never visited.
                 "SELECT w.id FROM webhooks w WHERE w.session_id = $3 AND w.active \
-                   AND EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.webhook_id = w.id AND s.pattern IN ($1, $2, '*')) \
+                   AND EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.webhook_id = w.id AND s.pattern IN ($1, $2, $4)) \
                  UNION \
                  SELECT w.id FROM webhooks w WHERE w.session_id IS NULL AND w.active \
-                   AND EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.webhook_id = w.id AND s.pattern IN ($1, $2, '*')) \
+                   AND EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.webhook_id = w.id AND s.pattern IN ($1, $2, $4)) \
                  ORDER BY 1",
             )
-            .bind(&e.event)
-            .bind(&family)
+            .bind(name)
+            .bind(family)
             .bind(&e.session_id)
+            .bind(all)
             .fetch_all(&mut **tx)
             .await?
         }

@@ -7,7 +7,9 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
-use super::{AttemptInfo, ClaimedDelivery, DeliveryInfo, StoreError, StoreResult, Webhook};
+use super::{
+    AttemptInfo, ClaimedDelivery, DeliveryInfo, IgnoredSummary, StoreError, StoreResult, Webhook,
+};
 use crate::secret::WebhookSecret;
 
 pub(super) fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -145,5 +147,16 @@ pub(super) fn attempt<R: RowExt>(row: &R) -> StoreResult<AttemptInfo> {
         status_code: row.opt_status("status_code")?,
         latency_ms: row.int("latency_ms")?,
         error: row.opt_text("error")?,
+    })
+}
+
+pub(super) fn ignored<R: RowExt>(row: &R) -> StoreResult<IgnoredSummary> {
+    Ok(IgnoredSummary {
+        source: row.text("source")?,
+        name: row.text("name")?,
+        count: u64::try_from(row.int("count")?).map_err(corrupt)?,
+        first_seen_at_ms: row.int("first_seen_at")?,
+        last_seen_at_ms: row.int("last_seen_at")?,
+        last_reason: row.text("last_reason")?,
     })
 }

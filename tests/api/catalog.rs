@@ -7,7 +7,35 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-const AVAILABLE: &[&str] = &[
+/// The 24 events OpenWA's current line emits: the catalog of contract version 2.
+const EVENTS: &[&str] = &[
+    "message.received",
+    "message.sent",
+    "message.ack",
+    "message.receipt",
+    "message.failed",
+    "message.revoked",
+    "message.reaction",
+    "message.edited",
+    "status.received",
+    "session.status",
+    "session.qr",
+    "session.authenticated",
+    "session.disconnected",
+    "session.reconnect_loop",
+    "session.restriction",
+    "presence.update",
+    "group.join",
+    "group.leave",
+    "group.update",
+    "group.join_request",
+    "call.received",
+    "call.accepted",
+    "call.rejected",
+    "call.missed",
+];
+/// What OpenWA v0.4.3 emits: on a bridge fed by it, every other event is reserved.
+const OPENWA_0_4_3: &[&str] = &[
     "message.received",
     "message.sent",
     "message.ack",
@@ -17,12 +45,6 @@ const AVAILABLE: &[&str] = &[
     "session.authenticated",
     "session.disconnected",
     "session.status",
-];
-const RESERVED: &[&str] = &[
-    "group.join",
-    "group.leave",
-    "group.update",
-    "group.join_request",
 ];
 
 async fn json(res: reqwest::Response) -> Value {
@@ -36,19 +58,27 @@ async fn json(res: reqwest::Response) -> Value {
 async fn events_lists_every_event_with_status_description_and_schema_url() {
     let app = spawn_app().await;
     let body = json(app.get_public("/v1/events").await).await;
-    assert_eq!(body["contractVersion"], 1);
+    assert_eq!(body["contractVersion"], 2);
+    assert_eq!(body["sources"]["selection"], "openwa");
     let events = body["events"].as_array().unwrap();
-    let names: Vec<&str> = events.iter().map(|e| e["name"].as_str().unwrap()).collect();
-    let expected: Vec<&str> = AVAILABLE.iter().chain(RESERVED).copied().collect();
-    assert_eq!(names, expected);
+    let names: BTreeSet<&str> = events.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, EVENTS.iter().copied().collect::<BTreeSet<_>>());
     for e in events {
         let name = e["name"].as_str().unwrap();
-        let status = if RESERVED.contains(&name) {
-            "reserved"
-        } else {
-            "available"
-        };
-        assert_eq!(e["status"], status, "{name}");
+        // The default bridge is fed by OpenWA's current line, which emits every event.
+        assert_eq!(e["status"], "available", "{name}");
+        assert!(e.get("reservedReason").is_none(), "{name}");
+        assert_eq!(e["family"], name.split('.').next().unwrap(), "{name}");
+        assert_eq!(e["optIn"], name == "message.receipt", "{name}");
+        let openwa = e["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["engine"] == "openwa")
+            .unwrap_or_else(|| panic!("{name}: OpenWA emits it"));
+        assert_eq!(openwa["configured"], true, "{name}");
+        assert_eq!(openwa["native"][0]["name"], name, "{name}");
+        assert!(openwa["since"].as_str().is_some(), "{name}");
         assert!(
             e["description"].as_str().is_some_and(|d| d.len() > 20),
             "{name}: {e}"
@@ -59,23 +89,23 @@ async fn events_lists_every_event_with_status_description_and_schema_url() {
             "{name}"
         );
     }
-    assert_eq!(
-        body["subscribable"],
-        serde_json::json!([
-            "message.received",
-            "message.sent",
-            "message.ack",
-            "message.failed",
-            "message.revoked",
-            "session.qr",
-            "session.authenticated",
-            "session.disconnected",
-            "session.status",
-            "*",
-            "message.*",
-            "session.*"
-        ])
-    );
+    let subscribable: BTreeSet<&str> = body["subscribable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let mut expected: BTreeSet<&str> = EVENTS.iter().copied().collect();
+    expected.extend([
+        "*",
+        "message.*",
+        "status.*",
+        "session.*",
+        "presence.*",
+        "group.*",
+        "call.*",
+    ]);
+    assert_eq!(subscribable, expected);
     let wrong = body["wrongNames"].as_array().unwrap();
     for (name, use_instead) in [
         ("session.connected", "session.authenticated"),
@@ -85,6 +115,44 @@ async fn events_lists_every_event_with_status_description_and_schema_url() {
         assert_eq!(w["use"], use_instead);
         assert!(w["why"].as_str().is_some_and(|s| !s.is_empty()));
     }
+}
+
+#[tokio::test]
+async fn on_a_bridge_fed_by_an_older_engine_the_events_it_lacks_are_reserved_with_a_reason() {
+    let app = spawn_app_with(|c| {
+        c.sources = wabridge::catalog::parse_specs("openwa@0.4.3").unwrap();
+    })
+    .await;
+    let body = json(app.get_public("/v1/events").await).await;
+    assert_eq!(body["sources"]["selection"], "openwa@0.4.3");
+    assert_eq!(body["sources"]["configured"][0]["effectiveVersion"], "0.4.3");
+    for e in body["events"].as_array().unwrap() {
+        let name = e["name"].as_str().unwrap();
+        if OPENWA_0_4_3.contains(&name) {
+            assert_eq!(e["status"], "available", "{name}");
+        } else {
+            assert_eq!(e["status"], "reserved", "{name}");
+            let why = e["reservedReason"].as_str().unwrap();
+            assert!(why.contains("fed by openwa@0.4.3"), "{name}: {why}");
+            let openwa = e["sources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["engine"] == "openwa")
+                .unwrap();
+            assert_eq!(openwa["configured"], false, "{name}");
+        }
+    }
+    let subscribable = body["subscribable"].as_array().unwrap();
+    assert!(!subscribable.iter().any(|p| p == "group.*" || p == "group.join"));
+    let one = json(app.get_public("/v1/events/group.join").await).await;
+    assert_eq!(one["status"], "reserved");
+    assert!(
+        one["reservedReason"]
+            .as_str()
+            .unwrap()
+            .contains("OpenWA (openwa) from version")
+    );
 }
 
 #[tokio::test]
@@ -125,8 +193,9 @@ async fn one_event_is_served_with_its_schema_and_examples() {
     assert!(!examples.is_empty());
     assert!(examples.iter().all(|x| x["sessionId"].is_string()));
 
-    let reserved = json(app.get_public("/v1/events/group.join").await).await;
-    assert_eq!(reserved["status"], "reserved");
+    let group = json(app.get_public("/v1/events/group.join").await).await;
+    assert_eq!(group["status"], "available");
+    assert!(group["examples"].as_array().is_some_and(|x| !x.is_empty()));
 }
 
 #[tokio::test]
@@ -159,7 +228,7 @@ async fn an_unknown_event_is_a_404_problem_with_a_suggestion() {
 async fn the_schema_index_lists_every_served_file() {
     let app = spawn_app().await;
     let index = json(app.get_public("/v1/schemas").await).await;
-    assert_eq!(index["contractVersion"], 1);
+    assert_eq!(index["contractVersion"], 2);
     let files = index["schemas"].as_array().unwrap();
     let paths: BTreeSet<&str> = files.iter().map(|f| f["path"].as_str().unwrap()).collect();
     let mut expected: BTreeSet<String> = [
@@ -171,8 +240,13 @@ async fn the_schema_index_lists_every_served_file() {
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
-    for name in AVAILABLE.iter().chain(RESERVED) {
+    for name in EVENTS {
         expected.insert(format!("events/{name}.json"));
+    }
+    // The sources: one file per engine and their schema.
+    expected.insert("source.json".to_owned());
+    for engine in ["openwa", "waha", "evolution"] {
+        expected.insert(format!("sources/{engine}.json"));
     }
     assert_eq!(
         paths,
@@ -190,7 +264,9 @@ async fn the_schema_index_lists_every_served_file() {
         assert_eq!(res.headers()["etag"], f["etag"].as_str().unwrap(), "{path}");
         let doc: Value = res.json().await.unwrap();
         if path == "catalog.json" {
-            assert_eq!(doc["contractVersion"], 1);
+            assert_eq!(doc["contractVersion"], 2);
+        } else if path.starts_with("sources/") {
+            assert_eq!(path, format!("sources/{}.json", doc["engine"].as_str().unwrap()));
         } else {
             assert_eq!(doc["$id"], f["url"], "{path}");
             assert_eq!(doc["title"], f["title"], "{path}");

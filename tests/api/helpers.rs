@@ -176,6 +176,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 
 /// Starts the server on an existing database file (for restart tests).
 /// The process-wide TLS provider reqwest needs (the app installs it too).
+/// A bridge fed by these sources (`WABRIDGE_SOURCES`), e.g. `openwa@0.4.3`.
+pub async fn spawn_app_fed_by(sources: &str) -> TestApp {
+    let sources = wabridge::catalog::parse_specs(sources).expect("valid sources");
+    spawn_app_with(|c| c.sources = sources).await
+}
+
 pub fn init_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -37,6 +37,7 @@ async fn results_of_deleted_deliveries_do_not_sink_a_batch() {
         source: EventSource::Api,
         status: None,
         only_webhook: None,
+        subscribed_by: ["session.qr".into(), "session.*".into(), "*".into()],
     };
     let out = store.ingest(&[event], now).await.unwrap();
     assert_eq!(out[0].deliveries.len(), 2);

@@ -68,6 +68,7 @@ fn message(key: &str) -> NewEvent {
         source: EventSource::Api,
         status: None,
         only_webhook: None,
+        subscribed_by: ["message.received".into(), "message.*".into(), "*".into()],
     }
 }
 
@@ -77,6 +78,7 @@ fn status(key: &str, session: &str, status: &str) -> NewEvent {
         session_id: session.into(),
         data: json!({"sessionId": session, "status": status}),
         status: Some(status.into()),
+        subscribed_by: ["session.status".into(), "session.*".into(), "*".into()],
         ..message(key)
     }
 }

@@ -376,7 +376,8 @@ async fn typos_get_a_suggestion() {
 
 #[tokio::test]
 async fn every_reserved_name_is_refused_with_an_explanation() {
-    let app = spawn_app().await;
+    // group.* are reserved on a bridge fed by OpenWA v0.4.3.
+    let app = spawn_app_fed_by("openwa@0.4.3").await;
     for name in [
         "group.join",
         "group.leave",
@@ -393,10 +394,11 @@ async fn every_reserved_name_is_refused_with_an_explanation() {
         assert_eq!(e["value"], name);
         let message = e["message"].as_str().unwrap();
         for words in [
-            "reserved",
-            "no engine emits it yet",
+            "fed by openwa@0.4.3",
             "never fire",
-            "docs/contract.md",
+            "OpenWA (openwa) from version",
+            "WABRIDGE_SOURCES=openwa@",
+            "GET /v1/events",
         ] {
             assert!(message.contains(words), "{name}: {words:?} in {message}");
         }
@@ -405,7 +407,8 @@ async fn every_reserved_name_is_refused_with_an_explanation() {
 
 #[tokio::test]
 async fn a_mixed_request_reports_every_problem_in_one_response() {
-    let app = spawn_app().await;
+    // group.* are reserved on a bridge fed by OpenWA v0.4.3.
+    let app = spawn_app_fed_by("openwa@0.4.3").await;
     let res = app
         .post(
             "/v1/webhooks",
@@ -523,7 +526,8 @@ async fn numeric_loopback_forms_are_normalized_then_checked() {
 
 #[tokio::test]
 async fn the_policy_is_checked_only_on_a_well_formed_url_alongside_other_errors() {
-    let app = spawn_app().await;
+    // group.* are reserved on a bridge fed by OpenWA v0.4.3.
+    let app = spawn_app_fed_by("openwa@0.4.3").await;
     let p = refused(
         &app,
         &json!({"url": "http://10.0.0.1/hook", "events": ["group.join"]}),
@@ -661,7 +665,8 @@ async fn patch_updates_the_fields_given() {
 
 #[tokio::test]
 async fn patch_follows_the_same_rules_and_changes_nothing_when_refused() {
-    let app = spawn_app().await;
+    // group.* are reserved on a bridge fed by OpenWA v0.4.3.
+    let app = spawn_app_fed_by("openwa@0.4.3").await;
     let w = app.register(&body(json!(["message.received"]))).await;
     let path = format!("/v1/webhooks/{}", w["id"].as_str().unwrap());
 
@@ -773,7 +778,8 @@ async fn validate_returns_the_normalized_registration_and_stores_nothing() {
 
 #[tokio::test]
 async fn validate_reports_every_problem_and_stores_nothing() {
-    let app = spawn_app().await;
+    // group.* are reserved on a bridge fed by OpenWA v0.4.3.
+    let app = spawn_app_fed_by("openwa@0.4.3").await;
     let res = app
         .post(
             "/v1/webhooks/validate",

@@ -6,26 +6,69 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::catalog::{Catalog, EventDef, family_of};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
 const SCHEMA_CACHE: &str = "public, max-age=300";
 
-/// `GET /v1/events`: every event with its status, description and payload schema URL.
-pub async fn list_events(State(state): State<AppState>) -> Json<Value> {
-    let c = &state.catalog;
-    let events: Vec<Value> = c
-        .events()
-        .iter()
-        .map(|e| {
+/// One event as the catalog routes show it: its status *on this bridge*, the engines that emit
+/// it (configured here or not) under their own names, and why it cannot fire when it cannot.
+fn event_json(c: &Catalog, e: &EventDef) -> Value {
+    let mut v = json!({
+        "name": e.name,
+        "family": family_of(&e.name),
+        "status": c.status(e),
+        "optIn": e.opt_in,
+        "description": e.description,
+        "schemaUrl": c.schema_url(&e.schema),
+        "sources": c.sources().emitters(&e.name),
+    });
+    if let Some(reason) = c.reserved_reason(&e.name) {
+        v["reservedReason"] = Value::String(reason);
+    }
+    v
+}
+
+/// The engines known to this bridge, and whether (and at which version) each feeds it.
+fn sources_json(c: &Catalog) -> Value {
+    let configured: Vec<Value> = c
+        .sources()
+        .configured()
+        .map(|(def, conf)| {
             json!({
-                "name": e.name,
-                "status": e.status,
-                "description": e.description,
-                "schemaUrl": c.schema_url(&e.schema),
+                "engine": def.engine,
+                "title": def.title,
+                "version": conf.spec.version.as_ref().map(ToString::to_string),
+                "effectiveVersion": conf.version.to_string(),
+                "ingestPath": def.ingest_path,
             })
         })
         .collect();
+    let known: Vec<Value> = c
+        .sources()
+        .known()
+        .iter()
+        .map(|def| {
+            json!({
+                "engine": def.engine,
+                "title": def.title,
+                "homepage": def.homepage,
+                "current": def.current.to_string(),
+                "configured": c.sources().is_configured(&def.engine),
+                "ingestPath": def.ingest_path,
+                "schemaUrl": c.schema_url(&format!("sources/{}.json", def.engine)),
+            })
+        })
+        .collect();
+    json!({"selection": c.sources().selection(), "configured": configured, "known": known})
+}
+
+/// `GET /v1/events`: every event with its status on this bridge, the engines that emit it, its
+/// description and payload schema URL.
+pub async fn list_events(State(state): State<AppState>) -> Json<Value> {
+    let c = &state.catalog;
+    let events: Vec<Value> = c.events().iter().map(|e| event_json(c, e)).collect();
     let wrong: Vec<Value> = c
         .wrong_names()
         .iter()
@@ -33,10 +76,16 @@ pub async fn list_events(State(state): State<AppState>) -> Json<Value> {
         .collect();
     Json(json!({
         "contractVersion": c.contract_version(),
+        "sources": sources_json(c),
         "events": events,
         "subscribable": c.subscribable_patterns(),
         "wrongNames": wrong,
     }))
+}
+
+/// `GET /v1/sources`: the engines this bridge knows and the ones that feed it.
+pub async fn list_sources(State(state): State<AppState>) -> Json<Value> {
+    Json(sources_json(&state.catalog))
 }
 
 /// `GET /v1/events/{name}`: one event with its schema and examples.
@@ -53,14 +102,14 @@ pub async fn get_event(
             "'{name}' is not an event name{hint}"
         )));
     };
-    Ok(Json(json!({
-        "name": e.name,
-        "status": e.status,
-        "description": e.description,
-        "schemaUrl": c.schema_url(&e.schema),
-        "schema": c.files().get(&e.schema).map(|f| &f.json),
-        "examples": c.examples(&e.name),
-    })))
+    let mut v = event_json(c, e);
+    v["schema"] = c
+        .files()
+        .get(&e.schema)
+        .map(|f| f.json.clone())
+        .unwrap_or(Value::Null);
+    v["examples"] = Value::Array(c.examples(&e.name).to_vec());
+    Ok(Json(v))
 }
 
 /// `GET /v1/schemas`: the index of served schema files.

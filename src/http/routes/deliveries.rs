@@ -7,7 +7,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::webhooks::{load, page_limit};
-use crate::catalog::pattern_matches;
 use crate::clock;
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiQuery, parse_json};
@@ -166,7 +165,7 @@ pub async fn test(
         }
     };
     let catalog = &state.catalog;
-    let subscribed = |name: &str| w.events.iter().any(|p| pattern_matches(p, name));
+    let subscribed = |name: &str| w.events.iter().any(|p| catalog.pattern_matches(p, name));
     let event = match wanted {
         Some(name) => {
             if catalog.available().any(|e| e.name == name) && subscribed(&name) {
@@ -218,6 +217,7 @@ pub async fn test(
         occurred: clock::rfc3339(clock::now()),
         source: EventSource::Test,
         status: None,
+        subscribed_by: catalog.matching_patterns(&event),
         only_webhook: Some(w.id.clone()),
     };
     let outcomes = state

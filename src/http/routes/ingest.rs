@@ -7,15 +7,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::catalog::{EventStatus, Lookup};
+use crate::adapters::{Translation, openwa};
 use crate::delivery::signer::verify_openwa;
 use crate::http::error::ApiError;
-use crate::http::extract::{Ingest, RawJsonBody};
+use crate::http::extract::{Admin, Ingest, RawJsonBody};
 use crate::http::state::AppState;
-use crate::ingest::{MAX_BATCH, parse_event};
+use crate::ingest::{MAX_BATCH, Refusal, check_translated, parse_event};
 use crate::keys::KeySet;
 use crate::registration::{ErrorCode, FieldError};
-use crate::store::{EventSource, IngestOutcome, KeyRole, NewEvent};
+use crate::store::{EventSource, IgnoredEvent, IngestOutcome, KeyRole, NewEvent};
+
+/// Most characters of an engine's event name kept in the ignored list and the log.
+const MAX_NATIVE_NAME: usize = 200;
 use crate::{clock, metrics};
 
 fn outcome_json(o: &IngestOutcome) -> Value {
@@ -32,7 +35,7 @@ fn outcome_json(o: &IngestOutcome) -> Value {
     v
 }
 
-async fn commit(state: &AppState, events: &[NewEvent]) -> Result<Vec<IngestOutcome>, ApiError> {
+pub(crate) async fn commit(state: &AppState, events: &[NewEvent]) -> Result<Vec<IngestOutcome>, ApiError> {
     let outcomes = state.store.ingest(events, clock::now_ms()).await?;
     for (e, o) in events.iter().zip(&outcomes) {
         let outcome = if o.duplicate {
@@ -143,24 +146,26 @@ fn openwa_authorized(
             .get("x-openwa-signature")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|sig| verify_openwa(secret, body, sig)),
-        None => {
-            let key = headers
-                .get("x-api-key")
-                .and_then(|v| v.to_str().ok())
-                .or_else(|| {
-                    headers
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.strip_prefix("Bearer "))
-                });
-            key.is_some_and(|k| keys.grants(k.trim(), KeyRole::Ingest))
-        }
+        None => has_ingest_key(headers, keys),
     }
 }
 
+/// Does the request carry an ingest key (`X-API-Key`, or `Authorization: Bearer`)? For engine
+/// adapters whose upstream signature is not configured.
+pub(crate) fn has_ingest_key(headers: &HeaderMap, keys: &KeySet) -> bool {
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+        });
+    key.is_some_and(|k| keys.grants(k.trim(), KeyRole::Ingest))
+}
+
 /// `POST /v1/ingest/openwa`: OpenWA's own webhook deliveries, fed into the same pipeline.
-/// OpenWA's `idempotencyKey` names the occurrence, so its redeliveries are accepted once.
-/// Events outside the catalog are acknowledged and ignored, so OpenWA does not retry them.
 pub async fn ingest_openwa(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -174,51 +179,168 @@ pub async fn ingest_openwa(
     ) {
         return Err(ApiError::Unauthorized);
     }
-    let env = &body.json;
-    let event = env.get("event").and_then(Value::as_str).unwrap_or_default();
-    let known = matches!(state.catalog.lookup(event), Lookup::Subscribable)
-        && state
-            .catalog
-            .event(event)
-            .is_some_and(|e| e.status == EventStatus::Available);
-    if !known {
-        metrics::openwa_ignored();
-        tracing::info!(event, "ignored an OpenWA event outside the catalog");
-        return Ok((
-            StatusCode::OK,
-            Json(json!({
-                "ignored": true,
-                "reason": format!("'{event}' is not an available event in the wabridge catalog"),
-            })),
-        )
-            .into_response());
-    }
-    let mut item = serde_json::Map::new();
-    item.insert("event".into(), Value::String(event.to_owned()));
-    for (from, to) in [
-        ("sessionId", "sessionId"),
-        ("data", "data"),
-        ("timestamp", "occurredAt"),
-        ("idempotencyKey", "eventId"),
-    ] {
-        if let Some(v) = env.get(from) {
-            item.insert(to.into(), v.clone());
+    let source = state
+        .catalog
+        .sources()
+        .engine("openwa")
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("the OpenWA source description is missing"))
+        })?;
+    let translation = openwa::translate(source, &body.json)
+        .map_err(|errors| not_an_envelope(EventSource::OpenWa, errors))?;
+    accept_translation(&state, EventSource::OpenWa, translation).await
+}
+
+/// A body that is not a delivery of the engine: 400, nothing stored, and a warning in the log
+/// (the engine sees the refusal and does not retry it).
+pub(crate) fn not_an_envelope(source: EventSource, errors: Vec<FieldError>) -> ApiError {
+    tracing::warn!(
+        source = source.as_str(),
+        problems = errors.len(),
+        "refused a body that is not a webhook delivery of this engine"
+    );
+    metrics::ingested("other", "refused");
+    ApiError::invalid(
+        format!(
+            "the body is not a {} webhook delivery; nothing was stored",
+            source.as_str()
+        ),
+        errors,
+    )
+}
+
+/// What every engine adapter's route does with a translation: an ignored delivery is recorded
+/// (log, metric, `GET /v1/ingest/ignored`) and acknowledged with 200; events are checked by the
+/// ingest rules and committed together (202), or every problem is answered with 400. An event
+/// no configured source emits is recorded as ignored, with the reason, like one without a
+/// catalog counterpart.
+pub(crate) async fn accept_translation(
+    state: &AppState,
+    source: EventSource,
+    translation: Translation,
+) -> Result<Response, ApiError> {
+    let now = clock::now();
+    let translated = match translation {
+        Translation::Ignored { native, reason } => {
+            let ignored = IgnoredEvent {
+                source,
+                name: clip(&native).to_owned(),
+                reason,
+            };
+            record_ignored(state, &ignored).await?;
+            return Ok((StatusCode::OK, Json(ignored_json(&ignored))).into_response());
+        }
+        Translation::Events(list) => list,
+    };
+    let mut events = Vec::with_capacity(translated.len());
+    let mut ignored = Vec::new();
+    let mut errors = Vec::new();
+    for t in &translated {
+        match check_translated(&state.catalog, t, source, now) {
+            Ok(e) => events.push(e),
+            Err(Refusal::ReservedHere(reason)) => ignored.push(IgnoredEvent {
+                source,
+                name: clip(&t.native).to_owned(),
+                reason: format!("mapped onto {}, but {reason}", t.event),
+            }),
+            Err(Refusal::Invalid(errs)) => {
+                metrics::ingested(
+                    if state.catalog.event(&t.event).is_some() {
+                        &t.event
+                    } else {
+                        "other"
+                    },
+                    "refused",
+                );
+                errors.extend(errs);
+            }
         }
     }
-    let event = parse_event(
-        &state.catalog,
-        &Value::Object(item),
-        "",
-        EventSource::OpenWa,
-        clock::now(),
-    )
-    .map_err(|errors| {
-        ApiError::invalid(
-            "the OpenWA delivery does not fit the wabridge contract",
+    if !errors.is_empty() {
+        tracing::warn!(
+            source = source.as_str(),
+            problems = errors.len(),
+            "refused an engine delivery that does not fit the contract"
+        );
+        return Err(ApiError::invalid(
+            format!(
+                "the {} delivery does not fit the wabridge contract; nothing was stored",
+                source.as_str()
+            ),
             errors,
-        )
-    })?;
-    let outcomes = commit(&state, std::slice::from_ref(&event)).await?;
-    let body = outcomes.first().map(outcome_json).unwrap_or(Value::Null);
+        ));
+    }
+    for i in &ignored {
+        record_ignored(state, i).await?;
+    }
+    if events.is_empty() {
+        let body = match ignored.first() {
+            Some(first) => ignored_json(first),
+            None => json!({"ignored": true, "reason": "the delivery carried no event"}),
+        };
+        return Ok((StatusCode::OK, Json(body)).into_response());
+    }
+    let outcomes = commit(state, &events).await?;
+    let mut body = outcomes.first().map(outcome_json).unwrap_or(Value::Null);
+    body["event"] = Value::String(events[0].event.clone());
+    body["events"] = events
+        .iter()
+        .zip(&outcomes)
+        .map(|(e, o)| {
+            let mut v = outcome_json(o);
+            v["event"] = Value::String(e.event.clone());
+            v
+        })
+        .collect();
+    if !ignored.is_empty() {
+        body["ignored"] = ignored.iter().map(ignored_json).collect();
+    }
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+async fn record_ignored(state: &AppState, ignored: &IgnoredEvent) -> Result<(), ApiError> {
+    tracing::warn!(
+        source = ignored.source.as_str(),
+        event = %ignored.name,
+        reason = %ignored.reason,
+        "acknowledged an engine event that does not become a catalog event"
+    );
+    metrics::upstream_ignored(ignored.source.as_str(), &ignored.name);
+    state
+        .store
+        .record_ignored(ignored, clock::now_ms())
+        .await
+        .map_err(ApiError::from)
+}
+
+fn ignored_json(i: &IgnoredEvent) -> Value {
+    json!({"ignored": true, "source": i.source.as_str(), "event": i.name, "reason": i.reason})
+}
+
+/// Engine event names are cut before they are stored or logged.
+fn clip(name: &str) -> &str {
+    match name.char_indices().nth(MAX_NATIVE_NAME) {
+        Some((i, _)) => &name[..i],
+        None => name,
+    }
+}
+
+/// `GET /v1/ingest/ignored`: every engine event name that was acknowledged without becoming a
+/// catalog event, with counts, when it was first and last seen, and why.
+pub async fn list_ignored(_: Admin, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let list = state.store.list_ignored().await?;
+    let items: Vec<Value> = list
+        .iter()
+        .map(|i| {
+            json!({
+                "source": i.source,
+                "event": i.name,
+                "count": i.count,
+                "firstSeenAt": clock::rfc3339_ms(i.first_seen_at_ms),
+                "lastSeenAt": clock::rfc3339_ms(i.last_seen_at_ms),
+                "lastReason": i.last_reason,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "data": items })))
 }

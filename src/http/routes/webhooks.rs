@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::catalog::Catalog;
 use crate::clock;
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiQuery, JsonBody, parse_json};
@@ -17,8 +18,14 @@ use crate::registration::{ErrorCode, FieldError, Registration, parse_patch, pars
 use crate::secret::WebhookSecret;
 use crate::store::Webhook;
 
-/// The public view of a registration: never the secret, never header values.
-pub fn webhook_json(w: &Webhook) -> Value {
+/// The public view of a registration: never the secret, never header values. `cannotFire`
+/// lists the events it names that no configured source emits (after a change of sources).
+pub fn webhook_json(catalog: &Catalog, w: &Webhook) -> Value {
+    let cannot_fire: Vec<Value> = catalog
+        .cannot_fire(&w.events)
+        .into_iter()
+        .map(|(event, reason)| json!({"event": event, "reason": reason}))
+        .collect();
     json!({
         "id": w.id,
         "url": w.url,
@@ -31,6 +38,7 @@ pub fn webhook_json(w: &Webhook) -> Value {
         "rateLimit": w.rate_limit,
         "createdAt": clock::rfc3339_ms(w.created_at_ms),
         "updatedAt": clock::rfc3339_ms(w.updated_at_ms),
+        "cannotFire": cannot_fire,
     })
 }
 
@@ -107,7 +115,7 @@ pub async fn create(
     };
     state.store.create_webhook(&webhook).await?;
     tracing::info!(webhook_id = %webhook.id, events = ?webhook.events, "registration created");
-    let mut view = webhook_json(&webhook);
+    let mut view = webhook_json(&state.catalog, &webhook);
     view["secret"] = Value::String(webhook.secret.expose().to_owned());
     let location = HeaderValue::from_str(&format!("/v1/webhooks/{}", webhook.id))
         .map_err(|e| ApiError::Internal(e.into()))?;
@@ -169,7 +177,7 @@ pub async fn list(
     rows.truncate(limit as usize);
     let next = more.then(|| rows.last().map(|w| w.id.clone())).flatten();
     Ok(Json(json!({
-        "data": rows.iter().map(webhook_json).collect::<Vec<_>>(),
+        "data": rows.iter().map(|w| webhook_json(&state.catalog, w)).collect::<Vec<_>>(),
         "nextCursor": next,
     })))
 }
@@ -188,7 +196,10 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(webhook_json(&load(&state, &id).await?)))
+    Ok(Json(webhook_json(
+        &state.catalog,
+        &load(&state, &id).await?,
+    )))
 }
 
 /// `PATCH /v1/webhooks/{id}`: the same rules on the fields given.
@@ -243,7 +254,7 @@ pub async fn update(
     }
     state.wakeup.notify();
     tracing::info!(webhook_id = %w.id, "registration updated");
-    Ok(Json(webhook_json(&w)))
+    Ok(Json(webhook_json(&state.catalog, &w)))
 }
 
 /// `DELETE /v1/webhooks/{id}`: 204, or 404 when there is no such registration.
