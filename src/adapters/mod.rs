@@ -10,6 +10,7 @@
 
 pub mod evolution;
 pub mod openwa;
+pub mod waha;
 
 use serde_json::Value;
 use time::OffsetDateTime;
