@@ -60,9 +60,9 @@ pub fn parse_event(
             ));
             None
         }
-        Some(Value::String(name)) => match check_name(catalog, name, &at("/event")) {
-            Ok(()) => Some(name.clone()),
-            Err(e) => {
+        Some(Value::String(name)) => match name_problem(catalog, name, &at("/event")) {
+            None => Some(name.clone()),
+            Some(e) => {
                 errors.push(e);
                 None
             }
@@ -89,13 +89,7 @@ pub fn parse_event(
             ));
             None
         }
-        Some(v) => match check_session_id(v, &at("/sessionId")) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        },
+        Some(v) => check_session_id(v, &at("/sessionId"), &mut errors),
     };
 
     let occurred_at = match obj.get("occurredAt") {
@@ -213,12 +207,12 @@ pub fn check_translated(
         return Err(Refusal::ReservedHere(reason));
     }
     let mut errors = Vec::new();
-    if let Err(e) = check_name(catalog, &t.event, "/event") {
-        errors.push(e);
-    }
-    let session_id = check_session_id(&Value::String(t.session_id.clone()), "/sessionId")
-        .map_err(|e| errors.push(e))
-        .ok();
+    errors.extend(name_problem(catalog, &t.event, "/event"));
+    let session_id = check_session_id(
+        &Value::String(t.session_id.clone()),
+        "/sessionId",
+        &mut errors,
+    );
     if !t.data.is_object() {
         errors.push(FieldError::new(
             "/data",
@@ -249,50 +243,61 @@ pub fn check_translated(
     }
 }
 
-/// An event name that can be ingested here: a catalog event that can fire on this bridge.
-fn check_name(catalog: &Catalog, name: &str, pointer: &str) -> Result<(), FieldError> {
+/// Why a name cannot be ingested here, if it cannot: only a catalog event that can fire on this
+/// bridge can.
+fn name_problem(catalog: &Catalog, name: &str, pointer: &str) -> Option<FieldError> {
     match catalog.lookup(name) {
-        Lookup::Subscribable if catalog.event(name).is_some() => Ok(()),
-        Lookup::Reserved(_) => Err(FieldError::new(
-            pointer,
-            ErrorCode::ReservedEvent,
-            catalog
-                .reserved_reason(name)
-                .unwrap_or_else(|| format!("{name} cannot fire on this bridge")),
-        )
-        .with_value(Value::String(name.to_owned()))),
+        Lookup::Subscribable if catalog.event(name).is_some() => None,
+        Lookup::Reserved(_) => Some(
+            FieldError::new(
+                pointer,
+                ErrorCode::ReservedEvent,
+                catalog
+                    .reserved_reason(name)
+                    .unwrap_or_else(|| format!("{name} cannot fire on this bridge")),
+            )
+            .with_value(Value::String(name.to_owned())),
+        ),
         _ => {
             let suggestion = suggest(catalog, name).filter(|s| !s.ends_with('*'));
             let hint = suggestion
                 .as_ref()
                 .map(|s| format!("; did you mean '{s}'?"))
                 .unwrap_or_else(|| "; GET /v1/events lists the names".into());
-            Err(FieldError::new(
-                pointer,
-                ErrorCode::UnknownEvent,
-                format!("'{}' is not an event name{hint}", clip(name)),
+            Some(
+                FieldError::new(
+                    pointer,
+                    ErrorCode::UnknownEvent,
+                    format!("'{}' is not an event name{hint}", clip(name)),
+                )
+                .with_value(Value::String(clip(name).to_owned()))
+                .with_suggestion(suggestion),
             )
-            .with_value(Value::String(clip(name).to_owned()))
-            .with_suggestion(suggestion))
         }
     }
 }
 
-fn check_session_id(v: &Value, pointer: &str) -> Result<String, FieldError> {
+/// A session id, or a problem pushed onto `errors`.
+fn check_session_id(v: &Value, pointer: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     match v {
         Value::String(s)
             if !s.trim().is_empty()
                 && s.len() <= MAX_SESSION_ID_LEN
                 && !s.chars().any(char::is_control) =>
         {
-            Ok(s.clone())
+            Some(s.clone())
         }
-        other => Err(FieldError::new(
-            pointer,
-            ErrorCode::InvalidSessionId,
-            format!("'sessionId' must be 1 to {MAX_SESSION_ID_LEN} printable characters"),
-        )
-        .with_value(scalar_or_null(other))),
+        other => {
+            errors.push(
+                FieldError::new(
+                    pointer,
+                    ErrorCode::InvalidSessionId,
+                    format!("'sessionId' must be 1 to {MAX_SESSION_ID_LEN} printable characters"),
+                )
+                .with_value(scalar_or_null(other)),
+            );
+            None
+        }
     }
 }
 

@@ -370,9 +370,17 @@ mod tests {
         assert_eq!(specs[0].to_string(), "openwa");
         assert_eq!(specs[1].to_string(), "waha@2024.10.0");
         assert!(parse_specs("").unwrap_err().contains("at least one"));
-        assert!(parse_specs("openwa,openwa@0.4.3").unwrap_err().contains("twice"));
+        assert!(
+            parse_specs("openwa,openwa@0.4.3")
+                .unwrap_err()
+                .contains("twice")
+        );
         assert!(parse_specs("OpenWA").is_err());
-        assert!(parse_specs("openwa@latest").unwrap_err().contains("not a version"));
+        assert!(
+            parse_specs("openwa@latest")
+                .unwrap_err()
+                .contains("not a version")
+        );
     }
 
     #[test]
@@ -409,7 +417,9 @@ mod tests {
         assert!(why.contains("WAHA (waha) from version 2024.5.0"), "{why}");
         assert!(why.contains("WABRIDGE_SOURCES=openwa,waha"), "{why}");
 
-        let why = sources("openwa").reserved_reason("presence.update").unwrap();
+        let why = sources("openwa")
+            .reserved_reason("presence.update")
+            .unwrap();
         assert!(why.contains("no engine known to this bridge"), "{why}");
     }
 
@@ -422,6 +432,12 @@ mod tests {
         assert_eq!(e[0].native.len(), 2);
         assert_eq!(e[1].engine, "openwa");
         assert!(!e[1].configured);
-        assert_eq!(s.engine("waha").unwrap().catalog_events_of("message.any").count(), 1);
+        assert_eq!(
+            s.engine("waha")
+                .unwrap()
+                .catalog_events_of("message.any")
+                .count(),
+            1
+        );
     }
 }

@@ -9,9 +9,16 @@
 //!   (event, session, message id), so a gateway re-emitting the same message gets the same key.
 //! * Acks (`message.ack|failed`) by event, session, message id and ack status.
 //! * `session.qr` by session and QR content.
-//! * Lifecycle events (`session.status|authenticated|disconnected`) and unknown events by content
-//!   *and* occurrence, so a second identical occurrence (a reconnect) gets a new key while
-//!   retries of one occurrence keep theirs.
+//! * Receipts (`message.receipt`) by message id, participant and status: one reader reading one
+//!   message is one fact.
+//! * Calls (`call.received|accepted|rejected|missed`) by call id (and the event, so each outcome
+//!   of a call is its own fact).
+//! * A contact's status post (`status.received`) by its status id.
+//! * Events that recur with identical content — lifecycle (`session.status|authenticated|
+//!   disconnected|reconnect_loop|restriction`), reactions and edits (one message can be reacted
+//!   to or edited the same way twice), presence, every `group.*` — and unknown events by content
+//!   *and* occurrence, so a second identical occurrence gets a new key while retries of one
+//!   occurrence keep theirs.
 //!
 //! When the identifying field is missing, the key falls back to content plus occurrence so that
 //! distinct events never collapse into one key.
@@ -71,8 +78,35 @@ pub fn idempotency_key(
             Some(qr) => key("qr_", &[event, session_id, &qr]),
             None => with_occurrence("qr_", event, session_id, data, occurrence),
         },
-        "session.status" | "session.authenticated" | "session.disconnected" => {
-            with_occurrence("ses_", event, session_id, data, occurrence)
+        "message.receipt" => match field(data, "messageId").or_else(|| field(data, "id")) {
+            Some(id) => {
+                let participant = field(data, "participant").unwrap_or_default();
+                let status = field(data, "status").unwrap_or_default();
+                key("rcp_", &[event, session_id, &id, &participant, &status])
+            }
+            None => with_occurrence("rcp_", event, session_id, data, occurrence),
+        },
+        "call.received" | "call.accepted" | "call.rejected" | "call.missed" => {
+            match field(data, "callId") {
+                Some(id) => key("call_", &[event, session_id, &id]),
+                None => with_occurrence("call_", event, session_id, data, occurrence),
+            }
+        }
+        "status.received" => match field(data, "statusId") {
+            Some(id) => key("sts_", &[event, session_id, &id]),
+            None => with_occurrence("sts_", event, session_id, data, occurrence),
+        },
+        "session.status"
+        | "session.authenticated"
+        | "session.disconnected"
+        | "session.reconnect_loop"
+        | "session.restriction" => with_occurrence("ses_", event, session_id, data, occurrence),
+        "message.reaction" | "message.edited" => {
+            with_occurrence("mev_", event, session_id, data, occurrence)
+        }
+        "presence.update" => with_occurrence("prs_", event, session_id, data, occurrence),
+        _ if event.starts_with("group.") => {
+            with_occurrence("grp_", event, session_id, data, occurrence)
         }
         _ => with_occurrence("evt_", event, session_id, data, occurrence),
     }
@@ -427,5 +461,131 @@ mod tests {
         assert_eq!(k, "msg_f83f94e5245d8a1923b2a14c5d1c782e");
         assert_eq!(k, key("msg_", &["message.received", "s1", "m1"]));
         assert_eq!(k.len(), 36);
+    }
+
+    #[test]
+    fn receipts_calls_and_status_posts_are_keyed_by_content_only() {
+        let cases = [
+            (
+                "message.receipt",
+                json!({"id": "r1", "messageId": "M1", "chatId": "g@g.us", "participant": "1@c.us", "status": "read"}),
+                json!({"id": "r2", "messageId": "M1", "chatId": "g@g.us", "participant": "2@c.us", "status": "read"}),
+                "rcp_",
+            ),
+            (
+                "call.received",
+                json!({"callId": "C1", "from": "1@c.us", "isVideo": false, "isGroup": false}),
+                json!({"callId": "C2", "from": "1@c.us", "isVideo": false, "isGroup": false}),
+                "call_",
+            ),
+            (
+                "call.missed",
+                json!({"sessionId": "s1", "callId": "C1", "from": "1@c.us", "outcome": "missed"}),
+                json!({"sessionId": "s1", "callId": "C2", "from": "1@c.us", "outcome": "missed"}),
+                "call_",
+            ),
+            (
+                "status.received",
+                json!({"sessionId": "s1", "statusId": "S1", "contact": "1@c.us"}),
+                json!({"sessionId": "s1", "statusId": "S2", "contact": "1@c.us"}),
+                "sts_",
+            ),
+        ];
+        for (event, data, other, prefix) in cases {
+            let keys: Vec<String> = occurrences()
+                .iter()
+                .map(|o| idempotency_key(event, "s1", &data, o))
+                .collect();
+            assert!(keys.iter().all(|k| k == &keys[0]), "{event}: {keys:?}");
+            assert_well_formed(&keys[0], prefix);
+            assert_ne!(
+                idempotency_key(event, "s1", &other, &Occurrence::Ingested(T1)),
+                keys[0],
+                "{event}: another fact"
+            );
+            assert_ne!(
+                idempotency_key(event, "s2", &data, &Occurrence::Ingested(T1)),
+                keys[0],
+                "{event}: another session"
+            );
+        }
+        // Each outcome of one call is its own fact.
+        let call = json!({"callId": "C1"});
+        assert_ne!(
+            idempotency_key("call.received", "s1", &call, &Occurrence::Ingested(T1)),
+            idempotency_key("call.missed", "s1", &call, &Occurrence::Ingested(T1))
+        );
+    }
+
+    #[test]
+    fn recurring_events_are_keyed_per_occurrence() {
+        let cases = [
+            (
+                "message.reaction",
+                json!({"messageId": "M1", "chatId": "1@c.us", "reaction": "👍", "senderId": "1@c.us"}),
+                "mev_",
+            ),
+            (
+                "message.edited",
+                json!({"messageId": "M1", "chatId": "1@c.us", "body": "fixed", "fromMe": false}),
+                "mev_",
+            ),
+            (
+                "presence.update",
+                json!({"sessionId": "s1", "chatId": "1@c.us", "participants": [{"id": "1@c.us", "state": "typing"}]}),
+                "prs_",
+            ),
+            (
+                "group.join",
+                json!({"groupId": "g@g.us", "participantIds": ["1@c.us"]}),
+                "grp_",
+            ),
+            (
+                "group.leave",
+                json!({"groupId": "g@g.us", "participantIds": ["1@c.us"]}),
+                "grp_",
+            ),
+            (
+                "group.update",
+                json!({"groupId": "g@g.us", "changes": {"subject": "x"}}),
+                "grp_",
+            ),
+            (
+                "group.join_request",
+                json!({"groupId": "g@g.us", "participantIds": ["1@c.us"]}),
+                "grp_",
+            ),
+            (
+                "session.reconnect_loop",
+                json!({"sessionId": "s1", "attempts": 5, "nextDelayMs": 1000}),
+                "ses_",
+            ),
+            (
+                "session.restriction",
+                json!({"sessionId": "s1", "active": true, "kind": "temporary"}),
+                "ses_",
+            ),
+        ];
+        for (event, data, prefix) in cases {
+            let first = idempotency_key(event, "s1", &data, &Occurrence::EventId("evt-1"));
+            assert_well_formed(&first, prefix);
+            // A retry of the same occurrence keeps its key…
+            assert_eq!(
+                first,
+                idempotency_key(event, "s1", &data, &Occurrence::EventId("evt-1")),
+                "{event}"
+            );
+            // …and a second identical occurrence gets a new one.
+            assert_ne!(
+                first,
+                idempotency_key(event, "s1", &data, &Occurrence::EventId("evt-2")),
+                "{event}"
+            );
+            assert_ne!(
+                idempotency_key(event, "s1", &data, &Occurrence::Ingested(T1)),
+                idempotency_key(event, "s1", &data, &Occurrence::Ingested(T2)),
+                "{event}"
+            );
+        }
     }
 }

@@ -125,7 +125,10 @@ async fn on_a_bridge_fed_by_an_older_engine_the_events_it_lacks_are_reserved_wit
     .await;
     let body = json(app.get_public("/v1/events").await).await;
     assert_eq!(body["sources"]["selection"], "openwa@0.4.3");
-    assert_eq!(body["sources"]["configured"][0]["effectiveVersion"], "0.4.3");
+    assert_eq!(
+        body["sources"]["configured"][0]["effectiveVersion"],
+        "0.4.3"
+    );
     for e in body["events"].as_array().unwrap() {
         let name = e["name"].as_str().unwrap();
         if OPENWA_0_4_3.contains(&name) {
@@ -144,7 +147,11 @@ async fn on_a_bridge_fed_by_an_older_engine_the_events_it_lacks_are_reserved_wit
         }
     }
     let subscribable = body["subscribable"].as_array().unwrap();
-    assert!(!subscribable.iter().any(|p| p == "group.*" || p == "group.join"));
+    assert!(
+        !subscribable
+            .iter()
+            .any(|p| p == "group.*" || p == "group.join")
+    );
     let one = json(app.get_public("/v1/events/group.join").await).await;
     assert_eq!(one["status"], "reserved");
     assert!(
@@ -266,7 +273,10 @@ async fn the_schema_index_lists_every_served_file() {
         if path == "catalog.json" {
             assert_eq!(doc["contractVersion"], 2);
         } else if path.starts_with("sources/") {
-            assert_eq!(path, format!("sources/{}.json", doc["engine"].as_str().unwrap()));
+            assert_eq!(
+                path,
+                format!("sources/{}.json", doc["engine"].as_str().unwrap())
+            );
         } else {
             assert_eq!(doc["$id"], f["url"], "{path}");
             assert_eq!(doc["title"], f["title"], "{path}");

@@ -87,8 +87,17 @@ fn validate_refuses_an_invalid_file_with_pointers_codes_and_suggestions() {
     // group.join fires on the default bridge (OpenWA's current line), not on one fed by
     // OpenWA v0.4.3.
     let out = run(&["validate", file.to_str().unwrap()]);
-    assert!(text(&out.stderr).contains("3 problems"), "{}", text(&out.stderr));
-    let out = run(&["validate", "--sources", "openwa@0.4.3", file.to_str().unwrap()]);
+    assert!(
+        text(&out.stderr).contains("3 problems"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&[
+        "validate",
+        "--sources",
+        "openwa@0.4.3",
+        file.to_str().unwrap(),
+    ]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(text(&out.stdout).is_empty(), "{}", text(&out.stdout));

@@ -11,6 +11,7 @@ mod ingest;
 mod logs;
 mod multi_instance;
 mod persistence;
+mod sources;
 mod store;
 mod store_backends;
 mod webhooks;

@@ -35,7 +35,10 @@ fn outcome_json(o: &IngestOutcome) -> Value {
     v
 }
 
-pub(crate) async fn commit(state: &AppState, events: &[NewEvent]) -> Result<Vec<IngestOutcome>, ApiError> {
+pub(crate) async fn commit(
+    state: &AppState,
+    events: &[NewEvent],
+) -> Result<Vec<IngestOutcome>, ApiError> {
     let outcomes = state.store.ingest(events, clock::now_ms()).await?;
     for (e, o) in events.iter().zip(&outcomes) {
         let outcome = if o.duplicate {
@@ -179,13 +182,9 @@ pub async fn ingest_openwa(
     ) {
         return Err(ApiError::Unauthorized);
     }
-    let source = state
-        .catalog
-        .sources()
-        .engine("openwa")
-        .ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("the OpenWA source description is missing"))
-        })?;
+    let source = state.catalog.sources().engine("openwa").ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!("the OpenWA source description is missing"))
+    })?;
     let translation = openwa::translate(source, &body.json)
         .map_err(|errors| not_an_envelope(EventSource::OpenWa, errors))?;
     accept_translation(&state, EventSource::OpenWa, translation).await
@@ -327,7 +326,10 @@ fn clip(name: &str) -> &str {
 
 /// `GET /v1/ingest/ignored`: every engine event name that was acknowledged without becoming a
 /// catalog event, with counts, when it was first and last seen, and why.
-pub async fn list_ignored(_: Admin, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list_ignored(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
     let list = state.store.list_ignored().await?;
     let items: Vec<Value> = list
         .iter()
