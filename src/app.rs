@@ -76,6 +76,7 @@ impl Application {
             policy,
             wakeup: Wakeup::default(),
             openwa_secret: config.openwa_secret.clone(),
+            evolution_jwt_key: config.evolution_jwt_key.clone(),
         });
         Ok(Self {
             listener,

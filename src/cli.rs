@@ -93,6 +93,10 @@ pub struct ServeArgs {
     /// Secret OpenWA signs its deliveries to /v1/ingest/openwa with.
     #[arg(long, env = "WABRIDGE_OPENWA_SECRET", hide_env_values = true)]
     pub openwa_secret: Option<String>,
+    /// Key Evolution API signs its webhook JWTs with (the `jwt_key` webhook header); required
+    /// on /v1/ingest/evolution when set, else the ingest key is.
+    #[arg(long, env = "WABRIDGE_EVOLUTION_JWT_KEY", hide_env_values = true)]
+    pub evolution_jwt_key: Option<String>,
     /// The engines that feed this bridge, comma-separated: `engine` (its current line) or
     /// `engine@version` (e.g. openwa, openwa@0.4.3). Events none of them emits are reserved
     /// here: registrations for them are refused with an explanation.
@@ -150,6 +154,7 @@ impl ServeArgs {
             .unwrap_or_default();
         c.admin_can_ingest = self.admin_can_ingest;
         c.openwa_secret = self.openwa_secret.filter(|s| !s.is_empty());
+        c.evolution_jwt_key = self.evolution_jwt_key.filter(|s| !s.is_empty());
         c.sources = parse_specs(&self.sources)
             .map_err(anyhow::Error::msg)
             .context("WABRIDGE_SOURCES / --sources")?;

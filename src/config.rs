@@ -32,6 +32,8 @@ pub struct Config {
     pub admin_can_ingest: bool,
     /// Secret OpenWA signs its deliveries with (X-OpenWA-Signature), if any.
     pub openwa_secret: Option<String>,
+    /// Key of Evolution API's webhook JWTs (its `jwt_key` header), if any.
+    pub evolution_jwt_key: Option<String>,
     /// The engines feeding this bridge (`WABRIDGE_SOURCES`); they decide what can fire here.
     pub sources: Vec<SourceSpec>,
     /// Private targets the operator allows (CIDRs and host names).
@@ -61,6 +63,7 @@ impl Config {
             ingest_keys: Vec::new(),
             admin_can_ingest: false,
             openwa_secret: None,
+            evolution_jwt_key: None,
             sources: crate::catalog::default_sources(),
             allow_targets: NetPolicy::default(),
             retry_schedule: RetrySchedule::default(),

@@ -281,7 +281,9 @@ impl Sources {
                 })
             })
             .collect();
-        out.sort_by_key(|e| !e.configured);
+        // Configured engines first, then engines named in the selection (at a version too old
+        // to emit it), then the others.
+        out.sort_by_key(|e| (!e.configured, !self.is_configured(&e.engine)));
         out
     }
 

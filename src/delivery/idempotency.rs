@@ -322,17 +322,17 @@ mod tests {
     #[test]
     fn unknown_events_behave_like_lifecycle_events() {
         let data = json!({"chatId": "1@g.us", "participant": "2@c.us"});
-        let a = idempotency_key("group.join", "s1", &data, &Occurrence::Ingested(T1));
-        let b = idempotency_key("group.join", "s1", &data, &Occurrence::Ingested(T2));
+        let a = idempotency_key("thing.happened", "s1", &data, &Occurrence::Ingested(T1));
+        let b = idempotency_key("thing.happened", "s1", &data, &Occurrence::Ingested(T2));
         assert_well_formed(&a, "evt_");
         assert_ne!(a, b);
         assert_eq!(
             a,
-            idempotency_key("group.join", "s1", &data, &Occurrence::Ingested(T1))
+            idempotency_key("thing.happened", "s1", &data, &Occurrence::Ingested(T1))
         );
         assert_ne!(
             a,
-            idempotency_key("group.leave", "s1", &data, &Occurrence::Ingested(T1))
+            idempotency_key("thing.undone", "s1", &data, &Occurrence::Ingested(T1))
         );
     }
 

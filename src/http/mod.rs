@@ -14,7 +14,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use self::error::problem;
-use self::routes::{catalog, deliveries, health, ingest, webhooks};
+use self::routes::{catalog, deliveries, health, ingest, ingest_evolution, webhooks};
 pub use self::state::{AppState, Inner};
 
 /// Largest request body: a batch of events.
@@ -52,6 +52,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/ingest", post(ingest::ingest))
         .route("/v1/ingest/openwa", post(ingest::ingest_openwa))
+        .route(
+            "/v1/ingest/evolution",
+            post(ingest_evolution::ingest_evolution),
+        )
+        .route(
+            "/v1/ingest/evolution/{suffix}",
+            post(ingest_evolution::ingest_evolution_by_event),
+        )
         .route("/v1/ingest/ignored", get(ingest::list_ignored))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -71,8 +71,7 @@ fn reserved(catalog: &Catalog, name: &str, pointer: String) -> FieldError {
                 .and_then(|m| catalog.reserved_reason(m))
                 .unwrap_or_default();
             format!(
-                "no event of the {name} family ({}) can fire on this bridge, so a registration \
-                 for it would never fire. For example, {first}",
+                "no event of the {name} family ({}) can fire on this bridge. For example: {first}",
                 members.join(", ")
             )
         }

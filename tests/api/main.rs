@@ -7,6 +7,7 @@ mod catalog;
 mod cli;
 mod delivery;
 mod durability;
+mod evolution;
 mod ingest;
 mod logs;
 mod multi_instance;

@@ -4,4 +4,5 @@ pub mod catalog;
 pub mod deliveries;
 pub mod health;
 pub mod ingest;
+pub mod ingest_evolution;
 pub mod webhooks;
