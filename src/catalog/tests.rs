@@ -1193,3 +1193,19 @@ fn narrowing_edits_of_v2_are_breaking() {
         }
     }
 }
+
+/// docs/openwa.md's table of "which OpenWA release first emits each event" is the source file,
+/// row for row.
+#[test]
+fn the_openwa_doc_table_matches_the_source_file() {
+    let doc = std::fs::read_to_string(repo_path("docs/openwa.md")).unwrap();
+    let c = catalog();
+    let openwa = c.sources().engine("openwa").unwrap();
+    let rows: Vec<&str> = doc.lines().filter(|l| l.starts_with("| `")).collect();
+    assert_eq!(rows.len(), openwa.events.len(), "{rows:#?}");
+    for (row, e) in rows.iter().zip(&openwa.events) {
+        let want = format!("| `{}` | {} |", e.event, e.since);
+        assert!(row.starts_with(&want), "{row} should start with {want}");
+    }
+    assert_eq!(openwa.events.len(), c.events().len(), "OpenWA emits every event");
+}
