@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::delivery::net_policy::build_client;
 use crate::delivery::request::USER_AGENT;
 use crate::delivery::{Engine, EngineConfig, Wakeup};
-use crate::http::{AppState, Inner, router};
+use crate::http::{AppState, Inner, WahaSettings, router};
 use crate::keys::{self, GeneratedKey};
 use crate::{clock, store};
 
@@ -69,6 +69,7 @@ impl Application {
         let policy = Arc::new(config.allow_targets.clone());
         let client = build_client(Arc::clone(&policy), config.attempt_timeout, USER_AGENT)
             .context("cannot build the HTTP client")?;
+        let waha = WahaSettings::new(&config, Arc::clone(&policy))?;
         let state = AppState::new(Inner {
             catalog: Arc::new(catalog),
             store,
@@ -76,6 +77,7 @@ impl Application {
             policy,
             wakeup: Wakeup::default(),
             openwa_secret: config.openwa_secret.clone(),
+            waha,
             evolution_jwt_key: config.evolution_jwt_key.clone(),
         });
         Ok(Self {

@@ -97,6 +97,16 @@ pub struct ServeArgs {
     /// on /v1/ingest/evolution when set, else the ingest key is.
     #[arg(long, env = "WABRIDGE_EVOLUTION_JWT_KEY", hide_env_values = true)]
     pub evolution_jwt_key: Option<String>,
+    /// Key WAHA signs its webhooks with (`hmac.key` / WHATSAPP_HOOK_HMAC_KEY); with it,
+    /// /v1/ingest/waha requires a valid X-Webhook-Hmac, without it the ingest key.
+    #[arg(long, env = "WABRIDGE_WAHA_HMAC_KEY", hide_env_values = true)]
+    pub waha_hmac_key: Option<String>,
+    /// WAHA's base URL (e.g. http://waha:3000), to fetch QR codes on SCAN_QR_CODE.
+    #[arg(long, env = "WABRIDGE_WAHA_URL")]
+    pub waha_url: Option<String>,
+    /// WAHA's API key (sent as X-Api-Key when fetching QR codes).
+    #[arg(long, env = "WABRIDGE_WAHA_API_KEY", hide_env_values = true)]
+    pub waha_api_key: Option<String>,
     /// The engines that feed this bridge, comma-separated: `engine` (its current line) or
     /// `engine@version` (e.g. openwa, openwa@0.4.3). Events none of them emits are reserved
     /// here: registrations for them are refused with an explanation.
@@ -155,6 +165,9 @@ impl ServeArgs {
         c.admin_can_ingest = self.admin_can_ingest;
         c.openwa_secret = self.openwa_secret.filter(|s| !s.is_empty());
         c.evolution_jwt_key = self.evolution_jwt_key.filter(|s| !s.is_empty());
+        c.waha_hmac_key = self.waha_hmac_key.filter(|s| !s.is_empty());
+        c.waha_url = self.waha_url.filter(|s| !s.is_empty());
+        c.waha_api_key = self.waha_api_key.filter(|s| !s.is_empty());
         c.sources = parse_specs(&self.sources)
             .map_err(anyhow::Error::msg)
             .context("WABRIDGE_SOURCES / --sources")?;

@@ -34,6 +34,11 @@ pub struct Config {
     pub openwa_secret: Option<String>,
     /// Key of Evolution API's webhook JWTs (its `jwt_key` header), if any.
     pub evolution_jwt_key: Option<String>,
+    /// Key WAHA signs its webhooks with (X-Webhook-Hmac, HMAC-SHA512), if any.
+    pub waha_hmac_key: Option<String>,
+    /// WAHA's base URL and API key, to fetch its QR codes (both or neither).
+    pub waha_url: Option<String>,
+    pub waha_api_key: Option<String>,
     /// The engines feeding this bridge (`WABRIDGE_SOURCES`); they decide what can fire here.
     pub sources: Vec<SourceSpec>,
     /// Private targets the operator allows (CIDRs and host names).
@@ -64,6 +69,9 @@ impl Config {
             admin_can_ingest: false,
             openwa_secret: None,
             evolution_jwt_key: None,
+            waha_hmac_key: None,
+            waha_url: None,
+            waha_api_key: None,
             sources: crate::catalog::default_sources(),
             allow_targets: NetPolicy::default(),
             retry_schedule: RetrySchedule::default(),

@@ -229,6 +229,38 @@ describe('describeRefusal', () => {
 		expect(describeRefusal(400, problem, 'x')).toContain("Did you mean 'session.authenticated'?");
 	});
 
+	it('appends a suggestion that is a sentence as a sentence', () => {
+		const problem = {
+			...problemReserved,
+			errors: [
+				{
+					...problemReserved.errors[0],
+					message: 'group.join is reserved on this bridge: no configured engine emits it',
+					suggestion: 'OpenWA 0.24.0 emits it: add openwa to WABRIDGE_SOURCES.',
+				},
+			],
+		};
+		expect(describeRefusal(400, problem, 'register the webhook')).toBe(
+			'The bridge refused to register the webhook: The registration has 1 problem. group.join is reserved on this bridge: no configured engine emits it. OpenWA 0.24.0 emits it: add openwa to WABRIDGE_SOURCES.',
+		);
+	});
+
+	it('carries every message and pointer of a problem with several errors', () => {
+		const problem = {
+			type: 'urn:wabridge:problem:invalid-request',
+			title: 'The request is invalid',
+			status: 400,
+			detail: 'The registration has 2 problems.',
+			errors: [
+				{ pointer: '/events/0', code: 'reserved_event', message: 'presence.update is reserved on this bridge' },
+				{ pointer: '/events/1', code: 'unknown_event', message: "'call.ended' is not an event name", suggestion: 'call.missed' },
+			],
+		};
+		const text = describeRefusal(400, problem, 'register the webhook');
+		expect(text).toContain('presence.update is reserved on this bridge.');
+		expect(text).toContain("'call.ended' is not an event name Did you mean 'call.missed'?");
+	});
+
 	it('lists every error', () => {
 		const text = describeRefusal(400, problemTwo, 'register the webhook');
 		expect(text).toContain('WABRIDGE_ALLOW_TARGETS');

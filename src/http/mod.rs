@@ -14,7 +14,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use self::error::problem;
-use self::routes::{catalog, deliveries, health, ingest, ingest_evolution, webhooks};
+pub use self::routes::ingest_waha::WahaSettings;
+use self::routes::{catalog, deliveries, health, ingest, ingest_evolution, ingest_waha, webhooks};
 pub use self::state::{AppState, Inner};
 
 /// Largest request body: a batch of events.
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/ingest", post(ingest::ingest))
         .route("/v1/ingest/openwa", post(ingest::ingest_openwa))
+        .route("/v1/ingest/waha", post(ingest_waha::ingest_waha))
         .route(
             "/v1/ingest/evolution",
             post(ingest_evolution::ingest_evolution),

@@ -21,6 +21,8 @@ pub struct Inner {
     pub wakeup: Wakeup,
     /// Secret OpenWA signs its deliveries with, if configured.
     pub openwa_secret: Option<String>,
+    /// WAHA's HMAC key and QR source, if configured.
+    pub waha: crate::http::routes::ingest_waha::WahaSettings,
     /// Key Evolution signs its webhook JWTs with (`jwt_key`), if configured.
     pub evolution_jwt_key: Option<String>,
 }

@@ -15,4 +15,5 @@ mod persistence;
 mod sources;
 mod store;
 mod store_backends;
+mod waha;
 mod webhooks;

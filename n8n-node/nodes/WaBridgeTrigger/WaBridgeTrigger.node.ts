@@ -62,7 +62,8 @@ export class WaBridgeTrigger implements INodeType {
 		group: ['trigger'],
 		version: 1,
 		subtitle: '={{($parameter["events"] || []).join(", ")}}',
-		description: 'Starts the workflow when wabridge delivers a WhatsApp event (session, message)',
+		description:
+			'Starts the workflow when wabridge delivers a WhatsApp event (message, session, call, group, ...)',
 		defaults: {
 			name: 'wabridge Trigger',
 		},
@@ -93,7 +94,7 @@ export class WaBridgeTrigger implements INodeType {
 				required: true,
 				default: [],
 				description:
-					'The events to receive, as the bridge lists them. Reserved events that no engine emits yet are not offered. Choose from the list, or specify IDs using an <a href="https://docs.n8n.io/code/expressions/">expression</a>.',
+					'The events to receive, grouped by family (Message, Session, Call, Group, ...), as the bridge lists them. Only events that can fire on this bridge are offered. Opt-in events such as message.receipt are not part of a wildcard: pick them by name. Choose from the list, or specify IDs using an <a href="https://docs.n8n.io/code/expressions/">expression</a>.',
 			},
 			{
 				displayName: 'Session ID',

@@ -5,4 +5,5 @@ pub mod deliveries;
 pub mod health;
 pub mod ingest;
 pub mod ingest_evolution;
+pub mod ingest_waha;
 pub mod webhooks;

@@ -97,10 +97,15 @@ export function describeProblemErrors(errors: ProblemError[] | undefined): strin
 /** An error entry's message, followed by the bridge's suggestion when it has one. */
 function explainError(e: ProblemError): string {
 	const what = e.message ?? (e.code ? `${e.code} (${JSON.stringify(e.value)})` : 'invalid value');
-	// The bridge usually names its suggestion in the message already; add it only if not.
-	const hint =
-		e.suggestion && !what.includes(e.suggestion) ? ` Did you mean '${e.suggestion}'?` : '';
-	return `${what}${hint}`;
+	// The bridge usually names its suggestion in the message already; add it only if not. A
+	// suggestion is a name ("session.authenticated") or, for some codes, a sentence.
+	const suggestion = e.suggestion?.trim();
+	if (!suggestion || what.includes(suggestion)) return what;
+	if (/\s/.test(suggestion)) {
+		const joined = /[.!?]$/.test(what) ? what : `${what}.`;
+		return `${joined} ${suggestion}`;
+	}
+	return `${what} Did you mean '${suggestion}'?`;
 }
 
 /**
