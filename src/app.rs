@@ -14,6 +14,7 @@ use crate::delivery::net_policy::build_client;
 use crate::delivery::request::USER_AGENT;
 use crate::delivery::{Engine, EngineConfig, Wakeup};
 use crate::http::{AppState, Inner, WahaSettings, router};
+use crate::http::server::{ServerLimits, serve};
 use crate::keys::{self, GeneratedKey};
 use crate::{clock, store};
 
@@ -24,6 +25,7 @@ pub struct Application {
     engine: EngineConfig,
     client: reqwest::Client,
     generated_keys: Vec<GeneratedKey>,
+    limits: ServerLimits,
 }
 
 impl Application {
@@ -96,6 +98,12 @@ impl Application {
             generated_keys,
         })
     }
+            limits: ServerLimits {
+                header_read_timeout: config.header_read_timeout,
+                body_timeout: config.body_timeout,
+                max_connections: config.max_connections,
+                shutdown_grace: config.shutdown_grace,
+            },
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -120,9 +128,7 @@ impl Application {
             self.state.wakeup.clone(),
         );
         tracing::info!(addr = %self.addr, "wabridge listening");
-        let served = axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = serve(self.listener, router(self.state), self.limits, shutdown).await;
         engine.shutdown().await;
         served.context("the HTTP server failed")
     }

@@ -139,6 +139,16 @@ pub struct ServeArgs {
     /// instance takes over the work of one that died (default: attempt timeout + 60s; at least 2s).
     #[arg(long, env = "WABRIDGE_LEASE", value_parser = parse_duration)]
     pub lease: Option<Duration>,
+    /// How long a client may take to send a request head; also how long an idle keep-alive
+    /// connection is kept.
+    #[arg(long, env = "WABRIDGE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request body.
+    #[arg(long, env = "WABRIDGE_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// Connections served at once; further ones wait in the accept queue.
+    #[arg(long, env = "WABRIDGE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
     /// Log format.
     #[arg(long, env = "WABRIDGE_LOG_FORMAT", value_enum, default_value = "human")]
     pub log_format: LogFormat,
@@ -181,6 +191,9 @@ impl ServeArgs {
             anyhow::ensure!(
                 lease >= Duration::from_secs(2),
                 "WABRIDGE_LEASE / --lease must be at least 2s (leases are renewed every third of it)"
+        c.header_read_timeout = self.header_timeout;
+        c.body_timeout = self.body_timeout;
+        c.max_connections = self.max_connections;
             );
         }
         c.lease = self.lease;

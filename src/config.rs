@@ -52,6 +52,12 @@ pub struct Config {
     pub per_webhook_in_flight: usize,
     /// How long shutdown waits for in-flight attempts.
     pub shutdown_grace: Duration,
+    /// How long a client may take to send a request head (also the idle keep-alive limit).
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
+    /// Connections served at once; further ones wait to be accepted.
+    pub max_connections: usize,
     /// How long a claimed delivery stays leased without renewal: after an instance dies, others
     /// take its work over once this has passed. `None`: the attempt timeout + 60 s.
     pub lease: Option<Duration>,
@@ -79,6 +85,9 @@ impl Config {
             max_in_flight: 256,
             per_webhook_in_flight: 8,
             shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 1024,
             lease: None,
         }
     }

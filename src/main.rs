@@ -44,14 +44,16 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Validate { file, sources } => match wabridge::cli::validate_file(&file, &sources) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::from(1),
-            Err(e) => {
-                eprintln!("wabridge validate: {e:#}");
-                ExitCode::from(2)
+        Command::Validate { file, sources } => {
+            match wabridge::cli::validate_file(&file, &sources) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("wabridge validate: {e:#}");
+                    ExitCode::from(2)
+                }
             }
-        },
+        }
         Command::Schemas {
             command: SchemasCommand::Export { dir, public_url },
         } => match wabridge::cli::export_schemas(&dir, public_url.as_deref()) {

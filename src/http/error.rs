@@ -27,6 +27,10 @@ pub enum ApiError {
     Unauthorized,
     NotFound(String),
     PayloadTooLarge(String),
+    /// 408: the client did not send its body in time.
+    BodyTimeout,
+    /// 415: a body that is not JSON.
+    UnsupportedMediaType(String),
     /// 503: a dependency is down (readiness).
     Unavailable(String),
     Internal(anyhow::Error),
@@ -107,6 +111,21 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 "The request body is too large",
+                detail.clone(),
+                None,
+            ),
+            ApiError::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "The request body did not arrive in time",
+                "the body was not received within the server's body timeout; nothing was stored"
+                    .to_owned(),
+                None,
+            ),
+            ApiError::UnsupportedMediaType(detail) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "The body must be JSON",
                 detail.clone(),
                 None,
             ),

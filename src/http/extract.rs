@@ -21,6 +21,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        require_json(&req)?;
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         parse_json(&bytes).map(JsonBody).map_err(invalid_json)
     }
@@ -36,13 +37,43 @@ impl<S: Send + Sync> FromRequest<S> for RawJsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        require_json(&req)?;
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         let json = parse_json(&bytes).map_err(invalid_json)?;
         Ok(Self { bytes, json })
     }
 }
 
+/// A declared `Content-Type` must be JSON (`application/json` or `application/…+json`); a
+/// request without one is read as JSON.
+fn require_json(req: &Request) -> Result<(), ApiError> {
+    let Some(value) = req.headers().get(axum::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "the body must be JSON, sent with 'Content-Type: application/json', not '{}'",
+            essence.chars().take(100).collect::<String>()
+        )))
+    }
+}
+
 fn body_error(e: BytesRejection) -> ApiError {
+    if timed_out(&e) {
+        return ApiError::BodyTimeout;
+    }
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge(e.body_text())
     } else {
@@ -51,6 +82,18 @@ fn body_error(e: BytesRejection) -> ApiError {
             detail: e.body_text(),
         }
     }
+}
+
+/// Did reading the body stop at the server's body timeout?
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Parses a JSON body; the error is a readable sentence.

@@ -2,6 +2,7 @@
 
 pub mod error;
 mod extract;
+pub mod server;
 mod routes;
 pub mod state;
 

@@ -10,6 +10,7 @@ mod durability;
 mod evolution;
 mod ingest;
 mod logs;
+mod limits;
 mod multi_instance;
 mod persistence;
 mod sources;

@@ -2,7 +2,8 @@
 //! committed in one transaction before the 202 (a transactional outbox).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -168,8 +169,30 @@ pub(crate) fn has_ingest_key(headers: &HeaderMap, keys: &KeySet) -> bool {
     key.is_some_and(|k| keys.grants(k.trim(), KeyRole::Ingest))
 }
 
+/// The credential an OpenWA delivery must carry, checked from the head alone before the body is
+/// read: with an upstream secret, an `X-OpenWA-Signature` header (verified once the body is
+/// in); without one, a valid ingest key.
+pub struct OpenWaCredential;
+
+impl FromRequestParts<AppState> for OpenWaCredential {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ok = match state.openwa_secret {
+            Some(_) => parts.headers.contains_key("x-openwa-signature"),
+            None => has_ingest_key(&parts.headers, &state.keys),
+        };
+        if ok {
+            Ok(Self)
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
 /// `POST /v1/ingest/openwa`: OpenWA's own webhook deliveries, fed into the same pipeline.
 pub async fn ingest_openwa(
+    _: OpenWaCredential,
     State(state): State<AppState>,
     headers: HeaderMap,
     body: RawJsonBody,
