@@ -13,8 +13,8 @@ use crate::config::Config;
 use crate::delivery::net_policy::build_client;
 use crate::delivery::request::USER_AGENT;
 use crate::delivery::{Engine, EngineConfig, Wakeup};
-use crate::http::{AppState, Inner, WahaSettings, router};
 use crate::http::server::{ServerLimits, serve};
+use crate::http::{AppState, Inner, WahaSettings, router};
 use crate::keys::{self, GeneratedKey};
 use crate::{clock, store};
 
@@ -41,8 +41,18 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
-        let catalog = Catalog::load_with(&public_url, &config.sources)
+        let mut catalog = Catalog::load_with(&public_url, &config.sources)
             .context("cannot load the catalog for the configured sources (WABRIDGE_SOURCES)")?;
+        // WAHA sends no QR event: its adapter fetches the code from WAHA's API, which needs
+        // WAHA's URL and key. Without them session.qr cannot come from WAHA.
+        if config.waha_url.is_none() || config.waha_api_key.is_none() {
+            catalog.withhold(
+                "waha",
+                "session.qr",
+                "WABRIDGE_WAHA_URL and WABRIDGE_WAHA_API_KEY are set, so that the bridge can \
+                 fetch the QR code from WAHA's API (WAHA sends no QR event of its own)",
+            );
+        }
         tracing::info!(sources = %catalog.sources().selection(), "engines feeding this bridge");
         let store = store::connect(&config.database_url)
             .await
@@ -96,8 +106,6 @@ impl Application {
             },
             client,
             generated_keys,
-        })
-    }
             limits: ServerLimits {
                 header_read_timeout: config.header_read_timeout,
                 body_timeout: config.body_timeout,
@@ -106,6 +114,8 @@ impl Application {
             },
 
     pub fn local_addr(&self) -> SocketAddr {
+        })
+    }
         self.addr
     }
 

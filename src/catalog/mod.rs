@@ -178,6 +178,12 @@ impl Catalog {
         &self.sources
     }
 
+    /// Marks an event a configured engine cannot emit as this bridge is set up (see
+    /// [`Sources::withhold`]); call before the catalog is shared.
+    pub fn withhold(&mut self, engine: &str, event: &str, why: impl Into<String>) {
+        self.sources.withhold(engine, event, why);
+    }
+
     /// The status of an event on this bridge: available when the contract has it available and
     /// a configured source emits it.
     pub fn status(&self, event: &EventDef) -> EventStatus {

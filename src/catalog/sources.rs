@@ -169,6 +169,16 @@ pub fn parse_specs(list: &str) -> Result<Vec<SourceSpec>, String> {
 pub struct Sources {
     known: Vec<SourceDef>,
     configured: Vec<Configured>,
+    /// Events a configured engine would emit but cannot on this bridge as it is set up (WAHA's
+    /// QR codes without WAHA's URL), with what to configure.
+    withheld: Vec<Withheld>,
+}
+
+#[derive(Debug, Clone)]
+struct Withheld {
+    engine: String,
+    event: String,
+    why: String,
 }
 
 /// A configured source, resolved against its definition.
@@ -226,7 +236,33 @@ impl Sources {
                 version,
             });
         }
-        Ok(Self { known, configured })
+        Ok(Self {
+            known,
+            configured,
+            withheld: Vec::new(),
+        })
+    }
+
+    /// Marks an event a configured engine cannot emit here as the bridge is set up; `why` says
+    /// what to configure.
+    pub fn withhold(&mut self, engine: &str, event: &str, why: impl Into<String>) {
+        self.withheld.push(Withheld {
+            engine: engine.to_owned(),
+            event: event.to_owned(),
+            why: why.into(),
+        });
+    }
+
+    fn is_withheld(&self, engine: &str, event: &str) -> bool {
+        self.withheld
+            .iter()
+            .any(|w| w.engine == engine && w.event == event)
+    }
+
+    /// Does this configured engine, at its configured version, emit the event here?
+    fn emits_from(&self, def: &SourceDef, c: &Configured, event: &str) -> bool {
+        def.event(event).is_some_and(|e| e.since <= c.version)
+            && !self.is_withheld(&def.engine, event)
     }
 
     pub fn known(&self) -> &[SourceDef] {
@@ -259,7 +295,7 @@ impl Sources {
     /// Does a configured source emit this catalog event?
     pub fn emits(&self, event: &str) -> bool {
         self.configured()
-            .any(|(def, c)| def.event(event).is_some_and(|e| e.since <= c.version))
+            .any(|(def, c)| self.emits_from(def, c, event))
     }
 
     /// Every known engine that emits the event in some version, configured ones first.
@@ -271,7 +307,7 @@ impl Sources {
                 let e = def.event(event)?;
                 let configured = self
                     .configured()
-                    .any(|(d, c)| d.engine == def.engine && e.since <= c.version);
+                    .any(|(d, c)| d.engine == def.engine && self.emits_from(d, c, event));
                 Some(Emitter {
                     engine: def.engine.clone(),
                     title: def.title.clone(),
@@ -292,8 +328,21 @@ impl Sources {
         if self.emits(event) {
             return None;
         }
-        let emitters = self.emitters(event);
         let fed_by = format!("this bridge is fed by {}", self.selection());
+        if let Some(w) = self
+            .withheld
+            .iter()
+            .find(|w| w.event == event && self.is_configured(&w.engine))
+        {
+            return Some(format!(
+                "{event} cannot fire here, so a registration for it would never fire: {fed_by}, \
+                 and {} emits it only when {}",
+                self.engine(&w.engine)
+                    .map_or(w.engine.as_str(), |d| d.title.as_str()),
+                w.why
+            ));
+        }
+        let emitters = self.emitters(event);
         if emitters.is_empty() {
             return Some(format!(
                 "no engine known to this bridge emits {event} ({fed_by}), so a registration \
@@ -423,6 +472,24 @@ mod tests {
             .reserved_reason("presence.update")
             .unwrap();
         assert!(why.contains("no engine known to this bridge"), "{why}");
+    }
+
+    #[test]
+    fn a_withheld_event_is_reserved_with_what_to_configure() {
+        let mut s = sources("waha");
+        assert!(s.emits("call.received"));
+        s.withhold("waha", "call.received", "WABRIDGE_X is set");
+        assert!(!s.emits("call.received"));
+        let why = s.reserved_reason("call.received").unwrap();
+        assert!(
+            why.contains("WAHA emits it only when WABRIDGE_X is set"),
+            "{why}"
+        );
+        assert!(!s.emitters("call.received")[0].configured);
+        // Fed by OpenWA as well, the event fires (OpenWA emits it).
+        let mut both = sources("openwa,waha");
+        both.withhold("waha", "message.received", "never");
+        assert!(both.emits("message.received"));
     }
 
     #[test]

@@ -361,3 +361,38 @@ fn serve_refuses_sources_it_cannot_read_with_a_readable_message() {
         assert!(stderr.contains("WABRIDGE_SOURCES"), "{sources}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn session_qr_on_a_waha_only_bridge_needs_wahas_url_and_key() {
+    let sources = wabridge::catalog::parse_specs("waha").unwrap();
+    let without = spawn_app_with(|c| c.sources = sources.clone()).await;
+    let p = assert_problem(
+        without
+            .post(
+                "/v1/webhooks",
+                &json!({"url": "https://n8n.example.com/hook", "events": ["session.qr"]}),
+            )
+            .await,
+        400,
+    )
+    .await;
+    let e = error_at(&p, "/events/0");
+    assert_eq!(e["code"], "reserved_event");
+    let message = e["message"].as_str().unwrap();
+    assert!(message.contains("WABRIDGE_WAHA_URL"), "{message}");
+    assert!(message.contains("WABRIDGE_WAHA_API_KEY"), "{message}");
+
+    let with = spawn_app_with(|c| {
+        c.sources = sources;
+        c.waha_url = Some("http://127.0.0.1:3000".into());
+        c.waha_api_key = Some("waha-key".into());
+    })
+    .await;
+    let res = with
+        .post(
+            "/v1/webhooks",
+            &json!({"url": "https://n8n.example.com/hook", "events": ["session.qr"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+}
