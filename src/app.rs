@@ -112,10 +112,10 @@ impl Application {
                 max_connections: config.max_connections,
                 shutdown_grace: config.shutdown_grace,
             },
-
-    pub fn local_addr(&self) -> SocketAddr {
         })
     }
+
+    pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
