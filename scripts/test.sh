@@ -9,6 +9,10 @@ step() { printf '\n== %s\n' "$*"; }
 step "test-only Python dependency (official Standard Webhooks verifier)"
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/requirements.txt
 
+step "test-only Node packages (AsyncAPI parser, standardwebhooks for the documented receiver)"
+(cd tests/asyncapi && npm ci --no-audit --no-fund --silent)
+(cd tests/receivers && npm ci --no-audit --no-fund --silent)
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -17,6 +21,9 @@ cargo clippy --all-targets --quiet -- -D warnings
 
 step "cargo test (SQLite, the embedded default)"
 cargo test
+
+step "Schemathesis against a throwaway bridge, from its /v1/openapi.json (tests/schemathesis/run.sh)"
+tests/schemathesis/run.sh
 
 step "cargo test on PostgreSQL (installed and started for the run), multi-instance tests included"
 log=$(mktemp)

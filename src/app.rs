@@ -82,7 +82,9 @@ impl Application {
         let client = build_client(Arc::clone(&policy), config.attempt_timeout, USER_AGENT)
             .context("cannot build the HTTP client")?;
         let waha = WahaSettings::new(&config, Arc::clone(&policy))?;
+        let api_docs = Arc::new(crate::http::apidoc::ApiDocs::build(&catalog));
         let state = AppState::new(Inner {
+            api_docs,
             catalog: Arc::new(catalog),
             store,
             keys,

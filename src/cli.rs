@@ -52,6 +52,10 @@ pub enum SchemasCommand {
         /// Base URL for the `$id`s (default: the default listen address).
         #[arg(long, env = "WABRIDGE_PUBLIC_URL")]
         public_url: Option<String>,
+        /// The engines that feed the bridge (as for `serve`): they decide the webhooks of
+        /// openapi.json and the messages of asyncapi.json.
+        #[arg(long, env = "WABRIDGE_SOURCES", default_value = crate::catalog::DEFAULT_SOURCES)]
+        sources: String,
     },
 }
 
@@ -245,9 +249,27 @@ pub fn validate_file(file: &Path, sources: &str) -> anyhow::Result<bool> {
     }
 }
 
-/// `wabridge schemas export DIR`: writes every served schema file; returns how many.
-pub fn export_schemas(dir: &Path, public_url: Option<&str>) -> anyhow::Result<usize> {
+/// `wabridge schemas export DIR`: writes every served schema file, and beside them the OpenAPI
+/// and AsyncAPI documents of a bridge fed by `sources`; returns how many schema files.
+pub fn export_schemas(
+    dir: &Path,
+    public_url: Option<&str>,
+    sources: &str,
+) -> anyhow::Result<usize> {
     let base = public_url.unwrap_or(crate::catalog::CANONICAL_BASE);
+    let specs = parse_specs(sources)
+        .map_err(anyhow::Error::msg)
+        .context("WABRIDGE_SOURCES / --sources")?;
+    let docs = crate::http::apidoc::ApiDocs::build(&Catalog::load_with(base, &specs)?);
+    for (name, bytes) in [
+        ("openapi.json", docs.openapi()),
+        ("asyncapi.json", docs.asyncapi()),
+    ] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let target = dir.join(name);
+        std::fs::write(&target, &bytes)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+    }
     let files = served_files(&crate::catalog::embedded(), base.trim_end_matches('/'))?;
     for (path, file) in &files {
         let target = dir.join(path);

@@ -55,8 +55,13 @@ fn main() -> ExitCode {
             }
         }
         Command::Schemas {
-            command: SchemasCommand::Export { dir, public_url },
-        } => match wabridge::cli::export_schemas(&dir, public_url.as_deref()) {
+            command:
+                SchemasCommand::Export {
+                    dir,
+                    public_url,
+                    sources,
+                },
+        } => match wabridge::cli::export_schemas(&dir, public_url.as_deref(), &sources) {
             Ok(n) => {
                 println!("wrote {n} schema files to {}", dir.display());
                 ExitCode::SUCCESS

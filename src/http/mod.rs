@@ -1,5 +1,6 @@
 //! The HTTP API. Only this module knows axum's serving side.
 
+pub mod apidoc;
 pub mod error;
 mod extract;
 pub mod server;
@@ -16,7 +17,9 @@ use tower_http::trace::TraceLayer;
 
 use self::error::problem;
 pub use self::routes::ingest_waha::WahaSettings;
-use self::routes::{catalog, deliveries, health, ingest, ingest_evolution, ingest_waha, webhooks};
+use self::routes::{
+    catalog, deliveries, documents, health, ingest, ingest_evolution, ingest_waha, webhooks,
+};
 pub use self::state::{AppState, Inner};
 
 /// Largest request body: a batch of events.
@@ -28,6 +31,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/v1/openapi.json", get(documents::openapi))
+        .route("/v1/asyncapi.json", get(documents::asyncapi))
         .route("/v1/events", get(catalog::list_events))
         .route("/v1/events/{name}", get(catalog::get_event))
         .route("/v1/sources", get(catalog::list_sources))

@@ -14,6 +14,8 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub catalog: Arc<Catalog>,
+    /// The OpenAPI and AsyncAPI documents, generated at start from the catalog.
+    pub api_docs: Arc<crate::http::apidoc::ApiDocs>,
     pub store: Arc<dyn Store>,
     pub keys: KeySet,
     pub policy: Arc<NetPolicy>,

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod apidoc;
 mod auth;
 mod catalog;
 mod cli;

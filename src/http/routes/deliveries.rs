@@ -146,6 +146,16 @@ pub async fn test(
             slug: "invalid-json",
             detail,
         })?;
+        if !v.is_object() {
+            return Err(ApiError::invalid(
+                "the body must be a JSON object, {\"event\": \"<name>\"}, or empty",
+                vec![FieldError::new(
+                    "",
+                    ErrorCode::InvalidType,
+                    "the body must be a JSON object, {\"event\": \"<name>\"}, or empty",
+                )],
+            ));
+        }
         match v.get("event") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),

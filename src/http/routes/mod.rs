@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod deliveries;
+pub mod documents;
 pub mod health;
 pub mod ingest;
 pub mod ingest_evolution;
