@@ -41,10 +41,12 @@ done
 curl -fsS "$base/readyz" >/dev/null || { echo "the bridge did not start:" >&2; cat "$dir/bridge.log" >&2; exit 1; }
 
 status=0
-timeout --kill-after=10 "${WABRIDGE_ST_TIMEOUT:-420}" \
-  st --config-file tests/schemathesis/schemathesis.toml run "$base/v1/openapi.json" \
+config="$PWD/tests/schemathesis/schemathesis.toml"
+# From the temporary directory, so that Schemathesis's own state stays out of the repository.
+(cd "$dir" && timeout --kill-after=10 "${WABRIDGE_ST_TIMEOUT:-420}" \
+  st --config-file "$config" run "$base/v1/openapi.json" \
     --seed "${WABRIDGE_ST_SEED:-20261128}" --workers 2 --max-failures 50 \
-    --no-color || status=$?
+    --no-color) || status=$?
 if grep -q '"level":"ERROR"' "$dir/bridge.log"; then
   echo "the bridge logged errors during the run:" >&2
   grep '"level":"ERROR"' "$dir/bridge.log" >&2
