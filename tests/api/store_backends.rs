@@ -476,3 +476,70 @@ async fn a_postgres_url_is_understood_or_refused_clearly() {
         assert!(!err.contains("hunter2"), "the password is not shown: {err}");
     }
 }
+
+/// The /metrics gauges come from counters kept in the transactions that change states (no
+/// `COUNT(*)`): they follow ingest, results, redrive and deletion, read through any instance.
+#[tokio::test]
+async fn delivery_counts_follow_every_state_change() {
+    let (_dir, s) = stores(2).await;
+    let (a, b) = (&s[0], &s[1]);
+    let counts = |s: &Arc<dyn Store>| {
+        let s = Arc::clone(s);
+        async move {
+            let c = s.delivery_counts().await.unwrap();
+            (c.pending, c.delivered, c.dead, c.active_webhooks)
+        }
+    };
+    assert_eq!(counts(a).await, (0, 0, 0, 0));
+    a.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    b.create_webhook(&webhook("wh_b", &["message.*"]))
+        .await
+        .unwrap();
+    a.ingest(&[message("c1"), message("c2"), message("c3")], T0)
+        .await
+        .unwrap();
+    b.ingest(&[message("c1"), message("c4")], T0).await.unwrap();
+    assert_eq!(counts(a).await, (8, 0, 0, 2), "4 events × 2 registrations");
+
+    let claimed = a.claim_due(T0, LEASE, 100, 100, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 8);
+    let of = |w: &str| -> Vec<String> {
+        claimed
+            .iter()
+            .filter(|d| d.webhook_id == w)
+            .map(|d| d.id.clone())
+            .collect()
+    };
+    let (ids_a, ids_b) = (of("wh_a"), of("wh_b"));
+    let dead = AttemptRecord {
+        status_code: Some(400),
+        error: Some("HTTP 400".into()),
+        next: AttemptNext::Dead,
+        ..delivered(&ids_a[1], "wh_a", 1)
+    };
+    let retry = AttemptRecord {
+        status_code: Some(503),
+        error: Some("HTTP 503".into()),
+        next: AttemptNext::RetryAt(T0 + 60_000),
+        ..delivered(&ids_a[2], "wh_a", 1)
+    };
+    a.record_attempts(&[delivered(&ids_a[0], "wh_a", 1), dead, retry])
+        .await
+        .unwrap();
+    assert_eq!(counts(b).await, (6, 1, 1, 2));
+    // The same counts, read again (a fold of the counters changes nothing).
+    assert_eq!(counts(a).await, (6, 1, 1, 2));
+
+    assert_eq!(a.redrive("wh_a", None, T0 + 1).await.unwrap(), 1);
+    assert_eq!(counts(a).await, (7, 1, 0, 2));
+    b.record_attempts(&[delivered(&ids_b[0], "wh_b", 1)])
+        .await
+        .unwrap();
+    assert_eq!(counts(b).await, (6, 2, 0, 2));
+
+    // Deleting a registration takes its deliveries out of the counts, whatever their state.
+    assert!(a.delete_webhook("wh_a").await.unwrap());
+    assert_eq!(counts(a).await, (3, 1, 0, 1));
+    assert!(b.delete_webhook("wh_b").await.unwrap());
+    assert_eq!(counts(b).await, (0, 0, 0, 0));
+}
