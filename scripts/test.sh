@@ -38,3 +38,8 @@ rm -f "$log"
 
 step "n8n node: npm ci && npm run ci"
 (cd n8n-node && npm ci --no-audit --no-fund && npm run ci)
+
+step "n8n node end to end on a real n8n (n8n-node/e2e/run.sh; installs and caches n8n, fails if it cannot)"
+for version in ${WABRIDGE_E2E_N8N_VERSIONS:-2.41.1}; do
+  N8N_VERSION="$version" bash n8n-node/e2e/run.sh
+done
