@@ -21,9 +21,11 @@ const require = createRequire(import.meta.url);
 const { chromium } = require(env('PLAYWRIGHT'));
 
 const profile = mkdtempSync(join(tmpdir(), 'wabridge-chromium-'));
-const browser = await chromium.launch({
+// A fresh profile (--user-data-dir) per run: playwright passes it through launchPersistentContext.
+const context = await chromium.launchPersistentContext(profile, {
 	executablePath: env('CHROMIUM', '/usr/bin/chromium'),
 	headless: true,
+	viewport: { width: 1440, height: 900 },
 	args: [
 		'--headless',
 		'--no-sandbox',
@@ -33,12 +35,10 @@ const browser = await chromium.launch({
 		'--disable-background-networking',
 		'--disable-component-update',
 		'--disable-sync',
-		`--user-data-dir=${profile}`,
 	],
 });
 const failures = [];
 try {
-	const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
 	const url = new URL(N8N);
 	await context.addCookies([
 		{ name: 'n8n-auth', value: env('N8N_AUTH_COOKIE'), domain: url.hostname, path: '/' },
@@ -68,15 +68,15 @@ try {
 		await page.keyboard.press('Escape').catch(() => {});
 	};
 
-	// The trigger's parameters with the event picker open: events grouped by family.
-	await shot('trigger-events', async () => {
-		await page.goto(`${N8N}/workflow/${env('WORKFLOW_ID')}/${env('NODE_ID')}`, {
-			waitUntil: 'networkidle',
-		});
-		await page.waitForSelector('[data-test-id="parameter-input-events"]', { timeout: 30_000 });
+	// The trigger's parameters: the picked events labelled by family ("Session: QR").
+	await shot('trigger-node', async () => {
+		await page.goto(`${N8N}/workflow/${env('WORKFLOW_ID')}`, { waitUntil: 'networkidle' });
+		await page.waitForSelector('[data-test-id="canvas-node"]', { timeout: 30_000 });
 		await dismissPopups();
-		await page.click('[data-test-id="parameter-input-events"]');
-		await page.getByText('Message: Received', { exact: true }).first().waitFor({ timeout: 20_000 });
+		await page.locator('[data-test-id="canvas-node"]').first().dblclick();
+		const events = page.locator('[data-test-id="parameter-input-events"]').first();
+		await events.waitFor({ timeout: 15_000 });
+		await page.getByText('Session: QR', { exact: true }).first().waitFor({ timeout: 15_000 });
 		await page.waitForTimeout(500);
 	});
 
@@ -88,35 +88,35 @@ try {
 		await page.waitForTimeout(500);
 	});
 
-	// A workflow whose trigger the bridge refused: n8n shows the activation error.
+	// A workflow whose trigger the bridge refused: n8n 2.41 marks its Publish button, and the
+	// tooltip names the failed trigger (the bridge's message was shown as a toast at publish
+	// time and is kept in the publication status).
 	const refused = process.env.REFUSED_WORKFLOW_ID;
 	if (refused) {
-		await shot('activation-error', async () => {
+		await shot('publish-failed', async () => {
 			await page.goto(`${N8N}/workflow/${refused}`, { waitUntil: 'networkidle' });
 			await page.waitForSelector('[data-test-id="canvas-node"]', { timeout: 30_000 });
 			await dismissPopups();
-			const marker = page.getByText(/refused to register the webhook/).first();
-			if (!(await marker.isVisible().catch(() => false))) {
-				// The error is behind the workflow's publication status or the node's issue icon.
-				for (const selector of [
-					'[data-test-id="workflow-activation-error"]',
-					'[data-test-id="publish-status-error"]',
-					'[data-test-id="canvas-node-status-issues"]',
-					'[data-test-id="node-issues"]',
-				]) {
-					const el = page.locator(selector).first();
-					if (await el.isVisible().catch(() => false)) {
-						await el.hover();
-						break;
-					}
-				}
+			const marker = page.getByText(/refused to register the webhook|Failed triggers/).first();
+			// n8n 2.41 marks the Publish button of a failed publication; hovering it tells why.
+			for (const selector of [
+				'[data-test-id="workflow-open-publish-modal-button"]',
+				'[data-test-id="workflow-publish-button"]',
+				'[data-test-id="node-issues"]',
+				'[data-test-id="canvas-node-status-issues"]',
+			]) {
+				if (await marker.isVisible().catch(() => false)) break;
+				const el = page.locator(selector).first();
+				if (!(await el.isVisible().catch(() => false))) continue;
+				await el.hover().catch(() => {});
+				await marker.waitFor({ timeout: 5_000 }).catch(() => {});
 			}
 			await marker.waitFor({ timeout: 15_000 });
 			await page.waitForTimeout(500);
 		});
 	}
 } finally {
-	await browser.close();
+	await context.close();
 	rmSync(profile, { recursive: true, force: true });
 }
 if (failures.length > 0) {
