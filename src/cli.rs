@@ -139,10 +139,6 @@ pub struct ServeArgs {
     /// How long shutdown waits for in-flight deliveries.
     #[arg(long, env = "WABRIDGE_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
-    /// How long a claimed delivery stays leased without renewal, i.e. how soon another
-    /// instance takes over the work of one that died (default: attempt timeout + 60s; at least 2s).
-    #[arg(long, env = "WABRIDGE_LEASE", value_parser = parse_duration)]
-    pub lease: Option<Duration>,
     /// How long a client may take to send a request head; also how long an idle keep-alive
     /// connection is kept.
     #[arg(long, env = "WABRIDGE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
@@ -153,6 +149,10 @@ pub struct ServeArgs {
     /// Connections served at once; further ones wait in the accept queue.
     #[arg(long, env = "WABRIDGE_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// How long a claimed delivery stays leased without renewal, i.e. how soon another
+    /// instance takes over the work of one that died (default: attempt timeout + 60s; at least 2s).
+    #[arg(long, env = "WABRIDGE_LEASE", value_parser = parse_duration)]
+    pub lease: Option<Duration>,
     /// Log format.
     #[arg(long, env = "WABRIDGE_LOG_FORMAT", value_enum, default_value = "human")]
     pub log_format: LogFormat,
@@ -191,13 +191,13 @@ impl ServeArgs {
         c.max_in_flight = self.max_in_flight;
         c.per_webhook_in_flight = self.per_webhook_in_flight;
         c.shutdown_grace = self.shutdown_grace;
+        c.header_read_timeout = self.header_timeout;
+        c.body_timeout = self.body_timeout;
+        c.max_connections = self.max_connections;
         if let Some(lease) = self.lease {
             anyhow::ensure!(
                 lease >= Duration::from_secs(2),
                 "WABRIDGE_LEASE / --lease must be at least 2s (leases are renewed every third of it)"
-        c.header_read_timeout = self.header_timeout;
-        c.body_timeout = self.body_timeout;
-        c.max_connections = self.max_connections;
             );
         }
         c.lease = self.lease;

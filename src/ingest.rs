@@ -9,14 +9,14 @@ use crate::catalog::{Catalog, Lookup, suggest};
 use crate::clock;
 use crate::delivery::idempotency::{Occurrence, idempotency_key};
 use crate::ids;
+use crate::registration::clip;
 use crate::registration::{ErrorCode, FieldError, pointer_token, type_name};
 use crate::store::{EventSource, NewEvent};
 
 const KNOWN_FIELDS: &[&str] = &["event", "sessionId", "data", "occurredAt", "eventId"];
 const MAX_EVENT_ID_LEN: usize = 200;
 const MAX_SESSION_ID_LEN: usize = 128;
-/// Most characters of a refused name echoed back in an error.
-const MAX_ECHO: usize = 200;
+
 /// Most events in one batch.
 pub const MAX_BATCH: usize = 1000;
 
@@ -123,7 +123,9 @@ pub fn parse_event(
 
     let event_id = match obj.get("eventId") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_EVENT_ID_LEN => Some(s.clone()),
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= MAX_EVENT_ID_LEN => {
+            Some(s.clone())
+        }
         Some(other) => {
             errors.push(
                 FieldError::new(
@@ -270,7 +272,7 @@ fn name_problem(catalog: &Catalog, name: &str, pointer: &str) -> Option<FieldErr
                     ErrorCode::UnknownEvent,
                     format!("'{}' is not an event name{hint}", clip(name)),
                 )
-                .with_value(Value::String(clip(name).to_owned()))
+                .with_value(Value::String(name.to_owned()))
                 .with_suggestion(suggestion),
             )
         }
@@ -282,7 +284,7 @@ fn check_session_id(v: &Value, pointer: &str, errors: &mut Vec<FieldError>) -> O
     match v {
         Value::String(s)
             if !s.trim().is_empty()
-                && s.len() <= MAX_SESSION_ID_LEN
+                && s.chars().count() <= MAX_SESSION_ID_LEN
                 && !s.chars().any(char::is_control) =>
         {
             Some(s.clone())
@@ -348,14 +350,6 @@ fn new_event(
         source,
         status,
         only_webhook: None,
-    }
-}
-
-/// Long names are cut in messages: an error never echoes a huge value back.
-fn clip(name: &str) -> &str {
-    match name.char_indices().nth(MAX_ECHO) {
-        Some((i, _)) => &name[..i],
-        None => name,
     }
 }
 

@@ -3,8 +3,15 @@
 
 use super::Catalog;
 
+/// Names longer than this get no suggestion.
+const MAX_PLAUSIBLE_LEN: usize = 64;
+
 /// The best replacement for `name`, if there is a convincing one.
 pub fn suggest(catalog: &Catalog, name: &str) -> Option<String> {
+    // No event name is near this long: the edit distance is not worth its cost.
+    if name.len() > MAX_PLAUSIBLE_LEN {
+        return None;
+    }
     if let Some(wrong) = catalog.wrong_name(name) {
         return Some(wrong.use_instead.clone());
     }

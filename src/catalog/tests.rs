@@ -1207,5 +1207,9 @@ fn the_openwa_doc_table_matches_the_source_file() {
         let want = format!("| `{}` | {} |", e.event, e.since);
         assert!(row.starts_with(&want), "{row} should start with {want}");
     }
-    assert_eq!(openwa.events.len(), c.events().len(), "OpenWA emits every event");
+    assert_eq!(
+        openwa.events.len(),
+        c.events().len(),
+        "OpenWA emits every event"
+    );
 }

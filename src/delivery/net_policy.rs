@@ -197,6 +197,13 @@ pub struct Blocked {
     pub reason: Cow<'static, str>,
 }
 
+/// `localhost` and every name under `.localhost` are loopback by definition (RFC 6761), whatever
+/// a resolver answers for them.
+fn is_special_use_loopback(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "localhost" || host.ends_with(".localhost")
+}
+
 impl Blocked {
     fn address(host: impl Into<String>, addr: IpAddr, reason: &'static str) -> Self {
         Self {
@@ -386,6 +393,18 @@ impl NetPolicy {
     /// Checks a webhook URL: the scheme must be http or https; an IP-literal host must pass
     /// [`check_ip`](Self::check_ip); a domain must be allowlisted, or resolve, with every
     /// resolved address passing `check_ip`.
+    /// A name under `.localhost` is checked as the loopback address it stands for.
+    fn check_special_use(&self, host: &str) -> Result<(), Blocked> {
+        if !is_special_use_loopback(host) {
+            return Ok(());
+        }
+        self.check_ip(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+            .map_err(|blocked| Blocked {
+                host: host.to_owned(),
+                ..blocked
+            })
+    }
+
     pub async fn check_url(&self, url: &url::Url) -> Result<(), Blocked> {
         let host_text = url.host_str().unwrap_or_default();
         let scheme = url.scheme();
@@ -403,6 +422,7 @@ impl NetPolicy {
                 if self.host_allowlisted(domain) {
                     return Ok(());
                 }
+                self.check_special_use(domain)?;
                 let port = url.port_or_known_default().unwrap_or(80);
                 let addrs = lookup(domain, port).await?;
                 for addr in addrs {
@@ -419,10 +439,11 @@ impl NetPolicy {
     /// Resolves `host` and keeps the addresses this policy allows (all of them when the host is
     /// allowlisted). Errors when the name does not resolve or no address is left.
     pub async fn resolve_allowed(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Blocked> {
-        let addrs = lookup(host, port).await?;
         if self.host_allowlisted(host) {
-            return Ok(addrs);
+            return lookup(host, port).await;
         }
+        self.check_special_use(host)?;
+        let addrs = lookup(host, port).await?;
         let mut first_refusal = None;
         let allowed: Vec<SocketAddr> = addrs
             .into_iter()
@@ -780,6 +801,21 @@ mod tests {
             assert!(!err.is_forbidden_address(), "{bad}");
             assert!(err.reason.contains("only http and https"), "{bad}: {err}");
         }
+    }
+
+    #[tokio::test]
+    async fn names_under_localhost_are_loopback_whatever_they_resolve_to() {
+        let empty = NetPolicy::default();
+        for u in ["http://n8n.localhost/hook", "http://a.b.LOCALHOST./x"] {
+            let err = empty.check_url(&url(u)).await.unwrap_err();
+            assert!(err.is_forbidden_address(), "{u}: {err}");
+        }
+        assert!(empty.resolve_allowed("n8n.localhost", 80).await.is_err());
+        let allowed: NetPolicy = "n8n.localhost".parse().unwrap();
+        assert_eq!(
+            allowed.check_url(&url("http://n8n.localhost/hook")).await,
+            Ok(())
+        );
     }
 
     #[tokio::test]

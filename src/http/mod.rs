@@ -3,8 +3,9 @@
 pub mod apidoc;
 pub mod error;
 mod extract;
-pub mod server;
+mod headers;
 mod routes;
+pub mod server;
 pub mod state;
 
 use axum::Router;
@@ -84,6 +85,8 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_request(headers::drop_unsafe_request_id))
+        .layer(headers::nosniff())
         .with_state(state)
 }
 

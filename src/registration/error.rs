@@ -52,6 +52,9 @@ impl ErrorCode {
     }
 }
 
+/// Most characters of a string value echoed back in an error.
+pub const MAX_ECHOED_CHARS: usize = 200;
+
 /// One problem in a request body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FieldError {
@@ -77,8 +80,13 @@ impl FieldError {
         }
     }
 
+    /// The offending value, echoed back; a long string is cut to its first 200 characters, so
+    /// an error never repeats a huge input.
     pub fn with_value(mut self, value: Value) -> Self {
-        self.value = value;
+        self.value = match value {
+            Value::String(s) => Value::String(clip(&s).into_owned()),
+            other => other,
+        };
         self
     }
 
@@ -91,4 +99,12 @@ impl FieldError {
 /// Escapes one reference token of a JSON Pointer (RFC 6901).
 pub fn pointer_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
+}
+
+/// A string as an error may quote it: its first 200 characters, with `…` when cut.
+pub fn clip(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(MAX_ECHOED_CHARS) {
+        Some((i, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..i])),
+        None => std::borrow::Cow::Borrowed(s),
+    }
 }

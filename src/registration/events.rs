@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::clip;
 use super::{ErrorCode, FieldError};
 use crate::catalog::{Catalog, Lookup, suggest};
 
@@ -87,15 +88,16 @@ fn reserved(catalog: &Catalog, name: &str, pointer: String) -> FieldError {
     .with_value(Value::String(name.to_owned()))
 }
 
-fn unknown(catalog: &Catalog, name: &str, pointer: String) -> FieldError {
-    let suggestion = suggest(catalog, name);
-    let wrong = catalog.wrong_name(name);
+fn unknown(catalog: &Catalog, full_name: &str, pointer: String) -> FieldError {
+    let suggestion = suggest(catalog, full_name);
+    let wrong = catalog.wrong_name(full_name);
+    let name = clip(full_name);
     let message = match (&suggestion, wrong) {
         (Some(s), Some(w)) => format!("'{name}' is not an event name: {} Use '{s}'.", w.why),
         (Some(s), None) => format!("'{name}' is not an event name; did you mean '{s}'?"),
         (None, _) => format!("'{name}' is not an event name; GET /v1/events lists the names"),
     };
     FieldError::new(pointer, ErrorCode::UnknownEvent, message)
-        .with_value(Value::String(name.to_owned()))
+        .with_value(Value::String(full_name.to_owned()))
         .with_suggestion(suggestion)
 }

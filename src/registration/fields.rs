@@ -32,6 +32,7 @@ pub fn is_reserved_header(name: &str) -> bool {
             | "expect"
     ) || n.starts_with("webhook-")
         || n.starts_with("x-openwa-")
+        || n.starts_with("x-wabridge-")
         || n.starts_with("proxy-")
 }
 
@@ -136,7 +137,7 @@ pub fn session_id(v: &Value, errors: &mut Vec<FieldError>) -> Option<Option<Stri
         Value::Null => Some(None),
         Value::String(s)
             if !s.trim().is_empty()
-                && s.len() <= MAX_SESSION_ID_LEN
+                && s.chars().count() <= MAX_SESSION_ID_LEN
                 && !s.chars().any(char::is_control) =>
         {
             Some(Some(s.clone()))
@@ -221,7 +222,7 @@ pub fn headers(v: &Value, errors: &mut Vec<FieldError>) -> Option<BTreeMap<Strin
                     ErrorCode::ReservedHeader,
                     format!(
                         "'{name}' is set by wabridge on every delivery and cannot be overridden \
-                         (content-type, user-agent, host, webhook-*, x-openwa-* and hop-by-hop headers are reserved)"
+                         (content-type, user-agent, host, webhook-*, x-openwa-*, x-wabridge-* and hop-by-hop headers are reserved)"
                     ),
                 )
                 .with_value(Value::String(name.clone())),

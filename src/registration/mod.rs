@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::catalog::Catalog;
 use crate::secret::WebhookSecret;
 
-pub use error::{ErrorCode, FieldError, pointer_token};
+pub use error::{ErrorCode, FieldError, clip, pointer_token};
 pub use events::check_events;
 pub use fields::{MAX_URL_LEN, is_reserved_header};
 

@@ -442,15 +442,49 @@ fn sample(text: &str, name_and_labels: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The bridge as a separate process, so its metrics recorder counts only this test's traffic.
+async fn spawn_binary(dir: &std::path::Path) -> (tokio::process::Child, String) {
+    let port = crate::durability::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wabridge"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database-url", &database_url(&dir.join("metrics.db"))])
+        .env("WABRIDGE_API_KEY", ADMIN_KEY)
+        .env("WABRIDGE_INGEST_KEY", INGEST_KEY)
+        .env("WABRIDGE_ALLOW_TARGETS", "127.0.0.1/32")
+        .env("WABRIDGE_RETRY_SCHEDULE", "0,100ms")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/readyz")).send().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, base)
+}
+
 #[tokio::test]
 async fn metrics_count_ingests_and_deliveries() {
-    let app = spawn_app().await;
+    init_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let (_child, base) = spawn_binary(dir.path()).await;
+    let client = reqwest::Client::new();
     let rx = Receiver::start().await;
     rx.script([Reply::status(500)]);
-    app.register(&json!({"url": rx.url, "events": ["session.status"]}))
-        .await;
+    let res = client
+        .post(format!("{base}/v1/webhooks"))
+        .header("X-API-Key", ADMIN_KEY)
+        .json(&json!({"url": rx.url, "events": ["session.status"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
     let scrape = || async {
-        let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+        let res = client.get(format!("{base}/metrics")).send().await.unwrap();
         assert_eq!(res.status(), 200);
         assert!(
             res.headers()["content-type"]
@@ -460,39 +494,66 @@ async fn metrics_count_ingests_and_deliveries() {
         );
         res.text().await.unwrap()
     };
-    // The recorder is process-wide (other tests run alongside): compare before and after.
-    let before = scrape().await;
-    let accepted = r#"wabridge_events_ingested_total{event="session.status",outcome="accepted"}"#;
-    let unchanged = r#"wabridge_events_ingested_total{event="session.status",outcome="unchanged"}"#;
-    let refused = r#"wabridge_events_ingested_total{event="session.status",outcome="refused"}"#;
+    let ingest = |body: Value| {
+        let client = client.clone();
+        let url = format!("{base}/v1/ingest");
+        async move {
+            client
+                .post(url)
+                .header("X-API-Key", INGEST_KEY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
     let mut s = status("qr_ready");
-    s["sessionId"] = json!("metrics-session");
-    app.ingest_ok(&s).await;
-    app.ingest_ok(&s).await;
+    assert_eq!(ingest(s.clone()).await, 202);
+    assert_eq!(ingest(s.clone()).await, 202);
     s["data"]["status"] = json!("bogus");
-    assert_eq!(app.ingest(&s).await.status(), 400);
+    assert_eq!(ingest(s).await, 400);
     rx.wait_for(2, Duration::from_secs(10)).await;
+    // This process served only this test: the counts are exact. The attempt is counted when it
+    // ends, its result a moment later, once committed: wait for both.
     let after = crate::delivery::eventually(|| async {
         let t = scrape().await;
         (sample(
             &t,
             r#"wabridge_delivery_attempts_total{outcome="delivered",status_class="2xx"}"#,
-        ) >= 1.0)
+        ) >= 1.0
+            && sample(&t, r#"wabridge_deliveries{state="delivered"}"#) >= 1.0)
             .then_some(t)
     })
     .await;
-    assert!(sample(&after, accepted) - sample(&before, accepted) >= 1.0);
-    assert!(sample(&after, unchanged) - sample(&before, unchanged) >= 1.0);
-    assert!(sample(&after, refused) - sample(&before, refused) >= 1.0);
-    assert!(
-        sample(
-            &after,
-            r#"wabridge_delivery_attempts_total{outcome="retry",status_class="5xx"}"#
-        ) >= 1.0
-    );
+    for (line, want) in [
+        (
+            r#"wabridge_events_ingested_total{event="session.status",outcome="accepted"}"#,
+            1.0,
+        ),
+        (
+            r#"wabridge_events_ingested_total{event="session.status",outcome="unchanged"}"#,
+            1.0,
+        ),
+        (
+            r#"wabridge_events_ingested_total{event="session.status",outcome="refused"}"#,
+            1.0,
+        ),
+        (
+            r#"wabridge_delivery_attempts_total{outcome="retry",status_class="5xx"}"#,
+            1.0,
+        ),
+        (
+            r#"wabridge_delivery_attempts_total{outcome="delivered",status_class="2xx"}"#,
+            1.0,
+        ),
+        (r#"wabridge_registrations_active"#, 1.0),
+        (r#"wabridge_deliveries{state="delivered"}"#, 1.0),
+        (r#"wabridge_deliveries{state="pending"}"#, 0.0),
+    ] {
+        assert_eq!(sample(&after, line), want, "{line} in\n{after}");
+    }
     assert!(after.contains("wabridge_delivery_attempt_duration_seconds_bucket"));
-    assert!(after.contains("wabridge_registrations_active"));
-    assert!(after.contains(r#"wabridge_deliveries{state="pending"}"#));
     // No secret ever appears.
     assert!(!after.contains("whsec_"));
 }

@@ -849,6 +849,25 @@ async fn a_host_that_does_not_resolve_yet_is_accepted_and_checked_at_delivery() 
         )
         .await;
     assert_eq!(res.status(), 201);
+    let hook: serde_json::Value = res.json().await.unwrap();
+    let id = hook["id"].as_str().unwrap().to_owned();
+    // Each attempt checks the policy again: the name still does not resolve, so the attempt
+    // fails with that reason and nothing is sent.
+    app.ingest_ok(&session_event("session.qr", "s1")).await;
+    let delivery = crate::delivery::eventually(|| async {
+        let list: serde_json::Value = app
+            .get(&format!("/v1/webhooks/{id}/deliveries"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let d = list["data"][0].clone();
+        (d["attempts"].as_u64().unwrap_or(0) >= 1).then_some(d)
+    })
+    .await;
+    assert_ne!(delivery["state"], "delivered", "{delivery}");
+    let error = delivery["lastError"].as_str().unwrap_or_default();
+    assert!(error.contains("n8n.invalid"), "{delivery}");
 }
 
 #[tokio::test]

@@ -15,11 +15,9 @@ use crate::http::extract::{Admin, Ingest, RawJsonBody};
 use crate::http::state::AppState;
 use crate::ingest::{MAX_BATCH, Refusal, check_translated, parse_event};
 use crate::keys::KeySet;
-use crate::registration::{ErrorCode, FieldError};
+use crate::registration::{ErrorCode, FieldError, clip};
 use crate::store::{EventSource, IgnoredEvent, IngestOutcome, KeyRole, NewEvent};
 
-/// Most characters of an engine's event name kept in the ignored list and the log.
-const MAX_NATIVE_NAME: usize = 200;
 use crate::{clock, metrics};
 
 fn outcome_json(o: &IngestOutcome) -> Value {
@@ -246,7 +244,7 @@ pub(crate) async fn accept_translation(
         Translation::Ignored { native, reason } => {
             let ignored = IgnoredEvent {
                 source,
-                name: clip(&native).to_owned(),
+                name: clip(&native).into_owned(),
                 reason,
             };
             record_ignored(state, &ignored).await?;
@@ -262,7 +260,7 @@ pub(crate) async fn accept_translation(
             Ok(e) => events.push(e),
             Err(Refusal::ReservedHere(reason)) => ignored.push(IgnoredEvent {
                 source,
-                name: clip(&t.native).to_owned(),
+                name: clip(&t.native).into_owned(),
                 reason: format!("mapped onto {}, but {reason}", t.event),
             }),
             Err(Refusal::Invalid(errs)) => {
@@ -337,14 +335,6 @@ async fn record_ignored(state: &AppState, ignored: &IgnoredEvent) -> Result<(), 
 
 fn ignored_json(i: &IgnoredEvent) -> Value {
     json!({"ignored": true, "source": i.source.as_str(), "event": i.name, "reason": i.reason})
-}
-
-/// Engine event names are cut before they are stored or logged.
-fn clip(name: &str) -> &str {
-    match name.char_indices().nth(MAX_NATIVE_NAME) {
-        Some((i, _)) => &name[..i],
-        None => name,
-    }
 }
 
 /// `GET /v1/ingest/ignored`: every engine event name that was acknowledged without becoming a

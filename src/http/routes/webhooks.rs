@@ -119,9 +119,13 @@ pub async fn create(
     view["secret"] = Value::String(webhook.secret.expose().to_owned());
     let location = HeaderValue::from_str(&format!("/v1/webhooks/{}", webhook.id))
         .map_err(|e| ApiError::Internal(e.into()))?;
+    // The one response that carries the secret: no cache may keep it.
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, location)],
+        [
+            (header::LOCATION, location),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
         Json(view),
     )
         .into_response())
