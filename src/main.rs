@@ -76,6 +76,10 @@ fn main() -> ExitCode {
 
 async fn serve(args: wabridge::cli::ServeArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
+    // The database and its WAL hold webhook secrets and header values: nothing this process
+    // creates is readable by other users (files 0600, directories 0700).
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let app = Application::build(config).await?;
     if !app.generated_keys().is_empty() {
         // Shown once on the terminal, never logged: only their hashes are stored.

@@ -122,3 +122,55 @@ async fn a_huge_unknown_name_is_refused_quickly_and_not_echoed_whole() {
         started.elapsed()
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    if on_postgres() {
+        return; // PostgreSQL keeps its own files.
+    }
+    init_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("private.db");
+    let port = crate::durability::free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wabridge"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database-url", &format!("sqlite://{}", db.display())])
+        .env("WABRIDGE_API_KEY", ADMIN_KEY)
+        .env("WABRIDGE_INGEST_KEY", INGEST_KEY)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while client.get(format!("{base}/readyz")).send().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "not ready");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let res = client
+        .post(format!("{base}/v1/webhooks"))
+        .header("X-API-Key", ADMIN_KEY)
+        .json(&json!({"url": "https://n8n.example.com/hook", "events": ["*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let mut seen = 0;
+    for name in ["private.db", "private.db-wal", "private.db-shm"] {
+        let path = dir.path().join(name);
+        if let Ok(meta) = std::fs::metadata(&path) {
+            seen += 1;
+            assert_eq!(
+                meta.permissions().mode() & 0o077,
+                0,
+                "{name} is readable by others"
+            );
+        }
+    }
+    assert!(seen >= 2, "the database and its WAL exist");
+    child.start_kill().unwrap();
+}
