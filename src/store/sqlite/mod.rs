@@ -17,14 +17,14 @@ use crate::ids;
 
 /// Ordered migrations; each runs once, in a transaction.
 const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (1, include_str!("../../../migrations/sqlite/0001_init.sql")),
     (
         2,
-        include_str!("../../migrations/sqlite/0002_fanout_index.sql"),
+        include_str!("../../../migrations/sqlite/0002_fanout_index.sql"),
     ),
     (
         3,
-        include_str!("../../migrations/sqlite/0003_ignored_events.sql"),
+        include_str!("../../../migrations/sqlite/0003_ignored_events.sql"),
     ),
 ];
 
