@@ -134,23 +134,9 @@ async fn the_database_files_are_readable_by_their_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("private.db");
     let port = crate::durability::free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wabridge"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--database-url", &format!("sqlite://{}", db.display())])
-        .env("WABRIDGE_API_KEY", ADMIN_KEY)
-        .env("WABRIDGE_INGEST_KEY", INGEST_KEY)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = crate::durability::start_bridge(&db, port).await;
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while client.get(format!("{base}/readyz")).send().await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "not ready");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
     let res = client
         .post(format!("{base}/v1/webhooks"))
         .header("X-API-Key", ADMIN_KEY)

@@ -442,36 +442,14 @@ fn sample(text: &str, name_and_labels: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The bridge as a separate process, so its metrics recorder counts only this test's traffic.
-async fn spawn_binary(dir: &std::path::Path) -> (tokio::process::Child, String) {
-    let port = crate::durability::free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wabridge"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--database-url", &database_url(&dir.join("metrics.db"))])
-        .env("WABRIDGE_API_KEY", ADMIN_KEY)
-        .env("WABRIDGE_INGEST_KEY", INGEST_KEY)
-        .env("WABRIDGE_ALLOW_TARGETS", "127.0.0.1/32")
-        .env("WABRIDGE_RETRY_SCHEDULE", "0,100ms")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{base}/readyz")).send().await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (child, base)
-}
-
 #[tokio::test]
 async fn metrics_count_ingests_and_deliveries() {
     init_crypto();
+    // The bridge as a separate process, so its metrics recorder counts only this test's traffic.
     let dir = tempfile::tempdir().unwrap();
-    let (_child, base) = spawn_binary(dir.path()).await;
+    let port = crate::durability::free_port();
+    let _bridge = crate::durability::start_bridge(&dir.path().join("metrics.db"), port).await;
+    let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let rx = Receiver::start().await;
     rx.script([Reply::status(500)]);
