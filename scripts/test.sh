@@ -39,6 +39,20 @@ rm -f "$log"
 step "n8n node: npm ci && npm run ci"
 (cd n8n-node && npm ci --no-audit --no-fund && npm run ci)
 
+step "fuzz targets, briefly each (fuzz/, cargo-fuzz on nightly; a crash fails the suite; see docs/reliability.md)"
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+(
+  cd fuzz
+  cargo +nightly fuzz build -s none -a
+  for target in $(cargo +nightly fuzz list); do
+    work=$(mktemp -d)
+    # New inputs go to a scratch directory; the committed seeds in corpus/ are only read.
+    cargo +nightly fuzz run -s none -a "$target" "$work" "corpus/$target" -- \
+      -max_total_time=10 -jobs=1 -workers=1 -print_final_stats=1
+    rm -rf "$work"
+  done
+)
+
 step "n8n node end to end on a real n8n (n8n-node/e2e/run.sh; installs and caches n8n, fails if it cannot)"
 for version in ${WABRIDGE_E2E_N8N_VERSIONS:-2.41.1}; do
   N8N_VERSION="$version" bash n8n-node/e2e/run.sh
