@@ -58,7 +58,9 @@ pub async fn serve(
         .max_headers(100);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        // Shutdown first, always: it is polled (and so armed) before any connection is taken.
         let permit = tokio::select! {
+            biased;
             () = &mut shutdown => break,
             permit = Arc::clone(&permits).acquire_owned() => match permit {
                 Ok(p) => p,
@@ -66,6 +68,7 @@ pub async fn serve(
             },
         };
         let (stream, remote) = tokio::select! {
+            biased;
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
