@@ -24,6 +24,9 @@ pub struct AttemptContext {
     pub policy: Arc<NetPolicy>,
     pub schedule: RetrySchedule,
     pub timeout: Duration,
+    /// Tests: an attempt whose delivery URL contains this panics.
+    #[cfg(test)]
+    pub panic_on: Option<String>,
 }
 
 /// A per-registration rate limiter for `rate` deliveries per second.
@@ -40,6 +43,10 @@ pub async fn run(
 ) -> AttemptRecord {
     if let Some(l) = limiter {
         l.until_ready().await;
+    }
+    #[cfg(test)]
+    if ctx.panic_on.as_ref().is_some_and(|p| d.url.contains(p)) {
+        panic!("injected panic for {}", d.id);
     }
     let attempt = d.attempts + 1;
     let started = clock::now();
@@ -103,6 +110,7 @@ pub async fn run(
     AttemptRecord {
         delivery_id: d.id.clone(),
         webhook_id: d.webhook_id.clone(),
+        claim_token: d.claim_token,
         attempt,
         started_at_ms: started_ms,
         status_code,

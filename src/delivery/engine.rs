@@ -2,10 +2,18 @@
 //! memory), runs attempts with bounded concurrency overall and per registration, and records
 //! results in batches through one recorder task.
 //!
+//! Work reaches the engine two ways: handed off by ingest (leased in the ingest's own
+//! transaction and passed through memory, see [`Wakeup`]: the hot path, no claim scan), and
+//! claimed from the store (start-up, retries that fall due, redrives, ingests that were not
+//! handed off, other instances' expired leases).
+//!
 //! Crash safety: a claim is a lease in the store. Results clear it; while an attempt runs, the
 //! engine renews its lease. A process killed mid-attempt leaves leased rows that are claimed
 //! again after a restart (SQLite) or, once the lease runs out, by another instance (PostgreSQL),
 //! so every acknowledged event is delivered at least once, with its original idempotency key.
+//! Results are fenced by the claim's token: one from a claim that lost its lease is dropped
+//! (and counted). An attempt that panics frees its lane and is recorded as a failed attempt, so
+//! the delivery is retried on its schedule.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -13,14 +21,14 @@ use std::time::Duration;
 
 use governor::DefaultDirectRateLimiter;
 use tokio::sync::{mpsc, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{Id, JoinHandle, JoinSet};
 
 use super::Wakeup;
 use super::attempt::{self, AttemptContext};
 use super::net_policy::NetPolicy;
-use super::retry::RetrySchedule;
+use super::retry::{RetrySchedule, jitter_sample};
 use crate::clock;
-use crate::store::{AttemptRecord, ClaimedDelivery, Store};
+use crate::store::{AttemptNext, AttemptRecord, ClaimedDelivery, Store};
 
 /// Longest idle wait between two looks at the store.
 const MAX_IDLE: Duration = Duration::from_secs(1);
@@ -75,6 +83,8 @@ impl Engine {
             policy,
             schedule: config.schedule.clone(),
             timeout: config.attempt_timeout,
+            #[cfg(test)]
+            panic_on: None,
         });
         let task = tokio::spawn(run(store, ctx, config, wakeup, stop_rx));
         Self { stop, task }
@@ -209,9 +219,25 @@ impl Lanes {
     }
 }
 
-/// Claims due deliveries into the lanes; returns how many were new and whether the claim was
-/// full (more may be due).
-async fn claim(store: &dyn Store, lanes: &mut Lanes, room: usize, lease_ms: i64) -> (usize, bool) {
+/// What the engine knows of an attempt it started, to book it if its task panics.
+struct Started {
+    webhook_id: String,
+    delivery_id: String,
+    attempts: u32,
+    retry_base: u32,
+    claim_token: i64,
+}
+
+/// Claims due deliveries into the lanes; returns whether the claim was full (more may be due).
+/// Afterwards `more` holds the registrations whose due deliveries the claim may have left in
+/// the store: the busy ones it skipped, and those it took its per-registration cap from.
+async fn claim(
+    store: &dyn Store,
+    lanes: &mut Lanes,
+    more: &mut HashSet<String>,
+    room: usize,
+    lease_ms: i64,
+) -> bool {
     let limit = room.min(CLAIM_BATCH);
     let busy = lanes.busy();
     let per = u32::try_from(lanes.hold_cap()).unwrap_or(u32::MAX);
@@ -228,23 +254,26 @@ async fn claim(store: &dyn Store, lanes: &mut Lanes, room: usize, lease_ms: i64)
         Ok(batch) => batch,
         Err(e) => {
             tracing::error!(error = %e, "claiming deliveries failed");
-            return (0, false);
+            return false;
         }
     };
     let full = batch.len() >= limit;
-    let mut new = 0;
+    let mut got: HashMap<String, u32> = HashMap::new();
     for d in batch {
-        if lanes.hold(d) {
-            new += 1;
-        }
+        *got.entry(d.webhook_id.clone()).or_default() += 1;
+        lanes.hold(d);
     }
-    (new, full)
+    more.clear();
+    more.extend(busy);
+    more.extend(got.into_iter().filter(|(_, n)| *n >= per).map(|(w, _)| w));
+    full
 }
 
 /// Starts every queued delivery that has a lane and a global slot.
 fn start_ready(
     lanes: &mut Lanes,
     tasks: &mut JoinSet<(String, String)>,
+    started: &mut HashMap<Id, Started>,
     ctx: &Arc<AttemptContext>,
     results: &mpsc::Sender<AttemptRecord>,
     max_in_flight: usize,
@@ -253,13 +282,90 @@ fn start_ready(
         let limiter = lanes.limiter(&d);
         let ctx = Arc::clone(ctx);
         let results = results.clone();
-        tasks.spawn(async move {
+        let info = Started {
+            webhook_id: d.webhook_id.clone(),
+            delivery_id: d.id.clone(),
+            attempts: d.attempts,
+            retry_base: d.retry_base,
+            claim_token: d.claim_token,
+        };
+        let handle = tasks.spawn(async move {
             let rec = attempt::run(&ctx, &d, limiter).await;
             if results.send(rec).await.is_err() {
                 tracing::error!(delivery_id = %d.id, "result recorder is gone");
             }
             (d.webhook_id, d.id)
         });
+        started.insert(handle.id(), info);
+    }
+}
+
+/// The engine's state between two turns of its loop.
+struct Running {
+    store: Arc<dyn Store>,
+    ctx: Arc<AttemptContext>,
+    lanes: Lanes,
+    tasks: JoinSet<(String, String)>,
+    started: HashMap<Id, Started>,
+    results: mpsc::Sender<AttemptRecord>,
+    /// Registrations that may have due deliveries in the store that a claim did not take.
+    more: HashSet<String>,
+    want_claim: bool,
+}
+
+impl Running {
+    /// Books a finished (or panicked) attempt.
+    fn finished(&mut self, done: Result<(Id, (String, String)), tokio::task::JoinError>) {
+        let (webhook_id, delivery_id) = match done {
+            Ok((id, pair)) => {
+                self.started.remove(&id);
+                pair
+            }
+            Err(e) => {
+                let Some(s) = self.started.remove(&e.id()) else {
+                    tracing::error!(error = %e, "delivery attempt task failed");
+                    return;
+                };
+                tracing::error!(error = %e, delivery_id = %s.delivery_id, "delivery attempt panicked; recorded as a failed attempt");
+                // Recorded like any failed attempt (fenced by the claim's token), so the lease
+                // is cleared and the delivery retried on its schedule.
+                let rec = panicked(&self.ctx, &s);
+                if self.results.try_send(rec).is_err() {
+                    tracing::warn!(delivery_id = %s.delivery_id, "result queue full; the lease of the panicked attempt will run out");
+                }
+                (s.webhook_id, s.delivery_id)
+            }
+        };
+        if self.lanes.finished(&webhook_id, &delivery_id) && self.more.contains(&webhook_id) {
+            self.want_claim = true;
+        }
+    }
+}
+
+/// The record of an attempt whose task panicked: failed, retried on the schedule.
+fn panicked(ctx: &AttemptContext, s: &Started) -> AttemptRecord {
+    let attempt = s.attempts + 1;
+    let made = attempt.saturating_sub(s.retry_base);
+    let now = clock::now_ms();
+    let next = match ctx
+        .schedule
+        .next_delay(made, jitter_sample(&mut rand::rng()), None)
+    {
+        Some(delay) => {
+            AttemptNext::RetryAt(now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2))
+        }
+        None => AttemptNext::Dead,
+    };
+    AttemptRecord {
+        delivery_id: s.delivery_id.clone(),
+        webhook_id: s.webhook_id.clone(),
+        claim_token: s.claim_token,
+        attempt,
+        started_at_ms: now,
+        status_code: None,
+        latency_ms: 0,
+        error: Some("the attempt failed inside wabridge (panic); it will be retried".into()),
+        next,
     }
 }
 
@@ -272,103 +378,153 @@ async fn run(
 ) {
     let (results, results_rx) = mpsc::channel::<AttemptRecord>(RECORD_BATCH * 2);
     let recorder = tokio::spawn(record(Arc::clone(&store), results_rx));
-    let mut tasks: JoinSet<(String, String)> = JoinSet::new();
-    let mut lanes = Lanes {
-        per_webhook: HashMap::new(),
-        ids: HashSet::new(),
-        limiters: HashMap::new(),
-        per_webhook_cap: config.per_webhook_in_flight,
+    let mut e = Running {
+        store,
+        ctx,
+        lanes: Lanes {
+            per_webhook: HashMap::new(),
+            ids: HashSet::new(),
+            limiters: HashMap::new(),
+            per_webhook_cap: config.per_webhook_in_flight,
+        },
+        tasks: JoinSet::new(),
+        started: HashMap::new(),
+        results,
+        more: HashSet::new(),
+        want_claim: true,
     };
     // Claimed deliveries held at most: every lane busy plus one claim batch queued.
     let hold_limit = config.max_in_flight + CLAIM_BATCH;
     let lease_ms = i64::try_from(config.lease().as_millis()).unwrap_or(i64::MAX / 4);
     let renew_every = (config.lease() / 3).max(Duration::from_millis(100));
     let mut renewed_at = tokio::time::Instant::now();
-    let mut want_claim = true;
+    // The next look at the store whatever happens meanwhile (retries falling due, leases of
+    // other instances running out), so a steady stream of hand-offs cannot starve them.
+    let mut next_look = tokio::time::Instant::now();
+    wakeup.open(lease_ms);
 
     loop {
         if *stop.borrow() {
             break;
         }
         if renewed_at.elapsed() >= renew_every {
-            renew(store.as_ref(), &lanes, lease_ms).await;
+            renew(e.store.as_ref(), &e.lanes, lease_ms).await;
             renewed_at = tokio::time::Instant::now();
         }
-        let room = hold_limit.saturating_sub(lanes.held());
-        if want_claim && room > 0 {
-            let (_, full) = claim(store.as_ref(), &mut lanes, room, lease_ms).await;
-            want_claim = full;
+        take_handed(&wakeup, &mut e, hold_limit).await;
+        if wakeup.take_look() || tokio::time::Instant::now() >= next_look {
+            e.want_claim = true;
+            next_look = tokio::time::Instant::now() + MAX_IDLE;
         }
-        start_ready(&mut lanes, &mut tasks, &ctx, &results, config.max_in_flight);
+        let room = hold_limit.saturating_sub(e.lanes.held());
+        if e.want_claim && room > 0 {
+            let Running {
+                store, lanes, more, ..
+            } = &mut e;
+            e.want_claim = claim(store.as_ref(), lanes, more, room, lease_ms).await;
+        }
+        start_ready(
+            &mut e.lanes,
+            &mut e.tasks,
+            &mut e.started,
+            &e.ctx,
+            &e.results,
+            config.max_in_flight,
+        );
         let mut reaped = false;
-        while let Some(done) = tasks.try_join_next() {
-            want_claim |= finished(&mut lanes, done);
+        while let Some(done) = e.tasks.try_join_next_with_id() {
+            e.finished(done);
             reaped = true;
         }
         if reaped {
-            start_ready(&mut lanes, &mut tasks, &ctx, &results, config.max_in_flight);
+            start_ready(
+                &mut e.lanes,
+                &mut e.tasks,
+                &mut e.started,
+                &e.ctx,
+                &e.results,
+                config.max_in_flight,
+            );
         }
-        if want_claim && lanes.held() < hold_limit {
+        wakeup.set_room(hold_limit.saturating_sub(e.lanes.held()));
+        if e.want_claim && e.lanes.held() < hold_limit {
             continue;
         }
-        let idle = if lanes.held() > 0 {
-            MAX_IDLE
-        } else {
-            idle_for(store.as_ref()).await
-        };
+        if e.lanes.held() == 0 {
+            let idle = idle_for(e.store.as_ref()).await;
+            next_look = next_look.min(tokio::time::Instant::now() + idle);
+        }
         tokio::select! {
-            () = wakeup.notified() => want_claim = true,
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                want_claim |= finished(&mut lanes, done);
-            }
-            () = tokio::time::sleep(idle) => want_claim = true,
+            () = wakeup.notified() => {}
+            Some(done) = e.tasks.join_next_with_id(), if !e.tasks.is_empty() => e.finished(done),
+            () = tokio::time::sleep_until(next_look) => {}
             _ = stop.changed() => {}
         }
     }
 
-    // Claimed but never started: hand them back at once (their leases would only run out).
-    let queued = lanes.queued_ids();
+    // No more hand-offs; claimed but never started: hand them back at once (their leases would
+    // only run out).
+    wakeup.close();
+    let mut queued = e.lanes.queued_ids();
+    queued.extend(wakeup.take_handed().into_iter().map(|d| d.id));
     if !queued.is_empty()
-        && let Err(e) = store.renew_leases(&queued, clock::now_ms() - 1).await
+        && let Err(err) = e.store.renew_leases(&queued, clock::now_ms() - 1).await
     {
-        tracing::warn!(error = %e, "handing back queued deliveries failed; their leases will run out");
+        tracing::warn!(error = %err, "handing back queued deliveries failed; their leases will run out");
     }
     for id in &queued {
-        lanes.ids.remove(id);
+        e.lanes.ids.remove(id);
     }
     let drained = tokio::time::timeout(config.shutdown_grace, async {
         let mut renewal = tokio::time::interval_at(renewed_at + renew_every, renew_every);
         loop {
             tokio::select! {
-                done = tasks.join_next() => match done {
-                    Some(done) => { finished(&mut lanes, done); }
+                done = e.tasks.join_next_with_id() => match done {
+                    Some(done) => e.finished(done),
                     None => break,
                 },
-                _ = renewal.tick() => renew(store.as_ref(), &lanes, lease_ms).await,
+                _ = renewal.tick() => renew(e.store.as_ref(), &e.lanes, lease_ms).await,
             }
         }
     })
     .await;
     if drained.is_err() {
         tracing::warn!(
-            left = tasks.len(),
+            left = e.tasks.len(),
             "shutdown grace period over; unfinished attempts stay pending"
         );
-        tasks.abort_all();
+        e.tasks.abort_all();
     }
-    drop(results);
-    if let Err(e) = recorder.await {
-        tracing::error!(error = %e, "result recorder failed");
+    drop(e);
+    if let Err(err) = recorder.await {
+        tracing::error!(error = %err, "result recorder failed");
     }
 }
 
-/// Books a finished attempt; true when its registration may take more claims.
-fn finished(lanes: &mut Lanes, done: Result<(String, String), tokio::task::JoinError>) -> bool {
-    match done {
-        Ok((webhook_id, delivery_id)) => lanes.finished(&webhook_id, &delivery_id),
-        Err(e) => {
-            tracing::error!(error = %e, "delivery attempt task failed");
-            true
+/// Takes the deliveries ingest handed off into the lanes. Beyond what the engine holds at most
+/// (an ingest can hand off more than the room it saw), they are handed back to the store at
+/// once, to be claimed when there is room.
+async fn take_handed(wakeup: &Wakeup, e: &mut Running, hold_limit: usize) {
+    let handed = wakeup.take_handed();
+    if handed.is_empty() {
+        return;
+    }
+    let mut back = Vec::new();
+    for d in handed {
+        if e.lanes.held() >= hold_limit {
+            e.more.insert(d.webhook_id.clone());
+            back.push(d.id);
+        } else {
+            e.lanes.hold(d);
+        }
+    }
+    if !back.is_empty() {
+        tracing::debug!(
+            count = back.len(),
+            "handed-off deliveries beyond the engine's room go back to the store"
+        );
+        if let Err(err) = e.store.renew_leases(&back, clock::now_ms() - 1).await {
+            tracing::warn!(error = %err, "handing back deliveries failed; their leases will run out");
         }
     }
 }
@@ -402,12 +558,24 @@ async fn idle_for(store: &dyn Store) -> Duration {
 
 /// Writes attempt results in batches. A batch that cannot be written is retried a few times;
 /// if it still fails, its leases run out and the deliveries are attempted again (at least once).
+/// Results the store drops because their claim no longer holds the delivery (a stale holder
+/// after a takeover) are counted in `wabridge_stale_results_total`.
 async fn record(store: Arc<dyn Store>, mut rx: mpsc::Receiver<AttemptRecord>) {
     let mut buf = Vec::with_capacity(RECORD_BATCH);
     while rx.recv_many(&mut buf, RECORD_BATCH).await > 0 {
         for tries in 1..=5u32 {
             match store.record_attempts(&buf).await {
-                Ok(()) => break,
+                Ok(recorded) => {
+                    let stale = (buf.len() as u64).saturating_sub(recorded);
+                    if stale > 0 {
+                        tracing::warn!(
+                            stale,
+                            "results of claims that no longer hold their deliveries were dropped"
+                        );
+                        metrics::counter!("wabridge_stale_results_total").increment(stale);
+                    }
+                    break;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, tries, "recording attempt results failed");
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(tries))).await;
@@ -415,5 +583,122 @@ async fn record(store: Arc<dyn Store>, mut rx: mpsc::Receiver<AttemptRecord>) {
             }
         }
         buf.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::delivery::net_policy::build_client;
+    use crate::secret::WebhookSecret;
+    use crate::store::{EventSource, NewEvent, SqliteStore, Webhook};
+
+    fn event(key: &str) -> NewEvent {
+        NewEvent {
+            id: crate::ids::event_id(),
+            idempotency_key: key.into(),
+            event: "message.received".into(),
+            session_id: "s1".into(),
+            data: json!({"id": key}),
+            occurred: "2026-11-28T10:00:00Z".into(),
+            source: EventSource::Api,
+            status: None,
+            only_webhook: None,
+            subscribed_by: ["message.received".into(), "message.*".into(), "*".into()],
+        }
+    }
+
+    /// An attempt that panics frees its lane (with one lane, the second delivery still goes
+    /// out) and is recorded as a failed attempt: the lease is cleared and the delivery is
+    /// pending again, due on its retry schedule.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_attempt_frees_its_lane_and_its_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("engine.db").display());
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url).await.unwrap());
+        let now = clock::now_ms();
+        store
+            .create_webhook(&Webhook {
+                id: "wh_p".into(),
+                url: "http://127.0.0.1:9/panic".into(),
+                events: vec!["*".into()],
+                session_id: None,
+                description: None,
+                headers: BTreeMap::new(),
+                secret: WebhookSecret::generate(),
+                active: true,
+                rate_limit: None,
+                disabled_reason: None,
+                created_at_ms: now,
+                updated_at_ms: now,
+            })
+            .await
+            .unwrap();
+        let out = store
+            .ingest(&[event("p1"), event("p2")], now)
+            .await
+            .unwrap();
+        let ids: Vec<String> = out.iter().flat_map(|o| o.deliveries.clone()).collect();
+        assert_eq!(ids.len(), 2);
+
+        let policy = Arc::new(NetPolicy::default());
+        let schedule = RetrySchedule::new(vec![Duration::ZERO, Duration::from_secs(3600)]).unwrap();
+        let ctx = Arc::new(AttemptContext {
+            client: build_client(Arc::clone(&policy), Duration::from_secs(5), "test").unwrap(),
+            policy,
+            schedule: schedule.clone(),
+            timeout: Duration::from_secs(5),
+            panic_on: Some("/panic".into()),
+        });
+        let config = EngineConfig {
+            schedule,
+            attempt_timeout: Duration::from_secs(5),
+            max_in_flight: 1,
+            per_webhook_in_flight: 1,
+            shutdown_grace: Duration::from_secs(1),
+            lease: None,
+        };
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(
+            Arc::clone(&store),
+            ctx,
+            config,
+            Wakeup::default(),
+            stop_rx,
+        ));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut done = 0;
+            for id in &ids {
+                let d = store.get_delivery(id).await.unwrap().unwrap();
+                if d.attempts == 1 {
+                    assert_eq!(d.state, "pending");
+                    assert!(
+                        d.next_attempt_at_ms.unwrap() > now + 60_000,
+                        "due on the schedule, not at once"
+                    );
+                    assert!(d.attempt_log[0].error.as_deref().unwrap().contains("panic"));
+                    done += 1;
+                }
+            }
+            if done == 2 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "both deliveries are attempted although the first attempt panicked"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The leases were cleared by the records: a claim after the retry time takes both.
+        let later = clock::now_ms() + 10 * 3_600_000;
+        let _ = stop.send(true);
+        task.await.unwrap();
+        let again = store.claim_due(later, 1000, 10, 10, &[]).await.unwrap();
+        assert_eq!(again.len(), 2);
     }
 }

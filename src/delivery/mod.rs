@@ -10,23 +10,122 @@ pub mod request;
 pub mod retry;
 pub mod signer;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
 pub use engine::{Engine, EngineConfig};
 
-/// Wakes the engine when new work was committed, so deliveries leave at once instead of at the
-/// next poll.
+use crate::store::{ClaimedDelivery, IngestOutcome, NewEvent, Store, StoreResult};
+
+/// The door between ingest and the engine.
+///
+/// - `notify()`: new work may be in the store (a redrive, a reactivation, an ingest that was not
+///   handed off): the engine claims at once instead of at the next poll.
+/// - `ingest()`: the hand-off. While an engine runs and has room, an ingest leases its new
+///   deliveries to this process in the transaction that stores them, and passes them to the
+///   engine through memory, by id and ready to send: no claim scan on the hot path. Only the
+///   hint lives in memory: the rows are committed, pending and leased, so after a crash the
+///   lease runs out (or start-up recovery releases it) and they are claimed from the store.
 #[derive(Clone, Default)]
-pub struct Wakeup(Arc<Notify>);
+pub struct Wakeup(Arc<Door>);
+
+#[derive(Default)]
+struct Door {
+    notify: Notify,
+    /// Set by `notify()`: the engine should look at the store.
+    look: AtomicBool,
+    /// Deliveries handed off, not yet taken by the engine.
+    handed: Mutex<Vec<ClaimedDelivery>>,
+    /// The engine's lease in milliseconds while it takes hand-offs; 0 when none does.
+    lease_ms: AtomicI64,
+    /// How many more deliveries the engine wants to be handed now.
+    room: AtomicUsize,
+}
 
 impl Wakeup {
     pub fn notify(&self) {
-        self.0.notify_one();
+        self.0.look.store(true, Ordering::Release);
+        self.0.notify.notify_one();
+    }
+
+    /// Stores events and their deliveries (one transaction, as `Store::ingest`), handing the
+    /// new deliveries to the engine when it takes them.
+    pub async fn ingest(
+        &self,
+        store: &dyn Store,
+        events: &[NewEvent],
+        now_ms: i64,
+    ) -> StoreResult<Vec<IngestOutcome>> {
+        let lease_ms = self.0.lease_ms.load(Ordering::Acquire);
+        if lease_ms <= 0 || self.0.room.load(Ordering::Acquire) == 0 {
+            let outcomes = store.ingest(events, now_ms).await?;
+            if outcomes.iter().any(|o| !o.deliveries.is_empty()) {
+                self.notify();
+            }
+            return Ok(outcomes);
+        }
+        let (outcomes, claimed) = store
+            .ingest_and_claim(events, now_ms, now_ms + lease_ms)
+            .await?;
+        let created: usize = outcomes.iter().map(|o| o.deliveries.len()).sum();
+        let handed = claimed.len();
+        if handed > 0 {
+            let _ = self
+                .0
+                .room
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                    Some(r.saturating_sub(handed))
+                });
+            self.0
+                .handed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(claimed);
+        }
+        if created > handed {
+            // Some were not handed off (status changes, test deliveries): claim them.
+            self.0.look.store(true, Ordering::Release);
+        }
+        if created > 0 {
+            self.0.notify.notify_one();
+        }
+        Ok(outcomes)
     }
 
     async fn notified(&self) {
-        self.0.notified().await;
+        self.0.notify.notified().await;
+    }
+
+    /// The engine takes hand-offs, leasing them for `lease_ms`.
+    fn open(&self, lease_ms: i64) {
+        self.0.lease_ms.store(lease_ms.max(1), Ordering::Release);
+    }
+
+    /// The engine stops taking hand-offs (it is shutting down).
+    fn close(&self) {
+        self.0.lease_ms.store(0, Ordering::Release);
+        self.0.room.store(0, Ordering::Release);
+    }
+
+    fn set_room(&self, room: usize) {
+        self.0.room.store(room, Ordering::Release);
+    }
+
+    /// Deliveries handed off since the last call.
+    fn take_handed(&self) -> Vec<ClaimedDelivery> {
+        std::mem::take(
+            &mut *self
+                .0
+                .handed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Whether someone asked the engine to look at the store since the last call.
+    fn take_look(&self) -> bool {
+        self.0.look.swap(false, Ordering::AcqRel)
     }
 }

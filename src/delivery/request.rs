@@ -117,6 +117,7 @@ mod tests {
             is_test: false,
             attempts: 0,
             retry_base: 0,
+            claim_token: 1,
         }
     }
 

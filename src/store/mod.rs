@@ -78,10 +78,22 @@ pub trait Store: Send + Sync + 'static {
     // --- Ingest (transactional outbox) ---
     /// Stores a batch of events and every delivery they fan out to, in one transaction.
     async fn ingest(&self, events: &[NewEvent], now_ms: i64) -> StoreResult<Vec<IngestOutcome>>;
+    /// [`Store::ingest`], and in the same transaction leases the new deliveries to this
+    /// process until `lease_until_ms` (a new claim token), returned ready to send: the hand-off
+    /// to the engine, with no claim scan. Deliveries the backend cannot hand off this way
+    /// (`session.status`, test deliveries) stay unleased and pending, for a claim.
+    async fn ingest_and_claim(
+        &self,
+        events: &[NewEvent],
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> StoreResult<(Vec<IngestOutcome>, Vec<ClaimedDelivery>)>;
 
     // --- Delivery work ---
     /// Claims up to `limit` due deliveries of active registrations, leasing them until
-    /// `now_ms + lease_ms`, at most `per_webhook` per registration, skipping `busy` ones.
+    /// `now_ms + lease_ms`, at most `per_webhook` per registration, skipping `busy` ones. Each
+    /// registration's due rows are read from its own index: a busy registration's backlog is
+    /// never walked.
     async fn claim_due(
         &self,
         now_ms: i64,
@@ -92,8 +104,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<ClaimedDelivery>>;
     /// When the next pending delivery of an active registration is due, if any.
     async fn next_due_at(&self) -> StoreResult<Option<i64>>;
-    /// Records attempt results (each clears its lease), in one transaction.
-    async fn record_attempts(&self, results: &[AttemptRecord]) -> StoreResult<()>;
+    /// Records attempt results (each clears its lease), in one transaction. Fenced: a result is
+    /// recorded only if its delivery is still pending under the same claim token; results of a
+    /// claim that lost its lease (taken over, or the delivery was deleted) are dropped. Returns
+    /// how many were recorded.
+    async fn record_attempts(&self, results: &[AttemptRecord]) -> StoreResult<u64>;
     /// Extends to `until_ms` the leases this store's process still holds on these deliveries
     /// (the engine renews the claims it is working on, so a lease only runs out when its holder
     /// stops: died, hung, or lost the database). Returns how many were extended.

@@ -119,6 +119,15 @@ pub struct ClaimedDelivery {
     pub attempts: u32,
     /// Attempts made before the last redrive (the schedule restarts there).
     pub retry_base: u32,
+    /// The claim that holds this delivery (see [`new_claim_token`]); its result is recorded
+    /// only with this token.
+    pub claim_token: i64,
+}
+
+/// A fresh claim token: a random positive 63-bit number, new for every claim, so that a result
+/// from a claim that lost its lease (and was taken over) is recognised and dropped.
+pub fn new_claim_token() -> i64 {
+    i64::try_from(rand::random::<u64>() >> 1).unwrap_or(1)
 }
 
 /// The result of one attempt, to be recorded.
@@ -126,6 +135,8 @@ pub struct ClaimedDelivery {
 pub struct AttemptRecord {
     pub delivery_id: String,
     pub webhook_id: String,
+    /// The token of the claim the attempt was made under (`ClaimedDelivery::claim_token`).
+    pub claim_token: i64,
     /// 1-based attempt number.
     pub attempt: u32,
     pub started_at_ms: i64,

@@ -42,6 +42,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/postgres/0004_delivery_counts.sql"),
     ),
+    (5, include_str!("../../migrations/postgres/0005_claims.sql")),
 ];
 
 /// Key of the advisory lock held while migrating, so that instances starting together take
@@ -260,7 +261,12 @@ macro_rules! webhook_columns {
 }
 
 impl PostgresStore {
-    async fn ingest_tx(&self, events: &[NewEvent], now_ms: i64) -> StoreResult<Vec<IngestOutcome>> {
+    async fn ingest_tx(
+        &self,
+        events: &[NewEvent],
+        now_ms: i64,
+        lease_until: Option<i64>,
+    ) -> StoreResult<(Vec<IngestOutcome>, Vec<ClaimedDelivery>)> {
         // Two batches that touch the same keys or sessions in different orders would each wait
         // for a row the other holds: a deadlock, which PostgreSQL breaks only after
         // `deadlock_timeout` (1 s). So every batch takes what it needs in one global order:
@@ -293,8 +299,21 @@ impl PostgresStore {
         for (e, inserted) in events.iter().zip(inserted) {
             out.push(dispatch_one(&mut tx, e, inserted, now_ms).await?);
         }
+        // The hand-off: lease the new deliveries to this instance in the same transaction.
+        let mut claimed = Vec::new();
+        if let Some(until) = lease_until {
+            let ids: Vec<String> = events
+                .iter()
+                .zip(&out)
+                .filter(|(e, _)| e.status.is_none() && e.only_webhook.is_none())
+                .flat_map(|(_, o)| o.deliveries.iter().cloned())
+                .collect();
+            if !ids.is_empty() {
+                claimed = lease_and_read(&mut tx, &ids, until, &self.instance).await?;
+            }
+        }
         tx.commit().await?;
-        Ok(out)
+        Ok((out, claimed))
     }
 
     async fn claim_tx(
@@ -306,19 +325,24 @@ impl PostgresStore {
         busy: &[String],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let mut tx = self.pool.begin().await?;
-        // Rows another instance is claiming right now are locked: skip them rather than wait.
-        // A row it has just leased and committed fails the lease test when re-checked.
+        // Per active registration that is not busy, its earliest due rows from its own index
+        // (deliveries_due_by_webhook): a busy registration's backlog is never walked. Rows
+        // another instance is claiming right now are locked: skip them rather than wait. A row
+        // it has just leased and committed fails the lease test when re-checked.
         let candidates = sqlx::query(
-            "SELECT d.id, d.webhook_id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
-               AND (d.lease_until IS NULL OR d.lease_until < $1) AND w.active \
-               AND NOT (d.webhook_id = ANY($2)) \
-             ORDER BY d.next_attempt_at, d.id LIMIT $3 \
-             FOR UPDATE OF d SKIP LOCKED",
+            "SELECT d.id, d.webhook_id FROM webhooks w CROSS JOIN LATERAL ( \
+                SELECT x.id, x.webhook_id, x.next_attempt_at FROM deliveries x \
+                 WHERE x.webhook_id = w.id AND x.state = 'pending' AND x.next_attempt_at <= $1 \
+                   AND (x.lease_until IS NULL OR x.lease_until < $1) \
+                 ORDER BY x.next_attempt_at, x.id LIMIT $4 \
+                 FOR UPDATE SKIP LOCKED) d \
+             WHERE w.active AND NOT (w.id = ANY($2)) \
+             ORDER BY d.next_attempt_at, d.id LIMIT $3",
         )
         .bind(now_ms)
         .bind(busy)
         .bind(i64::from(limit) * 4)
+        .bind(i64::from(per_webhook))
         .fetch_all(&mut *tx)
         .await?;
         let mut per: HashMap<String, u32> = HashMap::new();
@@ -335,78 +359,89 @@ impl PostgresStore {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        sqlx::query("UPDATE deliveries SET lease_until = $1, claimed_by = $2 WHERE id = ANY($3)")
-            .bind(now_ms + lease_ms)
-            .bind(&self.instance)
-            .bind(&chosen)
-            .execute(&mut *tx)
-            .await?;
-        let rows = sqlx::query(
-            "SELECT d.id, d.webhook_id, d.attempts, d.retry_base, d.is_test, w.url, w.secret, w.headers, w.rate_limit, \
-                    e.event, e.session_id, e.idempotency_key, e.occurred_rfc3339, e.data \
-             FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id \
-             WHERE d.id = ANY($1) ORDER BY d.next_attempt_at, d.id",
-        )
-        .bind(&chosen)
-        .fetch_all(&mut *tx)
-        .await?;
+        let claimed = lease_and_read(&mut tx, &chosen, now_ms + lease_ms, &self.instance).await?;
         tx.commit().await?;
-        rows.iter().map(rows::claimed).collect()
+        Ok(claimed)
     }
 
-    async fn record_tx(&self, results: &[AttemptRecord]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+    async fn record_tx(&self, results: &[AttemptRecord]) -> StoreResult<u64> {
         let now = crate::clock::now_ms();
+        let mut ids = Vec::with_capacity(results.len());
+        let mut tokens = Vec::with_capacity(results.len());
+        let mut states = Vec::with_capacity(results.len());
+        let mut attempts = Vec::with_capacity(results.len());
+        let mut next_at = Vec::with_capacity(results.len());
+        let mut statuses = Vec::with_capacity(results.len());
+        let mut errors = Vec::with_capacity(results.len());
+        let mut started = Vec::with_capacity(results.len());
+        let mut latencies = Vec::with_capacity(results.len());
         for r in results {
-            let (state, next_at) = match &r.next {
+            let (state, next) = match &r.next {
                 AttemptNext::Delivered => ("delivered", None),
                 AttemptNext::RetryAt(at) => ("pending", Some(*at)),
                 AttemptNext::Dead | AttemptNext::Gone => ("dead", None),
             };
-            // The delivery first: its row lock keeps a concurrent deletion of the registration
-            // out until this commits; if it is gone already, there is nothing to record.
-            let exists: Option<String> = sqlx::query_scalar(
-                "UPDATE deliveries SET state = $1, attempts = $2, next_attempt_at = COALESCE($3, next_attempt_at), \
-                 lease_until = NULL, last_status = $4, last_error = $5, updated_at = $6 WHERE id = $7 RETURNING id",
+            ids.push(r.delivery_id.as_str());
+            tokens.push(r.claim_token);
+            states.push(state);
+            attempts.push(to_i32(r.attempt)?);
+            next_at.push(next);
+            statuses.push(r.status_code.map(i32::from));
+            errors.push(r.error.as_deref());
+            started.push(r.started_at_ms);
+            latencies.push(r.latency_ms);
+        }
+        let mut tx = self.pool.begin().await?;
+        // One statement for the batch. Fenced: only deliveries still pending under the same
+        // claim token are updated (a stale holder's result, or one for a delivery deleted
+        // meanwhile, changes nothing), and only their attempts are logged. The row locks of the
+        // update keep a concurrent deletion of the registration out until this commits.
+        let recorded: Vec<String> = sqlx::query_scalar(
+            "WITH r AS (SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::int4[], \
+                    $5::bigint[], $6::int4[], $7::text[], $8::bigint[], $9::bigint[]) \
+                    AS r(id, tok, st, a, nx, sc, er, t0, ms)), \
+             u AS (UPDATE deliveries d SET state = r.st, attempts = r.a, \
+                    next_attempt_at = COALESCE(r.nx, d.next_attempt_at), lease_until = NULL, \
+                    claim_token = NULL, last_status = r.sc, last_error = r.er, updated_at = $10 \
+                   FROM r WHERE d.id = r.id AND d.state = 'pending' AND d.claim_token = r.tok \
+                   RETURNING d.id) \
+             INSERT INTO attempts (delivery_id, attempt, started_at, status_code, latency_ms, error) \
+             SELECT r.id, r.a, r.t0, r.sc, r.ms, r.er FROM r JOIN u ON u.id = r.id \
+             ON CONFLICT (delivery_id, attempt) DO UPDATE SET started_at = excluded.started_at, \
+                status_code = excluded.status_code, latency_ms = excluded.latency_ms, \
+                error = excluded.error \
+             RETURNING delivery_id",
+        )
+        .bind(&ids)
+        .bind(&tokens)
+        .bind(&states)
+        .bind(&attempts)
+        .bind(&next_at)
+        .bind(&statuses)
+        .bind(&errors)
+        .bind(&started)
+        .bind(&latencies)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let gone: Vec<&str> = results
+            .iter()
+            .filter(|r| r.next == AttemptNext::Gone && recorded.contains(&r.delivery_id))
+            .map(|r| r.webhook_id.as_str())
+            .collect();
+        if !gone.is_empty() {
+            sqlx::query(
+                "UPDATE webhooks SET active = FALSE, disabled_reason = $1, updated_at = $2 \
+                 WHERE id = ANY($3)",
             )
-            .bind(state)
-            .bind(to_i32(r.attempt)?)
-            .bind(next_at)
-            .bind(r.status_code.map(i32::from))
-            .bind(&r.error)
+            .bind("the endpoint answered 410 Gone; set active to true to resume")
             .bind(now)
-            .bind(&r.delivery_id)
-            .fetch_optional(&mut *tx)
+            .bind(&gone)
+            .execute(&mut *tx)
             .await?;
-            if exists.is_some() {
-                sqlx::query(
-                    "INSERT INTO attempts (delivery_id, attempt, started_at, status_code, latency_ms, error) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (delivery_id, attempt) DO UPDATE SET started_at = excluded.started_at, \
-                     status_code = excluded.status_code, latency_ms = excluded.latency_ms, error = excluded.error",
-                )
-                .bind(&r.delivery_id)
-                .bind(to_i32(r.attempt)?)
-                .bind(r.started_at_ms)
-                .bind(r.status_code.map(i32::from))
-                .bind(r.latency_ms)
-                .bind(&r.error)
-                .execute(&mut *tx)
-                .await?;
-            }
-            if r.next == AttemptNext::Gone {
-                sqlx::query(
-                    "UPDATE webhooks SET active = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3",
-                )
-                .bind("the endpoint answered 410 Gone; set active to true to resume")
-                .bind(now)
-                .bind(&r.webhook_id)
-                .execute(&mut *tx)
-                .await?;
-            }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(u64::try_from(recorded.len()).unwrap_or(u64::MAX))
     }
 
     async fn delete_tx(&self, id: &str) -> StoreResult<bool> {
@@ -544,7 +579,19 @@ impl Store for PostgresStore {
     async fn ingest(&self, events: &[NewEvent], now_ms: i64) -> StoreResult<Vec<IngestOutcome>> {
         // A batch whose keys or sessions overlap another instance's batch in another order can
         // deadlock; PostgreSQL aborts one of them, which is then run again from the start.
-        retrying!("ingest", self.ingest_tx(events, now_ms).await)
+        Ok(retrying!("ingest", self.ingest_tx(events, now_ms, None).await)?.0)
+    }
+
+    async fn ingest_and_claim(
+        &self,
+        events: &[NewEvent],
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> StoreResult<(Vec<IngestOutcome>, Vec<ClaimedDelivery>)> {
+        retrying!(
+            "ingest",
+            self.ingest_tx(events, now_ms, Some(lease_until_ms)).await
+        )
     }
 
     async fn claim_due(
@@ -574,9 +621,9 @@ impl Store for PostgresStore {
         .await?)
     }
 
-    async fn record_attempts(&self, results: &[AttemptRecord]) -> StoreResult<()> {
+    async fn record_attempts(&self, results: &[AttemptRecord]) -> StoreResult<u64> {
         if results.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         retrying!("record_attempts", self.record_tx(results).await)
     }
@@ -712,6 +759,35 @@ impl Store for PostgresStore {
         c.active_webhooks = u64::try_from(active).unwrap_or(0);
         Ok(c)
     }
+}
+
+/// Leases these deliveries to `instance` until `until` under a new claim token, and reads them
+/// ready to send.
+async fn lease_and_read(
+    tx: &mut Transaction<'static, Postgres>,
+    ids: &[String],
+    until: i64,
+    instance: &str,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    sqlx::query(
+        "UPDATE deliveries SET lease_until = $1, claimed_by = $2, claim_token = $3 WHERE id = ANY($4)",
+    )
+    .bind(until)
+    .bind(instance)
+    .bind(new_claim_token())
+    .bind(ids)
+    .execute(&mut **tx)
+    .await?;
+    let rows = sqlx::query(
+        "SELECT d.id, d.webhook_id, d.attempts, d.retry_base, d.is_test, d.claim_token, w.url, w.secret, w.headers, w.rate_limit, \
+                e.event, e.session_id, e.idempotency_key, e.occurred_rfc3339, e.data \
+         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id \
+         WHERE d.id = ANY($1) ORDER BY d.next_attempt_at, d.id",
+    )
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter().map(rows::claimed).collect()
 }
 
 /// Stores the event unless its key was accepted before; its id if it was stored.

@@ -96,7 +96,7 @@ pub(super) fn webhook<R: RowExt>(row: &R) -> StoreResult<Webhook> {
     })
 }
 
-/// Columns: id, webhook_id, attempts, retry_base, is_test (delivery); url, secret, headers,
+/// Columns: id, webhook_id, attempts, retry_base, is_test, claim_token (delivery); url, secret, headers,
 /// rate_limit (webhook); event, session_id, idempotency_key, occurred_rfc3339, data (event).
 pub(super) fn claimed<R: RowExt>(row: &R) -> StoreResult<ClaimedDelivery> {
     Ok(ClaimedDelivery {
@@ -114,6 +114,7 @@ pub(super) fn claimed<R: RowExt>(row: &R) -> StoreResult<ClaimedDelivery> {
         is_test: row.flag("is_test")?,
         attempts: row.count("attempts")?,
         retry_base: row.count("retry_base")?,
+        claim_token: row.int("claim_token")?,
     })
 }
 

@@ -57,6 +57,7 @@ async fn results_of_deleted_deliveries_do_not_sink_a_batch() {
     let record = |d: &wabridge::store::ClaimedDelivery| AttemptRecord {
         delivery_id: d.id.clone(),
         webhook_id: d.webhook_id.clone(),
+        claim_token: d.claim_token,
         attempt: 1,
         started_at_ms: now,
         status_code: Some(200),

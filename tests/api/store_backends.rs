@@ -10,7 +10,8 @@ use std::sync::Arc;
 use serde_json::json;
 use wabridge::secret::WebhookSecret;
 use wabridge::store::{
-    AttemptNext, AttemptRecord, EventSource, NewEvent, Store, Webhook, connect as open,
+    AttemptNext, AttemptRecord, ClaimedDelivery, EventSource, NewEvent, Store, Webhook,
+    connect as open,
 };
 
 use crate::helpers::*;
@@ -83,10 +84,12 @@ fn status(key: &str, session: &str, status: &str) -> NewEvent {
     }
 }
 
-fn delivered(d: &str, webhook_id: &str, attempt: u32) -> AttemptRecord {
+/// A delivered result, recorded under the claim that took `d`.
+fn delivered(d: &ClaimedDelivery, attempt: u32) -> AttemptRecord {
     AttemptRecord {
-        delivery_id: d.into(),
-        webhook_id: webhook_id.into(),
+        delivery_id: d.id.clone(),
+        webhook_id: d.webhook_id.clone(),
+        claim_token: d.claim_token,
         attempt,
         started_at_ms: T0,
         status_code: Some(204),
@@ -96,10 +99,13 @@ fn delivered(d: &str, webhook_id: &str, attempt: u32) -> AttemptRecord {
     }
 }
 
+async fn claim(s: &dyn Store, now: i64, limit: u32) -> Vec<ClaimedDelivery> {
+    s.claim_due(now, LEASE, limit, 1000, &[]).await.unwrap()
+}
+
 async fn claim_ids(s: &dyn Store, now: i64, limit: u32) -> Vec<String> {
-    s.claim_due(now, LEASE, limit, 1000, &[])
+    claim(s, now, limit)
         .await
-        .unwrap()
         .into_iter()
         .map(|d| d.id)
         .collect()
@@ -176,7 +182,8 @@ async fn an_expired_lease_is_taken_over_and_a_renewed_one_is_not() {
     a.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
     a.ingest(&[message("k1"), message("k2")], T0).await.unwrap();
 
-    let mine = claim_ids(a.as_ref(), T0, 10).await;
+    let claimed = claim(a.as_ref(), T0, 10).await;
+    let mine: Vec<String> = claimed.iter().map(|d| d.id.clone()).collect();
     assert_eq!(mine.len(), 2);
     assert!(
         claim_ids(b.as_ref(), T0 + LEASE - 1, 10).await.is_empty(),
@@ -198,7 +205,7 @@ async fn an_expired_lease_is_taken_over_and_a_renewed_one_is_not() {
     assert!(claim_ids(b.as_ref(), T0 + LEASE + 2, 10).await.is_empty());
 
     // A result clears the lease; a finished delivery is never renewed or claimed again.
-    a.record_attempts(&[delivered(&mine[0], "wh_a", 1)])
+    a.record_attempts(&[delivered(&claimed[0], 1)])
         .await
         .unwrap();
     assert_eq!(a.renew_leases(&mine[..1], T0 + 9 * LEASE).await.unwrap(), 0);
@@ -386,18 +393,19 @@ async fn gone_deactivates_and_redrive_restarts_the_schedule() {
     let s = &s[0];
     s.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
     s.ingest(&[message("k1"), message("k2")], T0).await.unwrap();
-    let ids = claim_ids(s.as_ref(), T0, 10).await;
+    let claimed = claim(s.as_ref(), T0, 10).await;
+    let ids: Vec<String> = claimed.iter().map(|d| d.id.clone()).collect();
     let gone = AttemptRecord {
         status_code: Some(410),
         error: Some("HTTP 410".into()),
         next: AttemptNext::Gone,
-        ..delivered(&ids[0], "wh_a", 1)
+        ..delivered(&claimed[0], 1)
     };
     let dead = AttemptRecord {
         status_code: None,
         error: Some("could not connect".into()),
         next: AttemptNext::Dead,
-        ..delivered(&ids[1], "wh_a", 1)
+        ..delivered(&claimed[1], 1)
     };
     s.record_attempts(&[gone, dead]).await.unwrap();
     let w = s.get_webhook("wh_a").await.unwrap().unwrap();
@@ -503,11 +511,11 @@ async fn delivery_counts_follow_every_state_change() {
 
     let claimed = a.claim_due(T0, LEASE, 100, 100, &[]).await.unwrap();
     assert_eq!(claimed.len(), 8);
-    let of = |w: &str| -> Vec<String> {
+    let of = |w: &str| -> Vec<ClaimedDelivery> {
         claimed
             .iter()
             .filter(|d| d.webhook_id == w)
-            .map(|d| d.id.clone())
+            .cloned()
             .collect()
     };
     let (ids_a, ids_b) = (of("wh_a"), of("wh_b"));
@@ -515,15 +523,15 @@ async fn delivery_counts_follow_every_state_change() {
         status_code: Some(400),
         error: Some("HTTP 400".into()),
         next: AttemptNext::Dead,
-        ..delivered(&ids_a[1], "wh_a", 1)
+        ..delivered(&ids_a[1], 1)
     };
     let retry = AttemptRecord {
         status_code: Some(503),
         error: Some("HTTP 503".into()),
         next: AttemptNext::RetryAt(T0 + 60_000),
-        ..delivered(&ids_a[2], "wh_a", 1)
+        ..delivered(&ids_a[2], 1)
     };
-    a.record_attempts(&[delivered(&ids_a[0], "wh_a", 1), dead, retry])
+    a.record_attempts(&[delivered(&ids_a[0], 1), dead, retry])
         .await
         .unwrap();
     assert_eq!(counts(b).await, (6, 1, 1, 2));
@@ -532,9 +540,7 @@ async fn delivery_counts_follow_every_state_change() {
 
     assert_eq!(a.redrive("wh_a", None, T0 + 1).await.unwrap(), 1);
     assert_eq!(counts(a).await, (7, 1, 0, 2));
-    b.record_attempts(&[delivered(&ids_b[0], "wh_b", 1)])
-        .await
-        .unwrap();
+    b.record_attempts(&[delivered(&ids_b[0], 1)]).await.unwrap();
     assert_eq!(counts(b).await, (6, 2, 0, 2));
 
     // Deleting a registration takes its deliveries out of the counts, whatever their state.
@@ -542,4 +548,102 @@ async fn delivery_counts_follow_every_state_change() {
     assert_eq!(counts(a).await, (3, 1, 0, 1));
     assert!(b.delete_webhook("wh_b").await.unwrap());
     assert_eq!(counts(b).await, (0, 0, 0, 0));
+}
+
+/// Fencing: a holder that lost its lease (a stall longer than the lease, then a takeover) cannot
+/// record over the new holder. Its result is dropped (and reported as not recorded); the new
+/// holder's is recorded. On SQLite the two holders are two claims through one store.
+#[tokio::test]
+async fn a_stale_holder_cannot_record_after_a_takeover() {
+    let (_dir, s) = stores(2).await;
+    let (a, b) = (&s[0], &s[1]);
+    a.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    a.ingest(&[message("f1")], T0).await.unwrap();
+    let old = claim(a.as_ref(), T0, 10).await;
+    assert_eq!(old.len(), 1);
+    // A stalls past its lease; B takes the delivery over.
+    let new = claim(b.as_ref(), T0 + LEASE + 1, 10).await;
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0].id, old[0].id);
+    assert_ne!(new[0].claim_token, old[0].claim_token);
+
+    // A wakes up and records a dead letter: dropped.
+    let stale = AttemptRecord {
+        status_code: Some(400),
+        error: Some("HTTP 400".into()),
+        next: AttemptNext::Dead,
+        ..delivered(&old[0], 1)
+    };
+    assert_eq!(
+        a.record_attempts(std::slice::from_ref(&stale))
+            .await
+            .unwrap(),
+        0
+    );
+    let d = a.get_delivery(&old[0].id).await.unwrap().unwrap();
+    assert_eq!((d.state.as_str(), d.attempt_log.len()), ("pending", 0));
+
+    // B's result counts; A's, arriving again after it, still does not overwrite it.
+    assert_eq!(
+        b.record_attempts(&[delivered(&new[0], 1)]).await.unwrap(),
+        1
+    );
+    assert_eq!(a.record_attempts(&[stale]).await.unwrap(), 0);
+    let d = b.get_delivery(&new[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        (d.state.as_str(), d.last_status, d.attempt_log.len()),
+        ("delivered", Some(204), 1)
+    );
+    let c = b.delivery_counts().await.unwrap();
+    assert_eq!((c.pending, c.delivered, c.dead), (0, 1, 0));
+}
+
+/// The hand-off: an ingest can lease its new deliveries to the caller in its own transaction
+/// and return them ready to send; a claim scan then finds nothing until the lease runs out.
+/// Status changes stay unleased, for a claim.
+#[tokio::test]
+async fn ingest_and_claim_hands_off_leased_deliveries() {
+    let (_dir, s) = stores(2).await;
+    let (a, b) = (&s[0], &s[1]);
+    a.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    a.create_webhook(&webhook("wh_b", &["message.received"]))
+        .await
+        .unwrap();
+    let (out, handed) = a
+        .ingest_and_claim(
+            &[message("h1"), message("h2"), status("h3", "s1", "ready")],
+            T0,
+            T0 + LEASE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 3);
+    let mut created: Vec<String> = out[..2].iter().flat_map(|o| o.deliveries.clone()).collect();
+    created.sort();
+    let mut got: Vec<String> = handed.iter().map(|d| d.id.clone()).collect();
+    got.sort();
+    assert_eq!(got, created, "every new message delivery is handed off");
+    assert!(
+        handed
+            .iter()
+            .all(|d| d.data.contains("\"h1\"") || d.data.contains("\"h2\""))
+    );
+    assert!(
+        handed
+            .iter()
+            .all(|d| d.url == "http://127.0.0.1:9/hook" && d.attempts == 0)
+    );
+    // The status change went out to wh_a only, unleased: a claim takes it, nothing else.
+    let claimed = claim(b.as_ref(), T0, 10).await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].event, "session.status");
+    // The handed-off ones record under their lease's token.
+    let results: Vec<AttemptRecord> = handed.iter().map(|d| delivered(d, 1)).collect();
+    assert_eq!(a.record_attempts(&results).await.unwrap(), 4);
+    let again = claim_ids(b.as_ref(), T0 + 10 * LEASE, 10).await;
+    assert_eq!(
+        again,
+        [claimed[0].id.clone()],
+        "only the unrecorded status delivery"
+    );
 }

@@ -38,7 +38,11 @@ pub(crate) async fn commit(
     state: &AppState,
     events: &[NewEvent],
 ) -> Result<Vec<IngestOutcome>, ApiError> {
-    let outcomes = state.store.ingest(events, clock::now_ms()).await?;
+    // Through the engine's door: new deliveries are handed to it without a claim scan.
+    let outcomes = state
+        .wakeup
+        .ingest(state.store.as_ref(), events, clock::now_ms())
+        .await?;
     for (e, o) in events.iter().zip(&outcomes) {
         let outcome = if o.duplicate {
             "duplicate"
@@ -48,9 +52,6 @@ pub(crate) async fn commit(
             "accepted"
         };
         metrics::ingested(&e.event, outcome);
-    }
-    if outcomes.iter().any(|o| !o.deliveries.is_empty()) {
-        state.wakeup.notify();
     }
     Ok(outcomes)
 }

@@ -1,19 +1,24 @@
-//! SQLite implementation of [`Store`]: one file, WAL, one writer connection (so write
-//! transactions never fight over the lock) and a small pool of readers.
+//! SQLite implementation of [`Store`]: one file, WAL, one writer connection owned by a task that
+//! commits concurrent writes together (group commit, `writer.rs`), and a small pool of readers.
 
-use std::collections::HashMap;
+mod ingest;
+mod writer;
+
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Serialize;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{ConnectOptions, Row, SqliteConnection};
 
 use super::rows::{self, to_json};
 use super::*;
-use crate::ids;
+use ingest::{IngestRequest, Prepared};
+use writer::{BoxFuture, Writer};
 
 /// Ordered migrations; each runs once, in a transaction.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -26,10 +31,18 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../../migrations/sqlite/0003_ignored_events.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/sqlite/0004_delivery_counts.sql"),
+    ),
+    (
+        5,
+        include_str!("../../../migrations/sqlite/0005_claims.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
-    write: SqlitePool,
+    writer: Writer,
     read: SqlitePool,
 }
 
@@ -41,31 +54,34 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        migrate(&write).await?;
-        let read = if url.contains(":memory:") {
-            write.clone()
+        let mut write = options.connect().await?;
+        migrate(&mut write).await?;
+        // sqlx names an in-memory database per options and shares it between their connections.
+        let read_options = if url.contains(":memory:") {
+            options
         } else {
-            SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(options.read_only(true))
-                .await?
+            options.read_only(true)
         };
-        Ok(Self { write, read })
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(read_options)
+            .await?;
+        Ok(Self {
+            writer: Writer::start(write),
+            read,
+        })
     }
 }
 
-async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
+async fn migrate(conn: &mut SqliteConnection) -> StoreResult<()> {
+    use sqlx::Connection as _;
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     for (version, sql) in MIGRATIONS {
-        let mut tx = pool.begin().await?;
+        let mut tx = conn.begin().await?;
         let done: Option<i64> =
             sqlx::query_scalar("SELECT version FROM _migrations WHERE version = ?")
                 .bind(version)
@@ -85,13 +101,10 @@ async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
     Ok(())
 }
 
-async fn write_subscriptions(
-    tx: &mut Transaction<'static, Sqlite>,
-    webhook: &Webhook,
-) -> StoreResult<()> {
+async fn write_subscriptions(tx: &mut SqliteConnection, webhook: &Webhook) -> StoreResult<()> {
     sqlx::query("DELETE FROM webhook_subscriptions WHERE webhook_id = ?")
         .bind(&webhook.id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     for pattern in &webhook.events {
         sqlx::query(
@@ -99,7 +112,7 @@ async fn write_subscriptions(
         )
         .bind(pattern)
         .bind(&webhook.id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     }
     Ok(())
@@ -116,6 +129,197 @@ macro_rules! delivery_select {
 macro_rules! webhook_columns {
     () => {
         "id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at"
+    };
+}
+
+/// One attempt result as the batched statements read it.
+#[derive(Serialize)]
+struct ResultRow<'a> {
+    id: &'a str,
+    tok: i64,
+    st: &'static str,
+    a: u32,
+    nx: Option<i64>,
+    sc: Option<u16>,
+    er: Option<&'a str>,
+    t0: i64,
+    ms: i64,
+}
+
+/// Writes attempt results with one statement per table: the deliveries still pending under the
+/// same claim get their new state (fenced: a stale holder's result, or one for a delivery
+/// deleted meanwhile, changes nothing), the attempts of those are logged, and registrations
+/// that answered 410 are deactivated. Returns how many were recorded.
+async fn record_batch(
+    c: &mut SqliteConnection,
+    results: &[AttemptRecord],
+    now: i64,
+) -> StoreResult<u64> {
+    let rows: Vec<ResultRow> = results
+        .iter()
+        .map(|r| {
+            let (st, nx) = match &r.next {
+                AttemptNext::Delivered => ("delivered", None),
+                AttemptNext::RetryAt(at) => ("pending", Some(*at)),
+                AttemptNext::Dead | AttemptNext::Gone => ("dead", None),
+            };
+            ResultRow {
+                id: &r.delivery_id,
+                tok: r.claim_token,
+                st,
+                a: r.attempt,
+                nx,
+                sc: r.status_code,
+                er: r.error.as_deref(),
+                t0: r.started_at_ms,
+                ms: r.latency_ms,
+            }
+        })
+        .collect();
+    let recorded: HashSet<String> = sqlx::query_scalar(
+        "UPDATE deliveries SET state = r.value ->> 'st', attempts = r.value ->> 'a', \
+            next_attempt_at = COALESCE(r.value ->> 'nx', deliveries.next_attempt_at), \
+            lease_until = NULL, claim_token = NULL, last_status = r.value ->> 'sc', \
+            last_error = r.value ->> 'er', updated_at = ?2 \
+         FROM json_each(?1) AS r WHERE deliveries.id = r.value ->> 'id' \
+            AND deliveries.state = 'pending' AND deliveries.claim_token = r.value ->> 'tok' \
+         RETURNING deliveries.id",
+    )
+    .bind(to_json(&rows)?)
+    .bind(now)
+    .fetch_all(&mut *c)
+    .await?
+    .into_iter()
+    .collect();
+    if recorded.is_empty() {
+        return Ok(0);
+    }
+    let kept: Vec<&ResultRow> = rows.iter().filter(|r| recorded.contains(r.id)).collect();
+    let json = to_json(&kept)?;
+    sqlx::query(
+        "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, status_code, latency_ms, error) \
+         SELECT r.value ->> 'id', r.value ->> 'a', r.value ->> 't0', r.value ->> 'sc', r.value ->> 'ms', \
+            r.value ->> 'er' FROM json_each(?1) AS r",
+    )
+    .bind(&json)
+    .execute(&mut *c)
+    .await?;
+    let gone: Vec<&str> = results
+        .iter()
+        .filter(|r| r.next == AttemptNext::Gone && recorded.contains(&r.delivery_id))
+        .map(|r| r.webhook_id.as_str())
+        .collect();
+    if !gone.is_empty() {
+        sqlx::query(
+            "UPDATE webhooks SET active = 0, disabled_reason = ?1, updated_at = ?2 \
+             WHERE id IN (SELECT value FROM json_each(?3))",
+        )
+        .bind("the endpoint answered 410 Gone; set active to true to resume")
+        .bind(now)
+        .bind(to_json(&gone)?)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(u64::try_from(recorded.len()).unwrap_or(u64::MAX))
+}
+
+async fn claim_tx(
+    c: &mut SqliteConnection,
+    now_ms: i64,
+    lease_ms: i64,
+    limit: u32,
+    per_webhook: u32,
+    busy: &[String],
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    // Per active registration that is not busy, its earliest due rows from its own index
+    // (deliveries_due_by_webhook): a busy registration's backlog is never walked, and another's
+    // only as far as `per_webhook` rows. CROSS JOIN keeps registrations the outer loop (SQLite
+    // 3.51 would otherwise scan every delivery and run the subquery for each).
+    let candidates = sqlx::query(
+        "SELECT d.id, d.webhook_id FROM webhooks w CROSS JOIN deliveries d ON d.rowid IN ( \
+            SELECT x.rowid FROM deliveries x INDEXED BY deliveries_due_by_webhook \
+             WHERE x.webhook_id = w.id AND x.state = 'pending' AND x.next_attempt_at <= ?1 \
+               AND (x.lease_until IS NULL OR x.lease_until < ?1) \
+             ORDER BY x.next_attempt_at LIMIT ?4) \
+         WHERE w.active = 1 AND w.id NOT IN (SELECT value FROM json_each(?2)) \
+         ORDER BY d.next_attempt_at, d.id LIMIT ?3",
+    )
+    .bind(now_ms)
+    .bind(to_json(&busy)?)
+    .bind(i64::from(limit) * 4)
+    .bind(i64::from(per_webhook))
+    .fetch_all(&mut *c)
+    .await?;
+    let mut per: HashMap<String, u32> = HashMap::new();
+    let mut chosen: Vec<String> = Vec::new();
+    for row in &candidates {
+        let webhook_id: String = row.try_get("webhook_id")?;
+        let n = per.entry(webhook_id).or_insert(0);
+        if *n < per_webhook && chosen.len() < limit as usize {
+            *n += 1;
+            chosen.push(row.try_get("id")?);
+        }
+    }
+    if chosen.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = to_json(&chosen)?;
+    sqlx::query(
+        "UPDATE deliveries SET lease_until = ?, claim_token = ? \
+         WHERE id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(now_ms + lease_ms)
+    .bind(new_claim_token())
+    .bind(&ids)
+    .execute(&mut *c)
+    .await?;
+    read_claimed(c, &ids).await
+}
+
+/// These deliveries (a JSON array of ids), ready to send.
+async fn read_claimed(c: &mut SqliteConnection, ids: &str) -> StoreResult<Vec<ClaimedDelivery>> {
+    let rows = sqlx::query(
+        "SELECT d.id, d.webhook_id, d.attempts, d.retry_base, d.is_test, d.claim_token, w.url, w.secret, w.headers, w.rate_limit, \
+                e.event, e.session_id, e.idempotency_key, e.occurred_rfc3339, e.data \
+         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id \
+         WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.next_attempt_at, d.id",
+    )
+    .bind(ids)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter().map(rows::claimed).collect()
+}
+
+impl SqliteStore {
+    async fn ingest_with(
+        &self,
+        events: &[NewEvent],
+        now_ms: i64,
+        lease_until: Option<i64>,
+    ) -> StoreResult<ingest::Ingested> {
+        // Serialised here, on the caller's task, not on the writer's.
+        let prepared = events
+            .iter()
+            .map(Prepared::new)
+            .collect::<StoreResult<_>>()?;
+        let (req, rx) = IngestRequest::new(prepared, now_ms, lease_until);
+        self.writer.ingest(req).await?;
+        rx.await
+            .map_err(|_| StoreError::Corrupt("the SQLite writer has stopped".into()))?
+    }
+}
+
+/// Boxes an async write for the writer (the closure gets the writer's connection).
+macro_rules! write {
+    ($self:ident, |$c:ident| $body:expr) => {
+        $self
+            .writer
+            .write(
+                move |$c: &mut SqliteConnection| -> BoxFuture<'_, StoreResult<_>> {
+                    Box::pin(async move { $body })
+                },
+            )
+            .await
     };
 }
 
@@ -136,38 +340,43 @@ impl Store for SqliteStore {
     }
 
     async fn insert_key(&self, role: KeyRole, hash: &str, now_ms: i64) -> StoreResult<()> {
-        sqlx::query("INSERT OR IGNORE INTO api_keys (hash, role, created_at) VALUES (?, ?, ?)")
-            .bind(hash)
-            .bind(role.as_str())
-            .bind(now_ms)
-            .execute(&self.write)
-            .await?;
-        Ok(())
+        let hash = hash.to_owned();
+        write!(self, |c| {
+            sqlx::query("INSERT OR IGNORE INTO api_keys (hash, role, created_at) VALUES (?, ?, ?)")
+                .bind(&hash)
+                .bind(role.as_str())
+                .bind(now_ms)
+                .execute(&mut *c)
+                .await?;
+            Ok(())
+        })
     }
 
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
-        let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "INSERT INTO webhooks (id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&w.id)
-        .bind(&w.url)
-        .bind(to_json(&w.events)?)
-        .bind(&w.session_id)
-        .bind(&w.description)
-        .bind(to_json(&w.headers)?)
-        .bind(w.secret.expose())
-        .bind(w.active)
-        .bind(w.rate_limit)
-        .bind(&w.disabled_reason)
-        .bind(w.created_at_ms)
-        .bind(w.updated_at_ms)
-        .execute(&mut *tx)
-        .await?;
-        write_subscriptions(&mut tx, w).await?;
-        tx.commit().await?;
-        Ok(())
+        let w = w.clone();
+        let events = to_json(&w.events)?;
+        let headers = to_json(&w.headers)?;
+        write!(self, |c| {
+            sqlx::query(
+                "INSERT INTO webhooks (id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&w.id)
+            .bind(&w.url)
+            .bind(&events)
+            .bind(&w.session_id)
+            .bind(&w.description)
+            .bind(&headers)
+            .bind(w.secret.expose())
+            .bind(w.active)
+            .bind(w.rate_limit)
+            .bind(&w.disabled_reason)
+            .bind(w.created_at_ms)
+            .bind(w.updated_at_ms)
+            .execute(&mut *c)
+            .await?;
+            write_subscriptions(c, &w).await
+        })
     }
 
     async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
@@ -191,60 +400,66 @@ impl Store for SqliteStore {
     }
 
     async fn update_webhook(&self, w: &Webhook) -> StoreResult<bool> {
-        let mut tx = self.write.begin().await?;
-        let done = sqlx::query(
-            "UPDATE webhooks SET url = ?, events = ?, session_id = ?, description = ?, headers = ?, secret = ?, active = ?, rate_limit = ?, disabled_reason = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(&w.url)
-        .bind(to_json(&w.events)?)
-        .bind(&w.session_id)
-        .bind(&w.description)
-        .bind(to_json(&w.headers)?)
-        .bind(w.secret.expose())
-        .bind(w.active)
-        .bind(w.rate_limit)
-        .bind(&w.disabled_reason)
-        .bind(w.updated_at_ms)
-        .bind(&w.id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        if done {
-            write_subscriptions(&mut tx, w).await?;
-        }
-        tx.commit().await?;
-        Ok(done)
+        let w = w.clone();
+        let events = to_json(&w.events)?;
+        let headers = to_json(&w.headers)?;
+        write!(self, |c| {
+            let done = sqlx::query(
+                "UPDATE webhooks SET url = ?, events = ?, session_id = ?, description = ?, headers = ?, secret = ?, active = ?, rate_limit = ?, disabled_reason = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(&w.url)
+            .bind(&events)
+            .bind(&w.session_id)
+            .bind(&w.description)
+            .bind(&headers)
+            .bind(w.secret.expose())
+            .bind(w.active)
+            .bind(w.rate_limit)
+            .bind(&w.disabled_reason)
+            .bind(w.updated_at_ms)
+            .bind(&w.id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+                > 0;
+            if done {
+                write_subscriptions(c, &w).await?;
+            }
+            Ok(done)
+        })
     }
 
     async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.write.begin().await?;
-        sqlx::query("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = ?)")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM deliveries WHERE webhook_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let done = sqlx::query("DELETE FROM webhooks WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            > 0;
-        tx.commit().await?;
-        Ok(done)
+        let id = id.to_owned();
+        write!(self, |c| {
+            sqlx::query("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = ?)")
+                .bind(&id)
+                .execute(&mut *c)
+                .await?;
+            sqlx::query("DELETE FROM deliveries WHERE webhook_id = ?")
+                .bind(&id)
+                .execute(&mut *c)
+                .await?;
+            Ok(sqlx::query("DELETE FROM webhooks WHERE id = ?")
+                .bind(&id)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+                > 0)
+        })
     }
 
     async fn ingest(&self, events: &[NewEvent], now_ms: i64) -> StoreResult<Vec<IngestOutcome>> {
-        let mut tx = self.write.begin().await?;
-        let mut out = Vec::with_capacity(events.len());
-        for e in events {
-            out.push(ingest_one(&mut tx, e, now_ms).await?);
-        }
-        tx.commit().await?;
-        Ok(out)
+        Ok(self.ingest_with(events, now_ms, None).await?.0)
+    }
+
+    async fn ingest_and_claim(
+        &self,
+        events: &[NewEvent],
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> StoreResult<(Vec<IngestOutcome>, Vec<ClaimedDelivery>)> {
+        self.ingest_with(events, now_ms, Some(lease_until_ms)).await
     }
 
     async fn claim_due(
@@ -255,52 +470,16 @@ impl Store for SqliteStore {
         per_webhook: u32,
         busy: &[String],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let mut tx = self.write.begin().await?;
-        let candidates = sqlx::query(
-            "SELECT d.id, d.webhook_id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 \
-               AND (d.lease_until IS NULL OR d.lease_until < ?1) AND w.active = 1 \
-               AND d.webhook_id NOT IN (SELECT value FROM json_each(?2)) \
-             ORDER BY d.next_attempt_at, d.id LIMIT ?3",
+        let busy = busy.to_vec();
+        write!(self, |c| claim_tx(
+            c,
+            now_ms,
+            lease_ms,
+            limit,
+            per_webhook,
+            &busy
         )
-        .bind(now_ms)
-        .bind(to_json(&busy)?)
-        .bind(i64::from(limit) * 4)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut per: HashMap<String, u32> = HashMap::new();
-        let mut chosen: Vec<String> = Vec::new();
-        for row in &candidates {
-            let webhook_id: String = row.try_get("webhook_id")?;
-            let n = per.entry(webhook_id).or_insert(0);
-            if *n < per_webhook && chosen.len() < limit as usize {
-                *n += 1;
-                chosen.push(row.try_get("id")?);
-            }
-        }
-        if chosen.is_empty() {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let ids = to_json(&chosen)?;
-        sqlx::query(
-            "UPDATE deliveries SET lease_until = ? WHERE id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(now_ms + lease_ms)
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
-        let rows = sqlx::query(
-            "SELECT d.id, d.webhook_id, d.attempts, d.retry_base, d.is_test, w.url, w.secret, w.headers, w.rate_limit, \
-                    e.event, e.session_id, e.idempotency_key, e.occurred_rfc3339, e.data \
-             FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id \
-             WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.next_attempt_at, d.id",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows.iter().map(rows::claimed).collect()
+        .await)
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<i64>> {
@@ -318,82 +497,43 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn record_attempts(&self, results: &[AttemptRecord]) -> StoreResult<()> {
+    async fn record_attempts(&self, results: &[AttemptRecord]) -> StoreResult<u64> {
         if results.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
-        let mut tx = self.write.begin().await?;
+        let results = results.to_vec();
         let now = crate::clock::now_ms();
-        for r in results {
-            sqlx::query(
-                // The registration (and its deliveries) may have been deleted meanwhile.
-                "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, status_code, latency_ms, error) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)",
-            )
-            .bind(&r.delivery_id)
-            .bind(i64::from(r.attempt))
-            .bind(r.started_at_ms)
-            .bind(r.status_code.map(i64::from))
-            .bind(r.latency_ms)
-            .bind(&r.error)
-            .execute(&mut *tx)
-            .await?;
-            let (state, next_at) = match &r.next {
-                AttemptNext::Delivered => ("delivered", None),
-                AttemptNext::RetryAt(at) => ("pending", Some(*at)),
-                AttemptNext::Dead | AttemptNext::Gone => ("dead", None),
-            };
-            sqlx::query(
-                "UPDATE deliveries SET state = ?, attempts = ?, next_attempt_at = COALESCE(?, next_attempt_at), \
-                 lease_until = NULL, last_status = ?, last_error = ?, updated_at = ? WHERE id = ?",
-            )
-            .bind(state)
-            .bind(i64::from(r.attempt))
-            .bind(next_at)
-            .bind(r.status_code.map(i64::from))
-            .bind(&r.error)
-            .bind(now)
-            .bind(&r.delivery_id)
-            .execute(&mut *tx)
-            .await?;
-            if r.next == AttemptNext::Gone {
-                sqlx::query(
-                    "UPDATE webhooks SET active = 0, disabled_reason = ?, updated_at = ? WHERE id = ?",
-                )
-                .bind("the endpoint answered 410 Gone; set active to true to resume")
-                .bind(now)
-                .bind(&r.webhook_id)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        write!(self, |c| record_batch(c, &results, now).await)
     }
 
     async fn renew_leases(&self, ids: &[String], until_ms: i64) -> StoreResult<u64> {
         if ids.is_empty() {
             return Ok(0);
         }
-        Ok(sqlx::query(
-            "UPDATE deliveries SET lease_until = ? \
-             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending' AND lease_until IS NOT NULL",
-        )
-        .bind(until_ms)
-        .bind(to_json(&ids)?)
-        .execute(&self.write)
-        .await?
-        .rows_affected())
+        let ids = to_json(&ids)?;
+        write!(self, |c| {
+            Ok(sqlx::query(
+                "UPDATE deliveries SET lease_until = ? \
+                 WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending' AND lease_until IS NOT NULL",
+            )
+            .bind(until_ms)
+            .bind(&ids)
+            .execute(&mut *c)
+            .await?
+            .rows_affected())
+        })
     }
 
     async fn recover_leases_on_start(&self) -> StoreResult<u64> {
         // One process owns an SQLite file: leases left by a previous (killed) run are void.
-        Ok(
-            sqlx::query("UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL")
-                .execute(&self.write)
-                .await?
-                .rows_affected(),
-        )
+        write!(self, |c| {
+            Ok(sqlx::query(
+                "UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL",
+            )
+            .execute(&mut *c)
+            .await?
+            .rows_affected())
+        })
     }
 
     async fn list_deliveries(
@@ -437,33 +577,39 @@ impl Store for SqliteStore {
         delivery_id: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE deliveries SET state = 'pending', retry_base = attempts, next_attempt_at = ?, \
-             lease_until = NULL, updated_at = ? \
-             WHERE webhook_id = ? AND state = 'dead' AND (? IS NULL OR id = ?)",
-        )
-        .bind(now_ms)
-        .bind(now_ms)
-        .bind(webhook_id)
-        .bind(delivery_id)
-        .bind(delivery_id)
-        .execute(&self.write)
-        .await?
-        .rows_affected();
-        Ok(done)
+        let webhook_id = webhook_id.to_owned();
+        let delivery_id = delivery_id.map(str::to_owned);
+        write!(self, |c| {
+            Ok(sqlx::query(
+                "UPDATE deliveries SET state = 'pending', retry_base = attempts, next_attempt_at = ?, \
+                 lease_until = NULL, updated_at = ? \
+                 WHERE webhook_id = ? AND state = 'dead' AND (? IS NULL OR id = ?)",
+            )
+            .bind(now_ms)
+            .bind(now_ms)
+            .bind(&webhook_id)
+            .bind(&delivery_id)
+            .bind(&delivery_id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected())
+        })
     }
 
     async fn record_ignored(&self, ignored: &IgnoredEvent, now_ms: i64) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO ignored_events (source, name, count, first_seen_at, last_seen_at, last_reason) VALUES (?1, ?2, 1, ?3, ?3, ?4) ON CONFLICT (source, name) DO UPDATE SET count = count + 1, last_seen_at = excluded.last_seen_at, last_reason = excluded.last_reason",
-        )
-        .bind(ignored.source.as_str())
-        .bind(&ignored.name)
-        .bind(now_ms)
-        .bind(&ignored.reason)
-        .execute(&self.write)
-        .await?;
-        Ok(())
+        let ignored = ignored.clone();
+        write!(self, |c| {
+            sqlx::query(
+                "INSERT INTO ignored_events (source, name, count, first_seen_at, last_seen_at, last_reason) VALUES (?1, ?2, 1, ?3, ?3, ?4) ON CONFLICT (source, name) DO UPDATE SET count = count + 1, last_seen_at = excluded.last_seen_at, last_reason = excluded.last_reason",
+            )
+            .bind(ignored.source.as_str())
+            .bind(&ignored.name)
+            .bind(now_ms)
+            .bind(&ignored.reason)
+            .execute(&mut *c)
+            .await?;
+            Ok(())
+        })
     }
 
     async fn list_ignored(&self) -> StoreResult<Vec<IgnoredSummary>> {
@@ -476,7 +622,8 @@ impl Store for SqliteStore {
     }
 
     async fn delivery_counts(&self) -> StoreResult<DeliveryCounts> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
+        // Kept by triggers (migration 0004): three rows, whatever the size of the table.
+        let rows = sqlx::query("SELECT state, n FROM delivery_state_counts")
             .fetch_all(&self.read)
             .await?;
         let mut c = DeliveryCounts::default();
@@ -505,126 +652,4 @@ async fn attempts_of(pool: &SqlitePool, delivery_id: &str) -> StoreResult<Vec<At
     .fetch_all(pool)
     .await?;
     rows.iter().map(rows::attempt).collect()
-}
-
-async fn ingest_one(
-    tx: &mut Transaction<'static, Sqlite>,
-    e: &NewEvent,
-    now_ms: i64,
-) -> StoreResult<IngestOutcome> {
-    let data = to_json(&e.data)?;
-    let inserted: Option<String> = sqlx::query_scalar(
-        "INSERT INTO events (id, idempotency_key, event, session_id, data, occurred_rfc3339, received_at, dispatched, source) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-    )
-    .bind(&e.id)
-    .bind(&e.idempotency_key)
-    .bind(&e.event)
-    .bind(&e.session_id)
-    .bind(&data)
-    .bind(&e.occurred)
-    .bind(now_ms)
-    .bind(e.source.as_str())
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(event_id) = inserted else {
-        let existing: String =
-            sqlx::query_scalar("SELECT id FROM events WHERE idempotency_key = ?")
-                .bind(&e.idempotency_key)
-                .fetch_one(&mut **tx)
-                .await?;
-        return Ok(IngestOutcome {
-            event_id: existing,
-            idempotency_key: e.idempotency_key.clone(),
-            duplicate: true,
-            dispatched: false,
-            reason: Some(
-                "this idempotency key was already accepted; nothing new was stored".into(),
-            ),
-            deliveries: Vec::new(),
-        });
-    };
-
-    if let Some(status) = &e.status {
-        let changed: Option<String> = sqlx::query_scalar(
-            "INSERT INTO session_status (session_id, status, event_id, updated_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (session_id) DO UPDATE SET status = excluded.status, event_id = excluded.event_id, updated_at = excluded.updated_at \
-             WHERE session_status.status <> excluded.status RETURNING session_id",
-        )
-        .bind(&e.session_id)
-        .bind(status)
-        .bind(&event_id)
-        .bind(now_ms)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if changed.is_none() {
-            let reason = format!(
-                "session {} is already '{status}': session.status is dispatched only when it changes",
-                e.session_id
-            );
-            sqlx::query("UPDATE events SET dispatched = 0, not_dispatched_reason = ? WHERE id = ?")
-                .bind(&reason)
-                .bind(&event_id)
-                .execute(&mut **tx)
-                .await?;
-            return Ok(IngestOutcome {
-                event_id,
-                idempotency_key: e.idempotency_key.clone(),
-                duplicate: false,
-                dispatched: false,
-                reason: Some(reason),
-                deliveries: Vec::new(),
-            });
-        }
-    }
-
-    let targets: Vec<String> = match &e.only_webhook {
-        Some(id) => vec![id.clone()],
-        None => {
-            let [name, family, all] = &e.subscribed_by;
-            sqlx::query_scalar(
-                // By session first (indexed), then the subscription: registrations of other
-                // sessions are never visited.
-                "SELECT w.id FROM webhooks w WHERE w.session_id = ?3 AND w.active = 1 \
-                   AND EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.webhook_id = w.id AND s.pattern IN (?1, ?2, ?4)) \
-                 UNION \
-                 SELECT w.id FROM webhooks w WHERE w.session_id IS NULL AND w.active = 1 \
-                   AND EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.webhook_id = w.id AND s.pattern IN (?1, ?2, ?4)) \
-                 ORDER BY 1",
-            )
-            .bind(name)
-            .bind(family)
-            .bind(&e.session_id)
-            .bind(all)
-            .fetch_all(&mut **tx)
-            .await?
-        }
-    };
-    let is_test = e.source == EventSource::Test;
-    let mut deliveries = Vec::with_capacity(targets.len());
-    for webhook_id in targets {
-        let id = ids::delivery_id();
-        sqlx::query(
-            "INSERT INTO deliveries (id, event_id, webhook_id, state, attempts, retry_base, next_attempt_at, is_test, created_at, updated_at) \
-             VALUES (?, ?, ?, 'pending', 0, 0, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(&event_id)
-        .bind(&webhook_id)
-        .bind(now_ms)
-        .bind(is_test)
-        .bind(now_ms)
-        .bind(now_ms)
-        .execute(&mut **tx)
-        .await?;
-        deliveries.push(id);
-    }
-    Ok(IngestOutcome {
-        event_id,
-        idempotency_key: e.idempotency_key.clone(),
-        duplicate: false,
-        dispatched: true,
-        reason: None,
-        deliveries,
-    })
 }

@@ -1,0 +1,516 @@
+//! The transactional outbox on SQLite: events and their deliveries, written by the writer task
+//! (see `writer.rs`), with statements per batch rather than per row.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+use sqlx::{Row, SqliteConnection};
+use tokio::sync::oneshot;
+
+use crate::ids;
+use crate::secret::WebhookSecret;
+use crate::store::rows::{corrupt, to_json};
+use crate::store::{
+    ClaimedDelivery, EventSource, IngestOutcome, NewEvent, StoreError, StoreResult, new_claim_token,
+};
+
+/// What an ingest answers: the outcomes, and the deliveries leased for the hand-off.
+pub(super) type Ingested = (Vec<IngestOutcome>, Vec<ClaimedDelivery>);
+
+/// One event, ready for the writer (its payload already serialised off the writer's path).
+pub(super) struct Prepared {
+    id: String,
+    key: String,
+    event: String,
+    session: String,
+    data: String,
+    occurred: String,
+    source: EventSource,
+    status: Option<String>,
+    only_webhook: Option<String>,
+    subscribed_by: [String; 3],
+}
+
+impl Prepared {
+    pub fn new(e: &NewEvent) -> StoreResult<Self> {
+        Ok(Self {
+            id: e.id.clone(),
+            key: e.idempotency_key.clone(),
+            event: e.event.clone(),
+            session: e.session_id.clone(),
+            data: to_json(&e.data)?,
+            occurred: e.occurred.clone(),
+            source: e.source,
+            status: e.status.clone(),
+            only_webhook: e.only_webhook.clone(),
+            subscribed_by: e.subscribed_by.clone(),
+        })
+    }
+}
+
+/// One ingest call (one HTTP request): its events, committed together or not at all.
+pub(super) struct IngestRequest {
+    events: Vec<Prepared>,
+    now_ms: i64,
+    /// Lease the new deliveries until then, for the hand-off to the engine.
+    lease_until: Option<i64>,
+    result: Option<StoreResult<Ingested>>,
+    reply: oneshot::Sender<StoreResult<Ingested>>,
+}
+
+impl IngestRequest {
+    pub fn new(
+        events: Vec<Prepared>,
+        now_ms: i64,
+        lease_until: Option<i64>,
+    ) -> (Self, oneshot::Receiver<StoreResult<Ingested>>) {
+        let (reply, rx) = oneshot::channel();
+        (
+            Self {
+                events,
+                now_ms,
+                lease_until,
+                result: None,
+                reply,
+            },
+            rx,
+        )
+    }
+
+    /// No status to compare and no single target: can be merged with other plain requests.
+    pub fn is_plain(&self) -> bool {
+        self.events
+            .iter()
+            .all(|e| e.status.is_none() && e.only_webhook.is_none())
+    }
+
+    /// Writes this request alone (inside the caller's savepoint); true if it succeeded.
+    pub async fn write_alone(&mut self, conn: &mut SqliteConnection) -> bool {
+        let r = if self.is_plain() {
+            write_merged(conn, std::slice::from_mut(self))
+                .await
+                .map(|()| None)
+        } else {
+            self.write_one_by_one(conn).await.map(Some)
+        };
+        match r {
+            Ok(Some(out)) => {
+                self.result = Some(Ok(out));
+                true
+            }
+            Ok(None) => true,
+            Err(e) => {
+                self.result = Some(Err(e));
+                false
+            }
+        }
+    }
+
+    /// Event after event (status changes depend on the order), then the hand-off of the plain
+    /// events' deliveries when this request leases.
+    async fn write_one_by_one(&self, conn: &mut SqliteConnection) -> StoreResult<Ingested> {
+        let mut out = Vec::with_capacity(self.events.len());
+        for e in &self.events {
+            out.push(ingest_one(conn, e, self.now_ms).await?);
+        }
+        let Some(until) = self.lease_until else {
+            return Ok((out, Vec::new()));
+        };
+        let ids: Vec<&String> = self
+            .events
+            .iter()
+            .zip(&out)
+            .filter(|(e, _)| e.status.is_none() && e.only_webhook.is_none())
+            .flat_map(|(_, o)| o.deliveries.iter())
+            .collect();
+        if ids.is_empty() {
+            return Ok((out, Vec::new()));
+        }
+        let ids = to_json(&ids)?;
+        sqlx::query(
+            "UPDATE deliveries SET lease_until = ?1, claim_token = ?2 \
+             WHERE id IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(until)
+        .bind(new_claim_token())
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await?;
+        let claimed = super::read_claimed(conn, &ids).await?;
+        Ok((out, claimed))
+    }
+
+    pub fn fail_alone(&mut self, why: &str) {
+        self.result = Some(Err(StoreError::Corrupt(why.to_owned())));
+    }
+
+    /// Answers the caller once the transaction is settled (`committed`: None, or why not).
+    pub fn answer(self, committed: Option<&str>) {
+        let r = match (self.result, committed) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), None) => Ok(v),
+            (_, Some(why)) => Err(StoreError::Corrupt(format!(
+                "the ingest was not committed: {why}"
+            ))),
+            (None, None) => Err(StoreError::Corrupt("the ingest did not run".into())),
+        };
+        let _ = self.reply.send(r);
+    }
+
+    /// The transaction could not even start.
+    pub fn fail(self, why: &str) {
+        let _ = self.reply.send(Err(StoreError::Corrupt(format!(
+            "the ingest was not committed: {why}"
+        ))));
+    }
+}
+
+#[derive(Serialize)]
+struct TargetKey<'a> {
+    s: &'a str,
+    n: &'a str,
+    f: &'a str,
+    a: &'a str,
+}
+
+/// A new delivery as the insert reads it: id, event id, registration, lease until, claim token.
+type DeliveryRow<'a> = (String, &'a str, String, Option<i64>, Option<i64>);
+
+/// A target registration as the hand-off needs it (parsed once per batch).
+struct Target {
+    url: String,
+    secret: WebhookSecret,
+    headers: BTreeMap<String, String>,
+    rate_limit: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct EventRow<'a> {
+    id: &'a str,
+    k: &'a str,
+    e: &'a str,
+    s: &'a str,
+    d: &'a str,
+    o: &'a str,
+    src: &'static str,
+}
+
+/// Writes every event of these plain requests (no status, no single target) with one statement
+/// per table, in the requests' order (of one key twice, the first is stored, the second is a
+/// duplicate), and sets each request's outcomes. On error nothing is set: the caller rolls back.
+pub(super) async fn write_merged(
+    conn: &mut SqliteConnection,
+    reqs: &mut [IngestRequest],
+) -> StoreResult<()> {
+    let events: Vec<&Prepared> = reqs.iter().flat_map(|r| r.events.iter()).collect();
+    if events.is_empty() {
+        for r in reqs.iter_mut() {
+            r.result = Some(Ok((Vec::new(), Vec::new())));
+        }
+        return Ok(());
+    }
+    let now_ms = reqs[0].now_ms;
+
+    // Who receives what: by session first (indexed), then the subscription, for every event at
+    // once. Registrations of other sessions are never visited.
+    let keys: Vec<TargetKey> = events
+        .iter()
+        .map(|e| TargetKey {
+            s: &e.session,
+            n: &e.subscribed_by[0],
+            f: &e.subscribed_by[1],
+            a: &e.subscribed_by[2],
+        })
+        .collect();
+    let rows = sqlx::query(
+        "WITH ev AS (SELECT key AS i, value ->> 's' AS s, value ->> 'n' AS n, value ->> 'f' AS f, \
+                value ->> 'a' AS a FROM json_each(?1)) \
+         SELECT ev.i, w.id, w.url, w.secret, w.headers, w.rate_limit \
+         FROM ev JOIN webhooks w ON w.session_id = ev.s \
+          WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
+                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)) \
+         UNION ALL \
+         SELECT ev.i, w.id, w.url, w.secret, w.headers, w.rate_limit \
+         FROM ev JOIN webhooks w ON w.session_id IS NULL \
+          WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
+                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)) \
+         ORDER BY 1, 2",
+    )
+    .bind(to_json(&keys)?)
+    .fetch_all(&mut *conn)
+    .await?;
+    let leasing = reqs.iter().any(|r| r.lease_until.is_some());
+    let mut targets: Vec<Vec<String>> = vec![Vec::new(); events.len()];
+    let mut registrations: HashMap<String, Target> = HashMap::new();
+    for row in &rows {
+        let i: i64 = row.try_get(0)?;
+        let webhook_id: String = row.try_get(1)?;
+        if leasing && !registrations.contains_key(&webhook_id) {
+            let secret: String = row.try_get(3)?;
+            let headers: String = row.try_get(4)?;
+            registrations.insert(
+                webhook_id.clone(),
+                Target {
+                    url: row.try_get(2)?,
+                    secret: WebhookSecret::parse(&secret)
+                        .map_err(|e| corrupt(format!("stored secret: {e}")))?,
+                    headers: serde_json::from_str(&headers).map_err(corrupt)?,
+                    rate_limit: row.try_get(5)?,
+                },
+            );
+        }
+        let slot = usize::try_from(i)
+            .ok()
+            .and_then(|i| targets.get_mut(i))
+            .ok_or_else(|| StoreError::Corrupt(format!("fan-out row for event {i}")))?;
+        slot.push(webhook_id);
+    }
+
+    let event_rows: Vec<EventRow> = events
+        .iter()
+        .map(|e| EventRow {
+            id: &e.id,
+            k: &e.key,
+            e: &e.event,
+            s: &e.session,
+            d: &e.data,
+            o: &e.occurred,
+            src: e.source.as_str(),
+        })
+        .collect();
+    let inserted: HashSet<String> = sqlx::query_scalar(
+        "INSERT INTO events (id, idempotency_key, event, session_id, data, occurred_rfc3339, \
+            received_at, dispatched, source) \
+         SELECT value ->> 'id', value ->> 'k', value ->> 'e', value ->> 's', value ->> 'd', \
+            value ->> 'o', ?2, 1, value ->> 'src' FROM json_each(?1) WHERE true \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+    )
+    .bind(to_json(&event_rows)?)
+    .bind(now_ms)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+
+    let dup_keys: Vec<&str> = events
+        .iter()
+        .filter(|e| !inserted.contains(&e.id))
+        .map(|e| e.key.as_str())
+        .collect();
+    let existing: HashMap<String, String> = if dup_keys.is_empty() {
+        HashMap::new()
+    } else {
+        sqlx::query(
+            "SELECT idempotency_key, id FROM events \
+             WHERE idempotency_key IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(to_json(&dup_keys)?)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<StoreResult<_>>()?
+    };
+
+    // Each event's lease (its request's), and one claim token per leasing request.
+    let leases: Vec<Option<(i64, i64)>> = reqs
+        .iter()
+        .flat_map(|r| {
+            let lease = r.lease_until.map(|until| (until, new_claim_token()));
+            std::iter::repeat_n(lease, r.events.len())
+        })
+        .collect();
+    let mut delivery_rows: Vec<DeliveryRow> = Vec::new();
+    let mut claimed: Vec<Vec<ClaimedDelivery>> = vec![Vec::new(); reqs.len()];
+    let request_of: Vec<usize> = reqs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| std::iter::repeat_n(i, r.events.len()))
+        .collect();
+    let mut outcomes: Vec<IngestOutcome> = Vec::with_capacity(events.len());
+    for (n, (e, targets)) in events.iter().zip(targets).enumerate() {
+        if inserted.contains(&e.id) {
+            let ids: Vec<String> = targets.iter().map(|_| ids::delivery_id()).collect();
+            let lease = leases[n];
+            for (id, w) in ids.iter().zip(targets) {
+                if let (Some((_, token)), Some(t)) = (lease, registrations.get(&w)) {
+                    claimed[request_of[n]].push(ClaimedDelivery {
+                        id: id.clone(),
+                        webhook_id: w.clone(),
+                        url: t.url.clone(),
+                        secret: t.secret.clone(),
+                        headers: t.headers.clone(),
+                        rate_limit: t.rate_limit,
+                        event: e.event.clone(),
+                        session_id: e.session.clone(),
+                        idempotency_key: e.key.clone(),
+                        occurred: e.occurred.clone(),
+                        data: e.data.clone(),
+                        is_test: false,
+                        attempts: 0,
+                        retry_base: 0,
+                        claim_token: token,
+                    });
+                }
+                delivery_rows.push((id.clone(), &e.id, w, lease.map(|l| l.0), lease.map(|l| l.1)));
+            }
+            outcomes.push(IngestOutcome {
+                event_id: e.id.clone(),
+                idempotency_key: e.key.clone(),
+                duplicate: false,
+                dispatched: true,
+                reason: None,
+                deliveries: ids,
+            });
+        } else {
+            let existing = existing
+                .get(&e.key)
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt(format!("no stored event for key {}", e.key)))?;
+            outcomes.push(duplicate(existing, &e.key));
+        }
+    }
+    if !delivery_rows.is_empty() {
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, webhook_id, state, attempts, retry_base, \
+                next_attempt_at, is_test, created_at, updated_at, lease_until, claim_token) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', 0, 0, ?2, 0, ?2, ?2, \
+                value ->> 3, value ->> 4 \
+             FROM json_each(?1)",
+        )
+        .bind(to_json(&delivery_rows)?)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let mut outcomes = outcomes.into_iter();
+    for (r, claimed) in reqs.iter_mut().zip(claimed) {
+        let mine = outcomes.by_ref().take(r.events.len()).collect();
+        r.result = Some(Ok((mine, claimed)));
+    }
+    Ok(())
+}
+
+fn duplicate(event_id: String, key: &str) -> IngestOutcome {
+    IngestOutcome {
+        event_id,
+        idempotency_key: key.to_owned(),
+        duplicate: true,
+        dispatched: false,
+        reason: Some("this idempotency key was already accepted; nothing new was stored".into()),
+        deliveries: Vec::new(),
+    }
+}
+
+/// One event at a time: for `session.status` (dispatched only when it changes, so the order
+/// within the batch matters) and single-target (test) deliveries.
+async fn ingest_one(
+    conn: &mut SqliteConnection,
+    e: &Prepared,
+    now_ms: i64,
+) -> StoreResult<IngestOutcome> {
+    let inserted: Option<String> = sqlx::query_scalar(
+        "INSERT INTO events (id, idempotency_key, event, session_id, data, occurred_rfc3339, received_at, dispatched, source) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+    )
+    .bind(&e.id)
+    .bind(&e.key)
+    .bind(&e.event)
+    .bind(&e.session)
+    .bind(&e.data)
+    .bind(&e.occurred)
+    .bind(now_ms)
+    .bind(e.source.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(event_id) = inserted else {
+        let existing: String =
+            sqlx::query_scalar("SELECT id FROM events WHERE idempotency_key = ?")
+                .bind(&e.key)
+                .fetch_one(&mut *conn)
+                .await?;
+        return Ok(duplicate(existing, &e.key));
+    };
+
+    if let Some(status) = &e.status {
+        let changed: Option<String> = sqlx::query_scalar(
+            "INSERT INTO session_status (session_id, status, event_id, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (session_id) DO UPDATE SET status = excluded.status, event_id = excluded.event_id, updated_at = excluded.updated_at \
+             WHERE session_status.status <> excluded.status RETURNING session_id",
+        )
+        .bind(&e.session)
+        .bind(status)
+        .bind(&event_id)
+        .bind(now_ms)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if changed.is_none() {
+            let reason = format!(
+                "session {} is already '{status}': session.status is dispatched only when it changes",
+                e.session
+            );
+            sqlx::query("UPDATE events SET dispatched = 0, not_dispatched_reason = ? WHERE id = ?")
+                .bind(&reason)
+                .bind(&event_id)
+                .execute(&mut *conn)
+                .await?;
+            return Ok(IngestOutcome {
+                event_id,
+                idempotency_key: e.key.clone(),
+                duplicate: false,
+                dispatched: false,
+                reason: Some(reason),
+                deliveries: Vec::new(),
+            });
+        }
+    }
+
+    let targets: Vec<String> = match &e.only_webhook {
+        Some(id) => vec![id.clone()],
+        None => {
+            let [name, family, all] = &e.subscribed_by;
+            sqlx::query_scalar(
+                "SELECT w.id FROM webhooks w WHERE w.session_id = ?3 AND w.active = 1 \
+                   AND EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.webhook_id = w.id AND s.pattern IN (?1, ?2, ?4)) \
+                 UNION \
+                 SELECT w.id FROM webhooks w WHERE w.session_id IS NULL AND w.active = 1 \
+                   AND EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.webhook_id = w.id AND s.pattern IN (?1, ?2, ?4)) \
+                 ORDER BY 1",
+            )
+            .bind(name)
+            .bind(family)
+            .bind(&e.session)
+            .bind(all)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
+    let is_test = e.source == EventSource::Test;
+    let ids: Vec<String> = targets.iter().map(|_| ids::delivery_id()).collect();
+    if !ids.is_empty() {
+        let rows: Vec<(&str, &str)> = ids
+            .iter()
+            .zip(&targets)
+            .map(|(d, w)| (d.as_str(), w.as_str()))
+            .collect();
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, webhook_id, state, attempts, retry_base, \
+                next_attempt_at, is_test, created_at, updated_at) \
+             SELECT value ->> 0, ?2, value ->> 1, 'pending', 0, 0, ?3, ?4, ?3, ?3 FROM json_each(?1)",
+        )
+        .bind(to_json(&rows)?)
+        .bind(&event_id)
+        .bind(now_ms)
+        .bind(is_test)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(IngestOutcome {
+        event_id,
+        idempotency_key: e.key.clone(),
+        duplicate: false,
+        dispatched: true,
+        reason: None,
+        deliveries: ids,
+    })
+}

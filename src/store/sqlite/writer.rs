@@ -1,0 +1,235 @@
+//! The one writer of an SQLite file, with group commit.
+//!
+//! A task owns the only write connection. Every write of the store is a request queued to it;
+//! the task takes every request waiting (up to [`MAX_BATCH`]), runs them in one transaction and
+//! commits once, so concurrent requests share one fsync (`synchronous=FULL` stays). Each request
+//! runs in its own savepoint: one that fails rolls back alone and gets its error; the others
+//! commit. A request is answered only after the commit that holds its writes (or with the
+//! commit's error), so a 202 still means "on disk".
+//!
+//! Plain ingests (no status, no single target) are merged: the events of every such request in
+//! the batch are written with one statement per table (rows passed as one JSON array), first in
+//! the transaction. If that merged write fails, the transaction is rolled back and every request
+//! is run again on its own, each in its savepoint.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+
+use super::ingest::{self, IngestRequest};
+use crate::store::{StoreError, StoreResult};
+
+/// Most requests committed together.
+const MAX_BATCH: usize = 128;
+
+pub(super) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
+
+/// A write to run inside the writer's transaction.
+type WriteFn<T> =
+    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send>;
+
+/// A queued request, type-erased: run it, then answer once the transaction is settled.
+trait Job: Send {
+    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
+    /// `committed`: None if the transaction committed, else why not.
+    fn answer(self: Box<Self>, committed: Option<&str>);
+}
+
+struct Task<T> {
+    write: Option<WriteFn<T>>,
+    result: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T: Send + 'static> Job for Task<T> {
+    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
+        Box::pin(async move {
+            let Some(write) = self.write.take() else {
+                return false;
+            };
+            let r = write(conn).await;
+            let ok = r.is_ok();
+            self.result = Some(r);
+            ok
+        })
+    }
+
+    fn answer(self: Box<Self>, committed: Option<&str>) {
+        let r = match (self.result, committed) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), None) => Ok(v),
+            (_, Some(why)) => Err(StoreError::Corrupt(format!(
+                "the write was not committed: {why}"
+            ))),
+            (None, None) => Err(StoreError::Corrupt("the write did not run".into())),
+        };
+        let _ = self.reply.send(r);
+    }
+}
+
+enum Request {
+    Ingest(IngestRequest),
+    Job(Box<dyn Job>),
+}
+
+/// The handle requests are queued through.
+#[derive(Clone)]
+pub(super) struct Writer {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    /// Starts the writer task on `conn` (migrated, configured).
+    pub fn start(conn: SqliteConnection) -> Self {
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(run(conn, rx));
+        Self { tx }
+    }
+
+    /// Runs `write` in the writer's next transaction; its result once that has committed.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        write: impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
+        + Send
+        + 'static,
+    ) -> StoreResult<T> {
+        let (reply, rx) = oneshot::channel();
+        let task = Task {
+            write: Some(Box::new(write)),
+            result: None,
+            reply,
+        };
+        self.send(Request::Job(Box::new(task))).await?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// Queues an ingest (merged with the other plain ingests of its batch when it can be).
+    pub async fn ingest(&self, req: IngestRequest) -> StoreResult<()> {
+        self.send(Request::Ingest(req)).await
+    }
+
+    async fn send(&self, r: Request) -> StoreResult<()> {
+        self.tx.send(r).await.map_err(|_| gone())
+    }
+}
+
+fn gone() -> StoreError {
+    StoreError::Corrupt("the SQLite writer has stopped".into())
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()> {
+    sqlx::raw_sql(sql).execute(&mut *conn).await?;
+    Ok(())
+}
+
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut ingests = Vec::new();
+        let mut jobs = Vec::new();
+        for r in batch.drain(..) {
+            match r {
+                Request::Ingest(i) => ingests.push(i),
+                Request::Job(j) => jobs.push(j),
+            }
+        }
+        commit_batch(&mut conn, ingests, jobs).await;
+    }
+    let _ = conn.close().await;
+}
+
+async fn commit_batch(
+    conn: &mut SqliteConnection,
+    mut ingests: Vec<IngestRequest>,
+    mut jobs: Vec<Box<dyn Job>>,
+) {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+        let why = e.to_string();
+        for i in ingests {
+            i.fail(&why);
+        }
+        for j in jobs {
+            j.answer(Some(&why));
+        }
+        return;
+    }
+    // The fast path: every plain ingest of the batch in one merged write, before anything else
+    // (so that rolling it back loses nothing else).
+    let (plain, mut single): (Vec<_>, Vec<_>) = ingests.drain(..).partition(|i| i.is_plain());
+    let mut merged_ok = plain.is_empty();
+    let mut plain = plain;
+    if !plain.is_empty() {
+        match ingest::write_merged(conn, &mut plain).await {
+            Ok(()) => merged_ok = true,
+            Err(e) => {
+                tracing::debug!(error = %e, "merged ingest failed; running each request alone");
+                if let Err(e) = exec(conn, "ROLLBACK")
+                    .await
+                    .and(exec(conn, "BEGIN IMMEDIATE").await)
+                {
+                    let why = e.to_string();
+                    for i in plain.into_iter().chain(single) {
+                        i.fail(&why);
+                    }
+                    for j in jobs {
+                        j.answer(Some(&why));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+    if !merged_ok {
+        // Each on its own, in the order of arrival among themselves.
+        single.splice(0..0, plain.drain(..));
+    }
+    for i in &mut single {
+        if savepoint(conn).await {
+            let ok = i.write_alone(conn).await;
+            end_savepoint(conn, ok).await;
+        } else {
+            i.fail_alone("could not open a savepoint");
+        }
+    }
+    for j in &mut jobs {
+        if savepoint(conn).await {
+            let ok = j.run(conn).await;
+            end_savepoint(conn, ok).await;
+        }
+    }
+    let committed = exec(conn, "COMMIT").await.err().map(|e| e.to_string());
+    if committed.is_some() {
+        let _ = exec(conn, "ROLLBACK").await;
+    }
+    let why = committed.as_deref();
+    for i in plain.into_iter().chain(single) {
+        i.answer(why);
+    }
+    for j in jobs {
+        j.answer(why);
+    }
+}
+
+async fn savepoint(conn: &mut SqliteConnection) -> bool {
+    match exec(conn, "SAVEPOINT request").await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "opening a savepoint failed");
+            false
+        }
+    }
+}
+
+/// Keeps the savepoint's writes if `ok`, else rolls them back.
+async fn end_savepoint(conn: &mut SqliteConnection, ok: bool) {
+    let end = if ok {
+        "RELEASE request"
+    } else {
+        "ROLLBACK TO request; RELEASE request"
+    };
+    if let Err(e) = exec(conn, end).await {
+        tracing::error!(error = %e, "ending a savepoint failed");
+    }
+}
