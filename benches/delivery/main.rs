@@ -7,6 +7,7 @@
 //!
 //! Parameters (environment): see `Params::from_env` and docs/benchmarks.md.
 
+mod best;
 mod bridge;
 mod load;
 mod profile;

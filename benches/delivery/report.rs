@@ -214,58 +214,40 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
 
     // Targets.
     let _ = writeln!(o, "## Targets\n");
-    let _ = writeln!(o, "| Target | Figure | Met? |\n|---|---|---|");
-    let find = |label: &str| r.throughput.iter().find(|t| t.label == label);
-    if let Some(c) = ceiling {
-        let best_one = ["single, 1 subscriber", "batch 100, 1 subscriber"]
-            .iter()
-            .filter_map(|l| find(l))
-            .map(|t| (t.label.clone(), t.deliveries_per_sec()))
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((label, x)) = best_one {
-            let _ = writeln!(
-                o,
-                "| Durable delivery, 1 subscriber ≥ 0.30 × ceiling | {:.3} × ({x:.0}/s, {label}; ceiling {c:.0}/s) | {} |",
-                x / c,
-                verdict(x / c >= 0.30)
-            );
-        }
-        let best_fan = ["single, 100 subscribers", "batch 100, 100 subscribers"]
-            .iter()
-            .filter_map(|l| find(l))
-            .map(|t| (t.label.clone(), t.deliveries_per_sec()))
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((label, x)) = best_fan {
-            let _ = writeln!(
-                o,
-                "| Fan-out to 100 subscribers ≥ 0.25 × ceiling (deliveries/s) | {:.3} × ({x:.0}/s, {label}) | {} |",
-                x / c,
-                verdict(x / c >= 0.25)
-            );
-        }
-    }
-    if let Some(l) = &r.latency {
+    let targets = crate::best::targets(r);
+    let best = crate::best::record(&targets, p.only.is_none(), &now, &commit());
+    let _ = writeln!(
+        o,
+        "| Target | This run | Met? | Best so far vs this run |\n|---|---|---|---|"
+    );
+    for t in &targets {
         let _ = writeln!(
             o,
-            "| p99 ingest → delivery < 5 ms at {} events/s | p99 {:.2} ms (p50 {:.2} ms) | {} |",
-            l.rate,
-            ms(l.p99),
-            ms(l.p50),
-            verdict(l.p99 < Duration::from_millis(5) && l.received == l.sent)
+            "| {} | {} | {} | {} |",
+            t.goal,
+            t.figure,
+            match (t.met, t.value) {
+                (Some(m), _) => verdict(m),
+                (None, Some(_)) => "reported",
+                (None, None) if t.figure.starts_with("n/a") => "not measured",
+                (None, None) => "reported",
+            },
+            crate::best::compare(t, best.get(t.key))
         );
     }
-    if let Some(m) = &r.memory {
-        let peak = m.after_registrations.hwm_kib;
-        let _ = writeln!(
-            o,
-            "| RSS < 64 MiB with {} registrations and a {} backlog | peak {:.1} MiB (after the drain: {:.1} MiB) | {} |",
-            m.registrations,
-            m.backlog,
-            mib(peak),
-            mib(m.after_drain.hwm_kib),
-            verdict(mib(peak) < 64.0)
-        );
-    }
+    let _ = writeln!(
+        o,
+        "\n*Best so far* is the best figure of any full run recorded in \
+         `benches/delivery/best.json` (a full run updates it when it does better; partial runs \
+         only read it), beside this run's, so a regression is visible.\n\n\
+         **Yardstick, measured elsewhere** (not by this harness, one run on this kind of \
+         machine, quoted from issue 15): a widely used open-source webhook server written in \
+         Rust, with its in-memory queue on a PostgreSQL with fsync off, fed single events by \
+         `wrk` (16 connections, one endpoint) and delivering to nginx (`return 204`), accepted \
+         718 events/s and delivered 696/s against a wrk → nginx ceiling of 111,581 requests/s: \
+         **about 0.006–0.008 × ceiling**. In that same external run wabridge on SQLite \
+         (`synchronous=FULL`) delivered 578/s (0.0052 ×) before this work.\n"
+    );
     let _ = writeln!(
         o,
         "\nThe ratios divide by the ceiling below. Where a target is not met, the section \
@@ -407,22 +389,29 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
             "| Rate | Events | Sent over | Arrived | p50 | p90 | p99 | p99.9 | max | Ingest answered p50 / p99 | Bridge CPU | Other processes (cores) |\n\
              |---|---|---|---|---|---|---|---|---|---|---|---|"
         );
+        for l in std::iter::once(l).chain(&r.latency_sweep) {
+            let _ = writeln!(
+                o,
+                "| {}/s | {} | {:.2} s | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} / {:.2} ms | {:.0}% of a core | {:.2} |",
+                l.rate,
+                l.sent,
+                l.send_span.as_secs_f64(),
+                l.received,
+                ms(l.p50),
+                ms(l.p90),
+                ms(l.p99),
+                ms(l.p999),
+                ms(l.max),
+                ms(l.ingest_p50),
+                ms(l.ingest_p99),
+                100.0 * l.bridge_cpu_share,
+                l.other_load
+            );
+        }
         let _ = writeln!(
             o,
-            "| {}/s | {} | {:.2} s | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} / {:.2} ms | {:.0}% of a core | {:.2} |\n",
-            l.rate,
-            l.sent,
-            l.send_span.as_secs_f64(),
-            l.received,
-            ms(l.p50),
-            ms(l.p90),
-            ms(l.p99),
-            ms(l.p999),
-            ms(l.max),
-            ms(l.ingest_p50),
-            ms(l.ingest_p99),
-            100.0 * l.bridge_cpu_share,
-            l.other_load
+            "\nThe first row is the latency run; the rows after it double the rate (a few \
+             seconds each) while p99 stays under 20 ms and every event arrives.\n"
         );
     }
 

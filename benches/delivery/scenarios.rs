@@ -20,6 +20,8 @@ pub struct Results {
     /// The same runs on PostgreSQL, with 1 and 2 bridge instances on one database.
     pub postgres: Vec<Throughput>,
     pub latency: Option<Latency>,
+    /// Higher rates, doubling from the latency run's, while p99 stays under 20 ms.
+    pub latency_sweep: Vec<Latency>,
     pub validate: Option<Rate>,
     pub memory: Option<Memory>,
     pub profiles: Vec<(String, Throughput, Profile)>,
@@ -560,6 +562,20 @@ async fn latency(rate: u64, secs: u64) -> Latency {
     l
 }
 
+/// The p99 bound of the latency sweep.
+pub const SWEEP_P99: Duration = Duration::from_millis(20);
+
+impl Results {
+    /// The highest measured rate whose p99 stayed under [`SWEEP_P99`] with every event arriving.
+    pub fn highest_rate_under_20ms(&self) -> Option<&Latency> {
+        self.latency
+            .iter()
+            .chain(&self.latency_sweep)
+            .filter(|l| l.p99 < SWEEP_P99 && l.received == l.sent)
+            .max_by_key(|l| l.rate)
+    }
+}
+
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -850,6 +866,18 @@ pub async fn run_all(p: &Params) -> Results {
     if p.wants("latency") {
         eprintln!("latency");
         r.latency = Some(latency(p.latency_rate, p.latency_secs).await);
+        // The highest rate whose p99 stays under 20 ms: double until it does not (or until
+        // not everything arrives), a few seconds each.
+        let mut rate = p.latency_rate;
+        for _ in 0..5 {
+            let last = r.latency_sweep.last().or(r.latency.as_ref());
+            if last.is_none_or(|l| l.p99 >= SWEEP_P99 || l.received < l.sent) {
+                break;
+            }
+            rate *= 2;
+            r.latency_sweep
+                .push(latency(rate, p.latency_secs.clamp(1, 3)).await);
+        }
     }
     if p.wants("validate") {
         eprintln!("validate");
