@@ -7,6 +7,7 @@ mod headers;
 mod routes;
 pub mod server;
 pub mod state;
+pub mod ui;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -19,7 +20,7 @@ use tower_http::trace::TraceLayer;
 use self::error::problem;
 pub use self::routes::ingest_waha::WahaSettings;
 use self::routes::{
-    catalog, deliveries, documents, health, ingest, ingest_evolution, ingest_waha, webhooks,
+    catalog, deliveries, documents, health, ingest, ingest_evolution, ingest_waha, inspect, webhooks,
 };
 pub use self::state::{AppState, Inner};
 
@@ -70,6 +71,15 @@ pub fn router(state: AppState) -> Router {
             post(ingest_evolution::ingest_evolution_by_event),
         )
         .route("/v1/ingest/ignored", get(ingest::list_ignored))
+        .route("/v1/stats", get(inspect::stats))
+        .route("/v1/webhooks/{id}/stats", get(inspect::webhook_stats))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/envelope",
+            get(inspect::envelope),
+        )
+        .route("/ui", get(ui::page))
+        .route("/ui/app.js", get(ui::script))
+        .route("/ui/app.css", get(ui::style))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -2,6 +2,7 @@
 //! `dyn Store`; SQLite is the embedded default (one process per file), PostgreSQL implements the
 //! same trait for several instances sharing one database. The URL picks the backend.
 
+mod inspect;
 mod model;
 mod postgres;
 mod rows;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use inspect::*;
 pub use model::*;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -141,4 +143,12 @@ pub trait Store: Send + Sync + 'static {
     async fn record_ignored(&self, ignored: &IgnoredEvent, now_ms: i64) -> StoreResult<()>;
     /// Every ignored name, most recently seen first.
     async fn list_ignored(&self) -> StoreResult<Vec<IgnoredSummary>>;
+
+    // --- The operator's views ---
+    /// Deliveries by state, of one registration or (`None`) of all; `in_flight` counts the
+    /// pending ones whose lease runs past `now_ms`.
+    async fn state_counts(&self, webhook_id: Option<&str>, now_ms: i64)
+    -> StoreResult<StateCounts>;
+    /// The stored event a delivery carries (what its envelope is built from), if it exists.
+    async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>>;
 }

@@ -759,6 +759,71 @@ impl Store for PostgresStore {
         c.active_webhooks = u64::try_from(active).unwrap_or(0);
         Ok(c)
     }
+
+    async fn state_counts(
+        &self,
+        webhook_id: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<StateCounts> {
+        let Some(webhook_id) = webhook_id else {
+            // All deliveries: the counters kept by triggers, and the leased pending rows.
+            let c = self.delivery_counts().await?;
+            let in_flight: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > $1",
+            )
+            .bind(now_ms)
+            .fetch_one(&self.pool)
+            .await?;
+            return Ok(StateCounts {
+                pending: c.pending,
+                in_flight: u64::try_from(in_flight).unwrap_or(0),
+                delivered: c.delivered,
+                dead: c.dead,
+            });
+        };
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0)::BIGINT AS pending, \
+             COALESCE(SUM(CASE WHEN state = 'pending' AND lease_until > $1 THEN 1 ELSE 0 END), 0)::BIGINT AS in_flight, \
+             COALESCE(SUM(CASE WHEN state = 'delivered' THEN 1 ELSE 0 END), 0)::BIGINT AS delivered, \
+             COALESCE(SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END), 0)::BIGINT AS dead \
+             FROM deliveries WHERE webhook_id = $2",
+        )
+        .bind(now_ms)
+        .bind(webhook_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let n = |col: &str| -> StoreResult<u64> {
+            Ok(u64::try_from(row.try_get::<i64, _>(col)?).unwrap_or(0))
+        };
+        Ok(StateCounts {
+            pending: n("pending")?,
+            in_flight: n("in_flight")?,
+            delivered: n("delivered")?,
+            dead: n("dead")?,
+        })
+    }
+
+    async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>> {
+        let row = sqlx::query(
+            "SELECT d.id, d.webhook_id, d.is_test, e.event, e.session_id, e.idempotency_key, \
+             e.occurred_rfc3339, e.data FROM deliveries d JOIN events e ON e.id = d.event_id \
+             WHERE d.id = $1",
+        )
+        .bind(delivery_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(DeliveryEvent {
+            delivery_id: row.try_get("id")?,
+            webhook_id: row.try_get("webhook_id")?,
+            event: row.try_get("event")?,
+            session_id: row.try_get("session_id")?,
+            idempotency_key: row.try_get("idempotency_key")?,
+            occurred: row.try_get("occurred_rfc3339")?,
+            data: row.try_get("data")?,
+            is_test: row.try_get::<bool, _>("is_test")?,
+        }))
+    }
 }
 
 /// Leases these deliveries to `instance` until `until` under a new claim token, and reads them

@@ -19,5 +19,6 @@ mod persistence;
 mod sources;
 mod store;
 mod store_backends;
+mod ui;
 mod waha;
 mod webhooks;

@@ -182,6 +182,20 @@ pub fn response_schemas() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
+            "StateCounts",
+            json!({
+                "description": "Deliveries by state. inFlight: the pending ones leased now (being sent, or held ready to send); they count in pending too.",
+                "type": "object",
+                "required": ["pending", "inFlight", "delivered", "dead"],
+                "properties": {
+                    "pending": {"type": "integer", "minimum": 0},
+                    "inFlight": {"type": "integer", "minimum": 0},
+                    "delivered": {"type": "integer", "minimum": 0},
+                    "dead": {"type": "integer", "minimum": 0}
+                }
+            }),
+        ),
+        (
             "DeliveryList",
             json!({
                 "type": "object",

@@ -250,7 +250,8 @@ pub(super) fn document(catalog: &Catalog) -> Value {
             {"name": "deliveries", "description": "Deliveries: inspection, redrive, tests; and, under webhooks, what arrives at a registered URL."},
             {"name": "ingest", "description": "Engines report events (ingest key)."},
             {"name": "engines", "description": "Engines' own webhook formats, translated by adapters."},
-            {"name": "health", "description": "Liveness, readiness, metrics."}
+            {"name": "health", "description": "Liveness, readiness, metrics."},
+            {"name": "ui", "description": "The operator page (docs/operator.md): static files; its data comes from this API with the admin key."}
         ],
         "paths": paths(catalog),
         "webhooks": webhooks(catalog),

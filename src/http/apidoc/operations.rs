@@ -83,6 +83,18 @@ fn engine_responses() -> Value {
     })
 }
 
+/// A file of the operator page: static, no key, answered 304 to a matching `If-None-Match`.
+fn ui_file(id: &str, summary: &str, media: &str) -> Value {
+    json!({
+        "operationId": id, "tags": ["ui"], "summary": summary,
+        "responses": {
+            "200": {"description": "The file, with a Content-Security-Policy that allows only this bridge.",
+                    "content": {media: {"schema": {"type": "string"}}}},
+            "304": {"description": "Not modified (ETag)."}
+        }
+    })
+}
+
 /// Every operation of the API.
 pub fn operations(catalog: &Catalog) -> Vec<Operation> {
     let schema_paths: Vec<&String> = catalog.files().keys().collect();
@@ -442,5 +454,46 @@ pub fn operations(catalog: &Catalog) -> Vec<Operation> {
                 }
             }),
         ),
+        op(
+            "get",
+            "/v1/stats",
+            json!({
+                "operationId": "getStats", "tags": ["deliveries"], "security": admin(),
+                "summary": "Every delivery by state (the operator page's health view)",
+                "responses": {
+                    "200": json_body(schema_ref("StateCounts"), "Counts now."),
+                    "401": problem("Unauthorized")
+                }
+            }),
+        ),
+        op(
+            "get",
+            "/v1/webhooks/{id}/stats",
+            json!({
+                "operationId": "getWebhookStats", "tags": ["deliveries"], "security": admin(),
+                "summary": "A registration's deliveries by state",
+                "parameters": [path_param("id", "Registration id (wh_…).")],
+                "responses": {
+                    "200": json_body(schema_ref("StateCounts"), "Counts now."),
+                    "401": problem("Unauthorized"), "404": problem("NotFound")
+                }
+            }),
+        ),
+        op(
+            "get",
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/envelope",
+            json!({
+                "operationId": "getDeliveryEnvelope", "tags": ["deliveries"], "security": admin(),
+                "summary": "The envelope a delivery sends, byte for byte (the body of every attempt; no headers, no signature)",
+                "parameters": [path_param("id", "Registration id (wh_…)."), path_param("delivery_id", "Delivery id (dlv_…).")],
+                "responses": {
+                    "200": json_body(schema_ref("Envelope"), "The envelope."),
+                    "401": problem("Unauthorized"), "404": problem("NotFound")
+                }
+            }),
+        ),
+        op("get", "/ui", ui_file("getUi", "The operator page (static HTML; it calls this API with the admin key typed into it)", "text/html")),
+        op("get", "/ui/app.js", ui_file("getUiScript", "The operator page's script", "text/javascript")),
+        op("get", "/ui/app.css", ui_file("getUiStyle", "The operator page's style sheet", "text/css")),
     ]
 }

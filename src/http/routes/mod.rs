@@ -7,4 +7,5 @@ pub mod health;
 pub mod ingest;
 pub mod ingest_evolution;
 pub mod ingest_waha;
+pub mod inspect;
 pub mod webhooks;

@@ -1,0 +1,89 @@
+//! What the operator page reads besides the registration and delivery routes: delivery counts
+//! by state (all, or of one registration) and the envelope a delivery carries.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::webhooks::load;
+use crate::clock;
+use crate::delivery::request::envelope_body;
+use crate::http::error::ApiError;
+use crate::http::extract::Admin;
+use crate::http::state::AppState;
+use crate::secret::WebhookSecret;
+use crate::store::{ClaimedDelivery, StateCounts};
+
+fn counts_json(c: StateCounts) -> Value {
+    json!({
+        "pending": c.pending,
+        "inFlight": c.in_flight,
+        "delivered": c.delivered,
+        "dead": c.dead,
+    })
+}
+
+/// `GET /v1/stats`: every delivery by state.
+pub async fn stats(_: Admin, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let c = state.store.state_counts(None, clock::now_ms()).await?;
+    Ok(Json(counts_json(c)))
+}
+
+/// `GET /v1/webhooks/{id}/stats`: the registration's deliveries by state.
+pub async fn webhook_stats(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    load(&state, &id).await?;
+    let c = state.store.state_counts(Some(&id), clock::now_ms()).await?;
+    Ok(Json(counts_json(c)))
+}
+
+/// `GET /v1/webhooks/{id}/deliveries/{delivery_id}/envelope`: the JSON body every attempt of
+/// the delivery sends, byte for byte (built by the same function as the attempts; headers and
+/// signatures are not part of it).
+pub async fn envelope(
+    _: Admin,
+    State(state): State<AppState>,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let e = match state.store.delivery_event(&delivery_id).await? {
+        Some(e) if e.webhook_id == id => e,
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "no delivery '{delivery_id}' for registration '{id}'"
+            )));
+        }
+    };
+    // `envelope_body` reads only the event's fields; the rest of a claim (the secret, headers,
+    // url) is never read, so none of the registration's is loaded here.
+    let as_claim = ClaimedDelivery {
+        id: e.delivery_id,
+        webhook_id: e.webhook_id,
+        url: String::new(),
+        secret: WebhookSecret::generate(),
+        headers: Default::default(),
+        rate_limit: None,
+        event: e.event,
+        session_id: e.session_id,
+        idempotency_key: e.idempotency_key,
+        occurred: e.occurred,
+        data: e.data,
+        is_test: e.is_test,
+        attempts: 0,
+        retry_base: 0,
+        claim_token: 0,
+    };
+    let body = envelope_body(&as_claim).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
