@@ -49,6 +49,9 @@ rm -f "$log"
 step "n8n node: npm ci && npm run ci"
 (cd n8n-node && npm ci --no-audit --no-fund && npm run ci)
 
+step "operator page in a real browser (tests/ui/run.sh: Debian chromium via playwright-core; installs chromium if missing, fails if it cannot)"
+bash tests/ui/run.sh
+
 step "fuzz targets, briefly each (fuzz/, cargo-fuzz on nightly; a crash fails the suite; see docs/reliability.md)"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 (

@@ -20,7 +20,8 @@ use tower_http::trace::TraceLayer;
 use self::error::problem;
 pub use self::routes::ingest_waha::WahaSettings;
 use self::routes::{
-    catalog, deliveries, documents, health, ingest, ingest_evolution, ingest_waha, inspect, webhooks,
+    catalog, deliveries, documents, health, ingest, ingest_evolution, ingest_waha, inspect,
+    webhooks,
 };
 pub use self::state::{AppState, Inner};
 

@@ -23,8 +23,17 @@ async fn the_page_and_its_files_are_served_without_a_key_under_a_strict_policy()
         let res = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{path}");
         let h = res.headers().clone();
-        let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        assert!(header("content-type").starts_with(media), "{path}: {}", header("content-type"));
+        let header = |name: &str| {
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(
+            header("content-type").starts_with(media),
+            "{path}: {}",
+            header("content-type")
+        );
         let csp = header("content-security-policy");
         for directive in [
             "default-src 'none'",
@@ -33,9 +42,15 @@ async fn the_page_and_its_files_are_served_without_a_key_under_a_strict_policy()
             "connect-src 'self'",
             "frame-ancestors 'none'",
         ] {
-            assert!(csp.contains(directive), "{path}: CSP lacks {directive}: {csp}");
+            assert!(
+                csp.contains(directive),
+                "{path}: CSP lacks {directive}: {csp}"
+            );
         }
-        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval") && !csp.contains('*'), "{csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval") && !csp.contains('*'),
+            "{csp}"
+        );
         assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
         assert_eq!(header("cache-control"), "no-cache", "{path}");
         let etag = header("etag");
@@ -55,13 +70,23 @@ async fn the_page_and_its_files_are_served_without_a_key_under_a_strict_policy()
     assert!(html.contains(r#"<script src="/ui/app.js" defer></script>"#));
     assert!(html.contains(r#"<link rel="stylesheet" href="/ui/app.css">"#));
     assert_eq!(html.matches("<script").count(), 1, "one script, by src");
-    assert!(!html.contains("<style") && !html.contains(" style="), "no inline style");
+    assert!(
+        !html.contains("<style") && !html.contains(" style="),
+        "no inline style"
+    );
     assert!(html.contains(r#"<label for="key">Admin key</label>"#));
     let js = &bodies[1].1;
     assert!(js.contains("sessionStorage"));
     for (path, body) in &bodies {
         let lower = body.to_lowercase();
-        for needle in ["localstorage", "document.cookie", "innerhtml", "eval(", "https://", "whsec_"] {
+        for needle in [
+            "localstorage",
+            "document.cookie",
+            "innerhtml",
+            "eval(",
+            "https://",
+            "whsec_",
+        ] {
             assert!(!lower.contains(needle), "{path} contains {needle}");
         }
         // The only absolute URL is the SVG namespace, which is a name, not a fetch.
@@ -70,7 +95,10 @@ async fn the_page_and_its_files_are_served_without_a_key_under_a_strict_policy()
             lower.matches("http://www.w3.org/2000/svg").count(),
             "{path} names a remote URL"
         );
-        assert!(!body.contains(ADMIN_KEY) && !body.contains(INGEST_KEY), "{path} carries a key");
+        assert!(
+            !body.contains(ADMIN_KEY) && !body.contains(INGEST_KEY),
+            "{path} carries a key"
+        );
         for word in ["secret", "password", "api_key", "apikey", "token"] {
             for assigned in [
                 format!("{word}=\""),
@@ -79,7 +107,10 @@ async fn the_page_and_its_files_are_served_without_a_key_under_a_strict_policy()
                 format!("{word} = \""),
                 format!("{word} = '"),
             ] {
-                assert!(!lower.contains(&assigned), "{path} assigns a {word}: {assigned}");
+                assert!(
+                    !lower.contains(&assigned),
+                    "{path} assigns a {word}: {assigned}"
+                );
             }
         }
     }
@@ -121,16 +152,25 @@ async fn counts_by_state_and_the_envelope_as_sent() {
         json!({"pending": 0, "inFlight": 0, "delivered": 1, "dead": 0})
     );
     let none: Value = app
-        .get(&format!("/v1/webhooks/{}/stats", other["id"].as_str().unwrap()))
+        .get(&format!(
+            "/v1/webhooks/{}/stats",
+            other["id"].as_str().unwrap()
+        ))
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(none, json!({"pending": 0, "inFlight": 0, "delivered": 0, "dead": 0}));
+    assert_eq!(
+        none,
+        json!({"pending": 0, "inFlight": 0, "delivered": 0, "dead": 0})
+    );
     let all: Value = app.get("/v1/stats").await.json().await.unwrap();
     assert_eq!(all["delivered"], 1, "{all}");
     assert_eq!(all["dead"], 0, "{all}");
-    assert_eq!(app.get("/v1/webhooks/wh_nope/stats").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/v1/webhooks/wh_nope/stats").await.status(),
+        StatusCode::NOT_FOUND
+    );
 
     // The envelope, byte for byte as the receiver got it; and only under its registration.
     let res = app

@@ -492,8 +492,28 @@ pub fn operations(catalog: &Catalog) -> Vec<Operation> {
                 }
             }),
         ),
-        op("get", "/ui", ui_file("getUi", "The operator page (static HTML; it calls this API with the admin key typed into it)", "text/html")),
-        op("get", "/ui/app.js", ui_file("getUiScript", "The operator page's script", "text/javascript")),
-        op("get", "/ui/app.css", ui_file("getUiStyle", "The operator page's style sheet", "text/css")),
+        op(
+            "get",
+            "/ui",
+            ui_file(
+                "getUi",
+                "The operator page (static HTML; it calls this API with the admin key typed into it)",
+                "text/html",
+            ),
+        ),
+        op(
+            "get",
+            "/ui/app.js",
+            ui_file(
+                "getUiScript",
+                "The operator page's script",
+                "text/javascript",
+            ),
+        ),
+        op(
+            "get",
+            "/ui/app.css",
+            ui_file("getUiStyle", "The operator page's style sheet", "text/css"),
+        ),
     ]
 }

@@ -11,13 +11,21 @@ use sha2::{Digest, Sha256};
 
 /// The page's files: (route, content type, bytes).
 pub const ASSETS: [(&str, &str, &str); 3] = [
-    ("/ui", "text/html; charset=utf-8", include_str!("index.html")),
+    (
+        "/ui",
+        "text/html; charset=utf-8",
+        include_str!("index.html"),
+    ),
     (
         "/ui/app.js",
         "text/javascript; charset=utf-8",
         include_str!("app.js"),
     ),
-    ("/ui/app.css", "text/css; charset=utf-8", include_str!("app.css")),
+    (
+        "/ui/app.css",
+        "text/css; charset=utf-8",
+        include_str!("app.css"),
+    ),
 ];
 
 /// Only the bridge's own script, styles and API; no inline script or style, no frames, no
@@ -54,7 +62,10 @@ fn serve(index: usize, request: &HeaderMap) -> Response {
             header::ETAG,
             HeaderValue::from_str(etag).unwrap_or(HeaderValue::from_static("\"ui\"")),
         ),
-        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
     ];
     let fresh = request
