@@ -317,12 +317,12 @@
       if (stats[i].dead === 0) continue;
       const { list } = await deliveriesOf(w.id);
       const dead = list.filter((d) => d.state === 'dead');
-      const all = el('button', { type: 'button', class: 'redrive-all' }, `Redrive all ${stats[i].dead}`);
+      const all = el('button', { type: 'button', class: 'redrive-all' }, `Redrive all (${stats[i].dead})`);
       all.addEventListener('click', async () => {
         all.disabled = true;
         try {
           const r = await api(`/v1/webhooks/${encodeURIComponent(w.id)}/redrive`, { method: 'POST' });
-          status('dead', `${r.redriven} delivery(ies) of ${w.url} queued again.`);
+          status('dead', `${r.redriven} dead ${r.redriven === 1 ? 'delivery' : 'deliveries'} of ${w.url} queued again.`);
           await loadDead();
         } catch (e) {
           all.disabled = false;
