@@ -28,10 +28,10 @@ tests/schemathesis/run.sh
 step "benchmark smoke run: tiny counts, debug build; checks that the harness runs and reports (no speed check)"
 smoke=target/bench/smoke.md
 rm -f "$smoke"
-BENCH_ONLY=ceiling,throughput,latency BENCH_SCALE=0.01 BENCH_REGISTRATIONS=20 \
+BENCH_ONLY=ceiling,throughput,latency,retention BENCH_SCALE=0.01 BENCH_REGISTRATIONS=20 \
   BENCH_LATENCY_RATE=50 BENCH_LATENCY_SECS=1 BENCH_LIMIT_SECS=60 BENCH_PROFILE=0 BENCH_OUT="$smoke" \
   cargo bench --profile dev --bench delivery
-for want in '^## Targets' '^| single, 1 subscriber |' '^| batch 100, 100 subscribers |' '^| 50/s |'; do
+for want in '^## Targets' '^| single, 1 subscriber |' '^| batch 100, 100 subscribers |' '^| 50/s |' '^## Retention: 10000 delivered events'; do
   grep -q -- "$want" "$smoke" || { echo "the benchmark smoke run's report lacks $want" >&2; exit 1; }
 done
 

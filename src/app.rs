@@ -1,5 +1,5 @@
 //! One way to start wabridge, used by `main` and by every test: bind, open the store, compile
-//! the catalog, start the delivery engine and the API; run until a shutdown signal.
+//! the catalog, start the delivery engine, the pruner and the API; run until a shutdown signal.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,6 +16,7 @@ use crate::delivery::{Engine, EngineConfig, Wakeup};
 use crate::http::server::{ServerLimits, serve};
 use crate::http::{AppState, Inner, WahaSettings, router};
 use crate::keys::{self, GeneratedKey};
+use crate::retention::pruner::{Pruner, PrunerConfig};
 use crate::{clock, store};
 
 pub struct Application {
@@ -26,6 +27,7 @@ pub struct Application {
     client: reqwest::Client,
     generated_keys: Vec<GeneratedKey>,
     limits: ServerLimits,
+    pruner: PrunerConfig,
 }
 
 impl Application {
@@ -114,6 +116,7 @@ impl Application {
                 max_connections: config.max_connections,
                 shutdown_grace: config.shutdown_grace,
             },
+            pruner: PrunerConfig::new(config.retention, config.prune_every),
         })
     }
 
@@ -139,8 +142,10 @@ impl Application {
             self.engine,
             self.state.wakeup.clone(),
         );
+        let pruner = Pruner::start(Arc::clone(&self.state.store), self.pruner);
         tracing::info!(addr = %self.addr, "wabridge listening");
         let served = serve(self.listener, router(self.state), self.limits, shutdown).await;
+        pruner.shutdown().await;
         engine.shutdown().await;
         served.context("the HTTP server failed")
     }

@@ -153,6 +153,14 @@ pub struct ServeArgs {
     /// instance takes over the work of one that died (default: attempt timeout + 60s; at least 2s).
     #[arg(long, env = "WABRIDGE_LEASE", value_parser = parse_duration)]
     pub lease: Option<Duration>,
+    /// How long delivered deliveries (and their attempts) are kept after delivery; an event goes
+    /// with its last delivery. Units: ms, s, m, h, d.
+    #[arg(long, env = "WABRIDGE_RETENTION_DELIVERED", default_value = "7d", value_parser = parse_duration)]
+    pub retention_delivered: Duration,
+    /// How long dead letters (and their attempts) are kept after they died (redrive works
+    /// until then).
+    #[arg(long, env = "WABRIDGE_RETENTION_DEAD", default_value = "30d", value_parser = parse_duration)]
+    pub retention_dead: Duration,
     /// Log format.
     #[arg(long, env = "WABRIDGE_LOG_FORMAT", value_enum, default_value = "human")]
     pub log_format: LogFormat,
@@ -201,6 +209,10 @@ impl ServeArgs {
             );
         }
         c.lease = self.lease;
+        c.retention = crate::retention::Retention {
+            delivered: self.retention_delivered,
+            dead: self.retention_dead,
+        };
         Ok(c)
     }
 }

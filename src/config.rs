@@ -61,6 +61,10 @@ pub struct Config {
     /// How long a claimed delivery stays leased without renewal: after an instance dies, others
     /// take its work over once this has passed. `None`: the attempt timeout + 60 s.
     pub lease: Option<Duration>,
+    /// How long finished deliveries (and then their events) are kept: `WABRIDGE_RETENTION_*`.
+    pub retention: crate::retention::Retention,
+    /// How often the pruner runs (tests shorten it).
+    pub prune_every: Duration,
 }
 
 impl Config {
@@ -89,6 +93,8 @@ impl Config {
             body_timeout: Duration::from_secs(30),
             max_connections: 1024,
             lease: None,
+            retention: crate::retention::Retention::default(),
+            prune_every: Duration::from_secs(60),
         }
     }
 }
@@ -102,7 +108,7 @@ pub fn split_list(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// Parses `15s`, `500ms`, `2m`, or a bare number of seconds.
+/// Parses `15s`, `500ms`, `2m`, `12h`, `7d`, or a bare number of seconds.
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let s = raw.trim();
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
@@ -117,7 +123,12 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("{raw:?}: unknown unit {unit:?}; use ms, s, m or h")),
+        "d" => n * 86_400.0,
+        _ => {
+            return Err(format!(
+                "{raw:?}: unknown unit {unit:?}; use ms, s, m, h or d"
+            ));
+        }
     };
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{raw:?}: {e}"))
 }
@@ -132,6 +143,7 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
         assert!(parse_duration("3 weeks").is_err());
         assert!(parse_duration("abc").is_err());
     }

@@ -14,5 +14,6 @@ pub mod ingest;
 pub mod keys;
 pub mod metrics;
 pub mod registration;
+pub mod retention;
 pub mod secret;
 pub mod store;

@@ -59,6 +59,19 @@ pub fn attempt(outcome: &'static str, status: Option<u16>, took: Duration) {
     histogram!(ATTEMPT_SECONDS).record(took.as_secs_f64());
 }
 
+/// What a prune batch removed, by kind: `delivered` and `dead` deliveries, their `attempts`, and
+/// `events` (with their idempotency keys).
+pub fn pruned(o: &crate::store::PruneOutcome) {
+    for (kind, n) in [
+        ("delivered", o.delivered),
+        ("dead", o.dead),
+        ("attempts", o.attempts),
+        ("events", o.events),
+    ] {
+        counter!("wabridge_pruned_total", "kind" => kind).increment(n);
+    }
+}
+
 /// The Prometheus text exposition, with the store-backed gauges refreshed.
 pub async fn render(store: &dyn Store) -> String {
     match store.delivery_counts().await {

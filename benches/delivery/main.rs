@@ -13,6 +13,7 @@ mod load;
 mod profile;
 mod receiver;
 mod report;
+mod retention;
 mod scenarios;
 
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ pub struct Params {
     /// Pending deliveries to pile up with the subscriber down.
     pub backlog: usize,
     pub registrations: usize,
+    /// Delivered events stored before the `retention` part's prune.
+    pub retention_events: usize,
     /// Longest time the backlog drain is watched.
     pub drain_secs: u64,
     pub latency_rate: u64,
@@ -38,7 +41,8 @@ pub struct Params {
     pub postgres: Option<String>,
     /// BENCH_REQUIRE_POSTGRES=1 (set by scripts/bench.sh): no PostgreSQL URL is an error.
     pub require_postgres: bool,
-    /// Only these parts (ceiling, throughput, postgres, latency, validate, memory, profile); all
+    /// Only these parts (ceiling, throughput, postgres, latency, validate, memory, retention,
+    /// profile); all
     /// if None.
     pub only: Option<Vec<String>>,
     pub out: PathBuf,
@@ -72,6 +76,10 @@ impl Params {
             scale: env("BENCH_SCALE", 1.0),
             backlog: env("BENCH_BACKLOG", 1_000_000usize),
             registrations: env("BENCH_REGISTRATIONS", 10_000usize),
+            retention_events: env(
+                "BENCH_RETENTION_EVENTS",
+                ((1_000_000.0 * env("BENCH_SCALE", 1.0)) as usize).max(1000),
+            ),
             drain_secs: env("BENCH_DRAIN_SECS", 60u64),
             latency_rate: env("BENCH_LATENCY_RATE", 1000u64),
             latency_secs: env("BENCH_LATENCY_SECS", 10u64),

@@ -164,8 +164,9 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
          | `BENCH_LATENCY_SECS` | {} | length of the latency run |\n\
          | `BENCH_LIMIT_SECS` | {} | longest time of one throughput run |\n\
          | `BENCH_PROFILE` | {} | profile with `perf record -e cpu-clock` (1/0) |\n\
+         | `BENCH_RETENTION_EVENTS` | {} | delivered events stored before the retention part's prune (default 1,000,000 × `BENCH_SCALE`) |\n\
          | `WABRIDGE_BENCH_POSTGRES_URL` | {} | admin URL of the PostgreSQL for the `postgres` part (else `WABRIDGE_TEST_POSTGRES_URL`, which `scripts/with-postgres.sh` exports); each run creates its own database there |\n\
-         | `BENCH_ONLY` | {} | only these parts: ceiling, throughput, postgres, latency, validate, memory, profile |\n",
+         | `BENCH_ONLY` | {} | only these parts: ceiling, throughput, postgres, latency, validate, memory, retention, profile |\n",
         p.scale,
         p.backlog,
         p.registrations,
@@ -174,6 +175,7 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
         p.latency_secs,
         p.limit.as_secs(),
         u8::from(p.profile),
+        p.retention_events,
         if p.postgres.is_some() {
             "(set)"
         } else {
@@ -516,6 +518,10 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
         let _ = writeln!(o);
     }
 
+    if let Some(x) = &r.retention {
+        retention_section(&mut o, x);
+    }
+
     let mut profiled: Vec<(String, &Profile)> = r
         .profiles
         .iter()
@@ -601,4 +607,46 @@ fn profile_section(o: &mut String, title: &str, prof: &Profile) {
         let _ = writeln!(o, "| {s:.1}% | `{sym}` |");
     }
     let _ = writeln!(o);
+}
+
+fn retention_section(o: &mut String, x: &crate::retention::RetentionRun) {
+    let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let _ = writeln!(
+        o,
+        "## Retention: {} delivered events, then a prune (SQLite)\n",
+        x.events
+    );
+    let _ = writeln!(
+        o,
+        "The store, in process, on a fresh file: {} events ingested and delivered in batches of \
+         1,000 ({:.0} s), then one pass of the pruner a week and a minute later (batches of 500, \
+         then `PRAGMA incremental_vacuum` 2,048 pages at a time), as the periodic task runs it.\n",
+        x.events,
+        x.fill.as_secs_f64()
+    );
+    let _ = writeln!(o, "| | Database file (MiB) | WAL (MiB) |\n|---|---:|---:|");
+    for (name, (db, wal)) in [
+        ("before the prune", x.before),
+        ("after the pass (prune + incremental vacuum)", x.after_pass),
+        ("after the next checkpoint", x.after_checkpoint),
+    ] {
+        let _ = writeln!(o, "| {name} | {:.1} | {:.1} |", mb(db), mb(wal));
+    }
+    let p = &x.pruned;
+    let _ = writeln!(
+        o,
+        "\nPruned: {} delivered deliveries, {} attempts, {} events; {} pages given back. Prune: \
+         {:.1} s in {} batches (longest {:.0} ms); vacuum: {:.1} s in {} steps (longest {:.0} \
+         ms). The longest single write is what an ingest could wait behind.\n",
+        p.delivered,
+        p.attempts,
+        p.events,
+        p.pages_freed,
+        x.prune.as_secs_f64(),
+        x.batches,
+        x.longest_batch.as_secs_f64() * 1e3,
+        x.vacuum.as_secs_f64(),
+        x.vacuum_steps,
+        x.longest_vacuum_step.as_secs_f64() * 1e3
+    );
 }

@@ -24,6 +24,7 @@ pub struct Results {
     pub latency_sweep: Vec<Latency>,
     pub validate: Option<Rate>,
     pub memory: Option<Memory>,
+    pub retention: Option<crate::retention::RetentionRun>,
     pub profiles: Vec<(String, Throughput, Profile)>,
     pub notes: Vec<String>,
 }
@@ -886,6 +887,13 @@ pub async fn run_all(p: &Params) -> Results {
     if p.wants("memory") {
         eprintln!("memory");
         r.memory = Some(memory(p).await);
+    }
+    if p.wants("retention") {
+        eprintln!(
+            "retention ({} delivered events, then a prune)",
+            p.retention_events
+        );
+        r.retention = Some(crate::retention::retention(p.retention_events).await);
     }
     if p.wants("profile") {
         if p.profile {

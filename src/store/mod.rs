@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use inspect::*;
+pub use crate::retention::PruneCutoffs;
 pub use model::*;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -137,6 +138,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<u64>;
     /// Counts by state, for metrics and readiness.
     async fn delivery_counts(&self) -> StoreResult<DeliveryCounts>;
+
+    // --- Retention (the rule: `crate::retention`) ---
+    /// One short batch of pruning: up to `limit` finished deliveries past their cutoff (delivered
+    /// first, then dead; never pending) with their attempts, then up to `limit` events that have
+    /// no delivery left and were received before `events_before_ms` (with their idempotency
+    /// keys). The state counters follow (triggers). `session_status` is never touched.
+    async fn prune(&self, cutoffs: &PruneCutoffs, limit: u32) -> StoreResult<PruneOutcome>;
+    /// Gives up to `max_pages` free pages back to the file system; returns how many it freed.
+    /// SQLite: `PRAGMA incremental_vacuum`. PostgreSQL: nothing (autovacuum reuses the space).
+    async fn reclaim_space(&self, max_pages: u32) -> StoreResult<u64>;
 
     // --- Engine deliveries that did not become catalog events ---
     /// Counts one more ignored delivery of this source and native name, keeping the last reason.

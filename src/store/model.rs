@@ -212,3 +212,40 @@ pub struct IgnoredSummary {
     pub last_seen_at_ms: i64,
     pub last_reason: String,
 }
+
+/// What one prune removed (see `crate::retention`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneOutcome {
+    /// Delivered deliveries removed.
+    pub delivered: u64,
+    /// Dead deliveries removed.
+    pub dead: u64,
+    /// Attempts removed with them.
+    pub attempts: u64,
+    /// Events removed (no delivery left, past the window), with their idempotency keys.
+    pub events: u64,
+    /// Pages given back to the file system afterwards (SQLite's incremental vacuum; 0 on
+    /// PostgreSQL, whose autovacuum reuses the space).
+    pub pages_freed: u64,
+}
+
+impl PruneOutcome {
+    pub fn add(&mut self, o: &Self) {
+        self.delivered += o.delivered;
+        self.dead += o.dead;
+        self.attempts += o.attempts;
+        self.events += o.events;
+        self.pages_freed += o.pages_freed;
+    }
+
+    /// Did anything go?
+    pub fn any(&self) -> bool {
+        self.delivered + self.dead + self.attempts + self.events > 0
+    }
+
+    /// Was a batch of at most `limit` rows full (so more may be left)?
+    pub fn full(&self, limit: u32) -> bool {
+        let limit = u64::from(limit);
+        self.delivered + self.dead >= limit || self.events >= limit
+    }
+}

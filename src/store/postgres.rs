@@ -43,6 +43,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0004_delivery_counts.sql"),
     ),
     (5, include_str!("../../migrations/postgres/0005_claims.sql")),
+    (
+        6,
+        include_str!("../../migrations/postgres/0006_retention.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating, so that instances starting together take
@@ -444,8 +448,91 @@ impl PostgresStore {
         Ok(u64::try_from(recorded.len()).unwrap_or(u64::MAX))
     }
 
+    /// One batch of pruning (see [`Store::prune`]) in one short transaction. Rows another
+    /// instance is pruning (or redriving) right now are locked: skipped, not waited for.
+    async fn prune_tx(&self, cut: &PruneCutoffs, limit: u32) -> StoreResult<PruneOutcome> {
+        let limit = i64::from(limit);
+        let mut tx = self.pool.begin().await?;
+        let mut ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM deliveries WHERE state = 'delivered' AND updated_at < $1 \
+             ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(cut.delivered_before_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let room = limit - i64::try_from(ids.len()).unwrap_or(limit);
+        if room > 0 {
+            ids.extend(
+                sqlx::query_scalar::<_, String>(
+                    "SELECT id FROM deliveries WHERE state = 'dead' AND updated_at < $1 \
+                     ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                )
+                .bind(cut.dead_before_ms)
+                .bind(room)
+                .fetch_all(&mut *tx)
+                .await?,
+            );
+        }
+        let mut out = PruneOutcome::default();
+        if !ids.is_empty() {
+            out.attempts = sqlx::query("DELETE FROM attempts WHERE delivery_id = ANY($1)")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let gone = sqlx::query(
+                "DELETE FROM deliveries WHERE id = ANY($1) AND state IN ('delivered', 'dead') \
+                 RETURNING state, event_id",
+            )
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut events = Vec::with_capacity(gone.len());
+            for row in &gone {
+                match row.try_get::<&str, _>(0)? {
+                    "delivered" => out.delivered += 1,
+                    _ => out.dead += 1,
+                }
+                events.push(row.try_get::<String, _>(1)?);
+            }
+            events.sort_unstable();
+            events.dedup();
+            sqlx::query(
+                "UPDATE events SET dispatched = FALSE WHERE id = ANY($1) AND dispatched \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+            )
+            .bind(&events)
+            .execute(&mut *tx)
+            .await?;
+        }
+        out.events = sqlx::query(
+            "DELETE FROM events WHERE id IN ( \
+                SELECT id FROM events WHERE NOT dispatched AND received_at < $1 \
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id) \
+                 ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(cut.events_before_ms)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(out)
+    }
+
     async fn delete_tx(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
+        // Events left without any delivery become prunable (retention: events_undelivered).
+        sqlx::query(
+            "UPDATE events SET dispatched = FALSE \
+             WHERE id IN (SELECT event_id FROM deliveries WHERE webhook_id = $1) \
+               AND NOT EXISTS (SELECT 1 FROM deliveries d \
+                               WHERE d.event_id = events.id AND d.webhook_id <> $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = $1)",
         )
@@ -728,6 +815,15 @@ impl Store for PostgresStore {
         rows.iter().map(rows::ignored).collect()
     }
 
+    async fn prune(&self, cutoffs: &PruneCutoffs, limit: u32) -> StoreResult<PruneOutcome> {
+        retrying!("prune", self.prune_tx(cutoffs, limit).await)
+    }
+
+    async fn reclaim_space(&self, _max_pages: u32) -> StoreResult<u64> {
+        // Autovacuum marks the deleted rows' space reusable; the files do not shrink.
+        Ok(0)
+    }
+
     async fn delivery_counts(&self) -> StoreResult<DeliveryCounts> {
         // Appended per statement by triggers (migration 0004); fold what was appended since the
         // last read into one row per state, then read those. Two instances folding at once are
@@ -966,7 +1062,13 @@ async fn dispatch_one(
     };
     let is_test = e.source == EventSource::Test;
     let ids: Vec<String> = targets.iter().map(|_| ids::delivery_id()).collect();
-    if !ids.is_empty() {
+    if ids.is_empty() {
+        // No delivery: retention may prune the event once it is old enough.
+        sqlx::query("UPDATE events SET dispatched = FALSE WHERE id = $1")
+            .bind(&event_id)
+            .execute(&mut **tx)
+            .await?;
+    } else {
         sqlx::query(
             "INSERT INTO deliveries (id, event_id, webhook_id, state, attempts, retry_base, next_attempt_at, is_test, created_at, updated_at) \
              SELECT d.id, $3, d.webhook_id, 'pending', 0, 0, $4, $5, $4, $4 \

@@ -16,6 +16,7 @@ mod limits;
 mod logs;
 mod multi_instance;
 mod persistence;
+mod retention;
 mod sources;
 mod store;
 mod store_backends;

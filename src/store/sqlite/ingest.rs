@@ -193,6 +193,8 @@ struct EventRow<'a> {
     d: &'a str,
     o: &'a str,
     src: &'static str,
+    /// Has deliveries (0: none subscribes, so retention may prune it once it is old enough).
+    dp: bool,
 }
 
 /// Writes every event of these plain requests (no status, no single target) with one statement
@@ -268,7 +270,8 @@ pub(super) async fn write_merged(
 
     let event_rows: Vec<EventRow> = events
         .iter()
-        .map(|e| EventRow {
+        .zip(&targets)
+        .map(|(e, t)| EventRow {
             id: &e.id,
             k: &e.key,
             e: &e.event,
@@ -276,13 +279,14 @@ pub(super) async fn write_merged(
             d: &e.data,
             o: &e.occurred,
             src: e.source.as_str(),
+            dp: !t.is_empty(),
         })
         .collect();
     let inserted: HashSet<String> = sqlx::query_scalar(
         "INSERT INTO events (id, idempotency_key, event, session_id, data, occurred_rfc3339, \
             received_at, dispatched, source) \
          SELECT value ->> 'id', value ->> 'k', value ->> 'e', value ->> 's', value ->> 'd', \
-            value ->> 'o', ?2, 1, value ->> 'src' FROM json_each(?1) WHERE true \
+            value ->> 'o', ?2, value ->> 'dp', value ->> 'src' FROM json_each(?1) WHERE true \
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
     )
     .bind(to_json(&event_rows)?)
@@ -487,7 +491,13 @@ async fn ingest_one(
     };
     let is_test = e.source == EventSource::Test;
     let ids: Vec<String> = targets.iter().map(|_| ids::delivery_id()).collect();
-    if !ids.is_empty() {
+    if ids.is_empty() {
+        // No delivery: retention may prune the event once it is old enough.
+        sqlx::query("UPDATE events SET dispatched = 0 WHERE id = ?")
+            .bind(&event_id)
+            .execute(&mut *conn)
+            .await?;
+    } else {
         let rows: Vec<(&str, &str)> = ids
             .iter()
             .zip(&targets)

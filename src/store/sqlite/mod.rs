@@ -11,7 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 
@@ -39,6 +40,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../../migrations/sqlite/0005_claims.sql"),
     ),
+    (
+        6,
+        include_str!("../../../migrations/sqlite/0006_retention.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -54,7 +59,14 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let mut write = options.connect().await?;
+        // Incremental auto-vacuum lets pruning give pages back (`reclaim_space`). sqlx sets it
+        // before the journal mode, so a new file gets it before any table exists.
+        let mut write = options
+            .clone()
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
+            .connect()
+            .await?;
+        enable_incremental_vacuum(&mut write).await?;
         migrate(&mut write).await?;
         // sqlx names an in-memory database per options and shares it between their connections.
         let read_options = if url.contains(":memory:") {
@@ -71,6 +83,26 @@ impl SqliteStore {
             read,
         })
     }
+}
+
+/// A file created by an earlier version has no auto-vacuum, and switching it on only takes
+/// effect through one full `VACUUM` (which cannot run in a transaction, hence not a migration).
+/// Done once, at start, before anything else uses the file.
+async fn enable_incremental_vacuum(conn: &mut SqliteConnection) -> StoreResult<()> {
+    const INCREMENTAL: i64 = 2;
+    let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+        .fetch_one(&mut *conn)
+        .await?;
+    if mode != INCREMENTAL {
+        tracing::info!(
+            mode,
+            "switching the SQLite file to incremental auto-vacuum: one VACUUM, once (it rewrites the file)"
+        );
+        sqlx::raw_sql("PRAGMA auto_vacuum = INCREMENTAL; VACUUM")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn migrate(conn: &mut SqliteConnection) -> StoreResult<()> {
@@ -432,6 +464,16 @@ impl Store for SqliteStore {
     async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
         let id = id.to_owned();
         write!(self, |c| {
+            // Events left without any delivery become prunable (retention: events_undelivered).
+            sqlx::query(
+                "UPDATE events SET dispatched = 0 \
+                 WHERE id IN (SELECT event_id FROM deliveries WHERE webhook_id = ?1) \
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d \
+                                   WHERE d.event_id = events.id AND d.webhook_id <> ?1)",
+            )
+            .bind(&id)
+            .execute(&mut *c)
+            .await?;
             sqlx::query("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = ?)")
                 .bind(&id)
                 .execute(&mut *c)
@@ -621,6 +663,30 @@ impl Store for SqliteStore {
         rows.iter().map(rows::ignored).collect()
     }
 
+    async fn prune(&self, cutoffs: &PruneCutoffs, limit: u32) -> StoreResult<PruneOutcome> {
+        let cutoffs = *cutoffs;
+        write!(self, |c| prune_batch(c, &cutoffs, limit).await)
+    }
+
+    async fn reclaim_space(&self, max_pages: u32) -> StoreResult<u64> {
+        write!(self, |c| {
+            let before: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+                .fetch_one(&mut *c)
+                .await?;
+            // Steps until done: frees up to `max_pages` pages, moving pages from the end of the
+            // file into free ones; the file shrinks at commit (WAL: at the next checkpoint).
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "PRAGMA incremental_vacuum({max_pages})"
+            )))
+            .execute(&mut *c)
+            .await?;
+            let after: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+                .fetch_one(&mut *c)
+                .await?;
+            Ok(u64::try_from(before - after).unwrap_or(0))
+        })
+    }
+
     async fn delivery_counts(&self) -> StoreResult<DeliveryCounts> {
         // Kept by triggers (migration 0004): three rows, whatever the size of the table.
         let rows = sqlx::query("SELECT state, n FROM delivery_state_counts")
@@ -707,6 +773,84 @@ impl Store for SqliteStore {
             is_test: row.try_get::<i64, _>("is_test")? != 0,
         }))
     }
+}
+
+/// One batch of pruning (see [`Store::prune`]), inside the writer's transaction.
+async fn prune_batch(
+    c: &mut SqliteConnection,
+    cut: &PruneCutoffs,
+    limit: u32,
+) -> StoreResult<PruneOutcome> {
+    let limit = i64::from(limit);
+    // Oldest finished first, each kind from its own partial index.
+    let mut ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM deliveries WHERE state = 'delivered' AND updated_at < ?1 \
+         ORDER BY updated_at LIMIT ?2",
+    )
+    .bind(cut.delivered_before_ms)
+    .bind(limit)
+    .fetch_all(&mut *c)
+    .await?;
+    let room = limit - i64::try_from(ids.len()).unwrap_or(limit);
+    if room > 0 {
+        ids.extend(
+            sqlx::query_scalar::<_, String>(
+                "SELECT id FROM deliveries WHERE state = 'dead' AND updated_at < ?1 \
+                 ORDER BY updated_at LIMIT ?2",
+            )
+            .bind(cut.dead_before_ms)
+            .bind(room)
+            .fetch_all(&mut *c)
+            .await?,
+        );
+    }
+    let mut out = PruneOutcome::default();
+    if !ids.is_empty() {
+        let ids = to_json(&ids)?;
+        out.attempts = sqlx::query(
+            "DELETE FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(&ids)
+        .execute(&mut *c)
+        .await?
+        .rows_affected();
+        let gone = sqlx::query(
+            "DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?1)) \
+             AND state IN ('delivered', 'dead') RETURNING state, event_id",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *c)
+        .await?;
+        let mut events = Vec::with_capacity(gone.len());
+        for row in &gone {
+            match row.try_get::<&str, _>(0)? {
+                "delivered" => out.delivered += 1,
+                _ => out.dead += 1,
+            }
+            events.push(row.try_get::<String, _>(1)?);
+        }
+        // Their events, if that was the last delivery: now without deliveries.
+        sqlx::query(
+            "UPDATE events SET dispatched = 0 WHERE id IN (SELECT value FROM json_each(?1)) \
+             AND dispatched = 1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+        )
+        .bind(to_json(&events)?)
+        .execute(&mut *c)
+        .await?;
+    }
+    // Events without deliveries, oldest first, from events_undelivered.
+    out.events = sqlx::query(
+        "DELETE FROM events WHERE rowid IN ( \
+            SELECT rowid FROM events WHERE dispatched = 0 AND received_at < ?1 \
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id) \
+             ORDER BY received_at LIMIT ?2)",
+    )
+    .bind(cut.events_before_ms)
+    .bind(limit)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    Ok(out)
 }
 
 async fn attempts_of(pool: &SqlitePool, delivery_id: &str) -> StoreResult<Vec<AttemptInfo>> {
