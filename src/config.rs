@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::catalog::SourceSpec;
 use crate::delivery::net_policy::NetPolicy;
 use crate::delivery::retry::RetrySchedule;
+use crate::secret::at_rest::AtRest;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,6 +62,9 @@ pub struct Config {
     /// How long a claimed delivery stays leased without renewal: after an instance dies, others
     /// take its work over once this has passed. `None`: the attempt timeout + 60 s.
     pub lease: Option<Duration>,
+    /// How webhook secrets and custom header values are stored: encrypted under the current key
+    /// (`WABRIDGE_SECRET_KEY`), readable with it and the previous ones; plaintext without a key.
+    pub at_rest: AtRest,
 }
 
 impl Config {
@@ -89,6 +93,7 @@ impl Config {
             body_timeout: Duration::from_secs(30),
             max_connections: 1024,
             lease: None,
+            at_rest: AtRest::plaintext(),
         }
     }
 }

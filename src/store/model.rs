@@ -212,3 +212,14 @@ pub struct IgnoredSummary {
     pub last_seen_at_ms: i64,
     pub last_reason: String,
 }
+
+/// What [`super::Store::reseal_secrets`] found, and rewrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResealReport {
+    /// Registrations read (every one decrypted).
+    pub registrations: u64,
+    /// Of those, stored otherwise than this store writes (plaintext, or an older key).
+    pub not_current: u64,
+    /// Of those, rewritten.
+    pub rewritten: u64,
+}

@@ -16,6 +16,7 @@ mod limits;
 mod logs;
 mod multi_instance;
 mod persistence;
+mod secrets_at_rest;
 mod sources;
 mod store;
 mod store_backends;
