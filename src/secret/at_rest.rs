@@ -240,10 +240,10 @@ impl AtRest {
         secret: &WebhookSecret,
         headers: &BTreeMap<String, String>,
     ) -> Result<StoredSecrets, AtRestError> {
-        let headers_json = serde_json::to_string(headers).map_err(|e| AtRestError::Malformed {
+        let headers_json = serde_json::to_string(headers).map_err(|_| AtRestError::Malformed {
             webhook: webhook_id.to_owned(),
             field: Field::Headers,
-            why: e.to_string(),
+            why: "cannot be written as JSON".into(),
         })?;
         let Some(key) = &self.current else {
             return Ok(StoredSecrets {
@@ -271,14 +271,23 @@ impl AtRest {
             field,
             why,
         };
-        let column: HeadersColumn = serde_json::from_str(stored_headers)
-            .map_err(|e| malformed(Field::Headers, e.to_string()))?;
+        // Fixed reasons, not the JSON parser's: those may quote a piece of the value.
+        let column: HeadersColumn = serde_json::from_str(stored_headers).map_err(|_| {
+            malformed(
+                Field::Headers,
+                "neither a JSON object of strings nor an encrypted value".into(),
+            )
+        })?;
         let (secret, headers) = match column {
             HeadersColumn::Plain(headers) => (stored_secret.to_owned(), headers),
             HeadersColumn::Sealed(sealed) => {
                 let headers = self.open_value(webhook_id, Field::Headers, &sealed)?;
-                let headers = serde_json::from_slice(&headers)
-                    .map_err(|e| malformed(Field::Headers, e.to_string()))?;
+                let headers = serde_json::from_slice(&headers).map_err(|_| {
+                    malformed(
+                        Field::Headers,
+                        "decrypts to something else than a JSON object of strings".into(),
+                    )
+                })?;
                 let secret = self.open_value(webhook_id, Field::Secret, stored_secret)?;
                 let secret = String::from_utf8(secret)
                     .map_err(|_| malformed(Field::Secret, "not UTF-8".into()))?;
