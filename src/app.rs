@@ -56,7 +56,7 @@ impl Application {
             );
         }
         tracing::info!(sources = %catalog.sources().selection(), "engines feeding this bridge");
-        let store = store::connect(&config.database_url)
+        let store = store::connect_with(&config.database_url, config.at_rest.clone())
             .await
             .with_context(|| {
                 // A PostgreSQL URL may carry a password.
@@ -71,6 +71,7 @@ impl Application {
         if released > 0 {
             tracing::info!(released, "released leases left by a previous run");
         }
+        check_secrets_at_rest(&config, store.as_ref()).await?;
         report_registrations_that_cannot_fire(&catalog, store.as_ref()).await?;
         let (keys, generated_keys) = keys::load(
             store.as_ref(),
@@ -185,6 +186,33 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         }
         tracing::info!("shutting down");
     }
+}
+
+/// Reads every registration's secrets once, at start: with encrypted rows and no key or a wrong
+/// one, the bridge refuses to start (it would otherwise fail every delivery of those rows, or
+/// sign them wrongly). Counts rows not stored under the current key (plaintext, or a previous
+/// one), which `wabridge secrets rotate` rewrites.
+async fn check_secrets_at_rest(config: &Config, store: &dyn store::Store) -> anyhow::Result<()> {
+    let report = store
+        .reseal_secrets(false)
+        .await
+        .context("cannot read the stored webhook secrets")?;
+    match config.at_rest.current_key_id() {
+        Some(key_id) => tracing::info!(
+            key_id,
+            "webhook secrets and custom header values are stored encrypted"
+        ),
+        None => tracing::info!(
+            "webhook secrets and custom header values are stored in plaintext (set WABRIDGE_SECRET_KEY to encrypt them)"
+        ),
+    }
+    if report.not_current > 0 {
+        tracing::warn!(
+            registrations = report.not_current,
+            "registrations whose secrets are not stored as configured (plaintext, or under a previous key); `wabridge secrets rotate` rewrites them, and any change to a registration does"
+        );
+    }
+    Ok(())
 }
 
 /// Logs once, at start, every stored registration that names events no configured source emits

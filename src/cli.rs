@@ -13,6 +13,8 @@ use crate::config::{Config, LogFormat, parse_duration, split_list};
 use crate::delivery::net_policy::NetPolicy;
 use crate::delivery::retry::RetrySchedule;
 use crate::registration::parse_registration;
+use crate::secret::at_rest::{AtRest, AtRestKey};
+use crate::store::ResealReport;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +44,98 @@ pub enum Command {
         #[command(subcommand)]
         command: SchemasCommand,
     },
+    /// Secrets at rest: make a key, or rewrite the stored secrets under the current key.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Print a new random key for WABRIDGE_SECRET_KEY (32 bytes, base64).
+    NewKey,
+    /// Rewrite every registration's secret and header values under WABRIDGE_SECRET_KEY, reading
+    /// them with it or with a WABRIDGE_SECRET_KEY_PREVIOUS; without WABRIDGE_SECRET_KEY, store
+    /// them in plaintext again. Safe while bridges run, if they have both keys (see
+    /// docs/reliability.md).
+    Rotate {
+        /// Database URL, as for `serve`.
+        #[arg(
+            long,
+            env = "WABRIDGE_DATABASE_URL",
+            default_value = "sqlite://wabridge.db"
+        )]
+        database_url: String,
+        #[command(flatten)]
+        keys: SecretKeyArgs,
+    },
+}
+
+/// The keys of secrets at rest, shared by `serve` and `secrets rotate`.
+#[derive(clap::Args)]
+pub struct SecretKeyArgs {
+    /// Key that encrypts webhook secrets and custom header values in the database: 32 random
+    /// bytes in base64 (`wabridge secrets new-key`). Without it they are stored in plaintext.
+    #[arg(
+        long,
+        env = "WABRIDGE_SECRET_KEY",
+        hide_env_values = true,
+        value_name = "BASE64"
+    )]
+    pub secret_key: Option<String>,
+    /// Earlier keys, comma-separated: still read, never written, while `wabridge secrets rotate`
+    /// rewrites what they encrypted.
+    #[arg(
+        long,
+        env = "WABRIDGE_SECRET_KEY_PREVIOUS",
+        hide_env_values = true,
+        value_name = "BASE64,..."
+    )]
+    pub secret_key_previous: Option<String>,
+}
+
+impl SecretKeyArgs {
+    /// The parsed keys. A key that is set but not 32 bytes of base64 is an error (never a
+    /// silent fallback to plaintext); the message never shows a key.
+    pub fn at_rest(&self) -> anyhow::Result<AtRest> {
+        let current = self
+            .secret_key
+            .as_deref()
+            .map(AtRestKey::parse)
+            .transpose()
+            .context("WABRIDGE_SECRET_KEY / --secret-key")?;
+        let previous = self
+            .secret_key_previous
+            .as_deref()
+            .map(split_list)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                AtRestKey::parse(k).with_context(|| {
+                    format!(
+                        "WABRIDGE_SECRET_KEY_PREVIOUS / --secret-key-previous (key {} of the list)",
+                        i + 1
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(AtRest::new(current, previous))
+    }
+}
+
+/// `wabridge secrets rotate`: every registration's secrets rewritten as `at_rest` writes them.
+pub async fn rotate_secrets(database_url: &str, at_rest: AtRest) -> anyhow::Result<ResealReport> {
+    let store = crate::store::connect_with(database_url, at_rest)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                crate::store::redact_url(database_url)
+            )
+        })?;
+    Ok(store.reseal_secrets(true).await?)
 }
 
 #[derive(Subcommand)]
@@ -164,6 +258,8 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "WABRIDGE_LOG_FORMAT", value_enum, default_value = "human")]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub secret_keys: SecretKeyArgs,
 }
 
 impl ServeArgs {
@@ -213,6 +309,7 @@ impl ServeArgs {
             delivered: self.retention_delivered,
             dead: self.retention_dead,
         };
+        c.at_rest = self.secret_keys.at_rest()?;
         Ok(c)
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::catalog::SourceSpec;
 use crate::delivery::net_policy::NetPolicy;
 use crate::delivery::retry::RetrySchedule;
+use crate::secret::at_rest::AtRest;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -65,6 +66,9 @@ pub struct Config {
     pub retention: crate::retention::Retention,
     /// How often the pruner runs (tests shorten it).
     pub prune_every: Duration,
+    /// How webhook secrets and custom header values are stored: encrypted under the current key
+    /// (`WABRIDGE_SECRET_KEY`), readable with it and the previous ones; plaintext without a key.
+    pub at_rest: AtRest,
 }
 
 impl Config {
@@ -95,6 +99,7 @@ impl Config {
             lease: None,
             retention: crate::retention::Retention::default(),
             prune_every: Duration::from_secs(60),
+            at_rest: AtRest::plaintext(),
         }
     }
 }

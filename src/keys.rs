@@ -68,6 +68,8 @@ impl KeySet {
 
 /// Builds the key set: configured keys win; without any for a role, the stored hashes are used,
 /// and if there are none either, a key is generated, its hash stored, and the key returned once.
+/// Of several instances doing this at once on one fresh database, one stores its key
+/// ([`Store::insert_first_key`]); the others use that one and return none.
 pub async fn load(
     store: &dyn Store,
     admin: &[String],
@@ -82,20 +84,23 @@ pub async fn load(
     };
     for (role, configured) in [(KeyRole::Admin, admin), (KeyRole::Ingest, ingest)] {
         let hashes: Vec<[u8; 32]> = if configured.is_empty() {
-            let stored: Vec<[u8; 32]> = store
-                .key_hashes(role)
-                .await?
-                .iter()
-                .filter_map(|h| hex::decode(h).ok()?.try_into().ok())
-                .collect();
-            if stored.is_empty() {
+            let stored = stored_hashes(store, role).await?;
+            if !stored.is_empty() {
+                stored
+            } else {
                 let key = generate_key(role);
                 let h = hash_key(&key);
-                store.insert_key(role, &hex::encode(h), now_ms).await?;
-                generated.push(GeneratedKey { role, key });
-                vec![h]
-            } else {
-                stored
+                if store
+                    .insert_first_key(role, &hex::encode(h), now_ms)
+                    .await?
+                {
+                    generated.push(GeneratedKey { role, key });
+                    vec![h]
+                } else {
+                    // Another instance starting on the same fresh database stored its key
+                    // first: that one is the key (ours was never stored, so it is not shown).
+                    stored_hashes(store, role).await?
+                }
             }
         } else {
             configured.iter().map(|k| hash_key(k)).collect()
@@ -106,6 +111,15 @@ pub async fn load(
         }
     }
     Ok((set, generated))
+}
+
+async fn stored_hashes(store: &dyn Store, role: KeyRole) -> StoreResult<Vec<[u8; 32]>> {
+    Ok(store
+        .key_hashes(role)
+        .await?
+        .iter()
+        .filter_map(|h| hex::decode(h).ok()?.try_into().ok())
+        .collect())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use wabridge::app::{Application, shutdown_signal};
-use wabridge::cli::{Cli, Command, SchemasCommand};
+use wabridge::cli::{Cli, Command, SchemasCommand, SecretsCommand};
 use wabridge::config::LogFormat;
 use wabridge::store::KeyRole;
 
@@ -71,7 +71,48 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Secrets {
+            command: SecretsCommand::NewKey,
+        } => match wabridge::secret::at_rest::AtRestKey::generate() {
+            Ok(key) => {
+                println!("{key}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("wabridge secrets new-key: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Secrets {
+            command: SecretsCommand::Rotate { database_url, keys },
+        } => match rotate(&database_url, &keys) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("wabridge secrets rotate: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+fn rotate(database_url: &str, keys: &wabridge::cli::SecretKeyArgs) -> anyhow::Result<()> {
+    init_tracing(LogFormat::Human);
+    let at_rest = keys.at_rest()?;
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let report = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(wabridge::cli::rotate_secrets(database_url, at_rest.clone()))?;
+    let written = match at_rest.current_key_id() {
+        Some(id) => format!("encrypted under key id {id}"),
+        None => "in plaintext (no WABRIDGE_SECRET_KEY)".to_owned(),
+    };
+    println!(
+        "{} of {} registrations rewritten; all are now stored {written}",
+        report.rewritten, report.registrations
+    );
+    Ok(())
 }
 
 async fn serve(args: wabridge::cli::ServeArgs) -> anyhow::Result<()> {

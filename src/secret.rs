@@ -5,6 +5,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore as _;
 
+pub mod at_rest;
+
 /// Prefix of Standard Webhooks secrets.
 pub use crate::delivery::signer::STANDARD_SECRET_PREFIX as WHSEC_PREFIX;
 

@@ -14,6 +14,8 @@ use async_trait::async_trait;
 
 pub use inspect::*;
 pub use crate::retention::PruneCutoffs;
+use crate::secret::at_rest::AtRest;
+
 pub use model::*;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -31,17 +33,31 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("invalid database URL {0}")]
     InvalidUrl(String),
+    /// A registration's stored secrets cannot be read (no key, an unknown key, altered) or
+    /// written.
+    #[error(transparent)]
+    Secrets(#[from] crate::secret::at_rest::AtRestError),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Opens (creating and migrating) the store named by a database URL: `sqlite:` or
-/// `postgres://` / `postgresql://`.
+/// `postgres://` / `postgresql://`. Secrets are stored in plaintext (see [`connect_with`]).
 pub async fn connect(database_url: &str) -> StoreResult<Arc<dyn Store>> {
+    connect_with(database_url, AtRest::plaintext()).await
+}
+
+/// [`connect`], with registrations' secrets and header values kept as `at_rest` says (encrypted
+/// under its current key, readable with it and its previous ones).
+pub async fn connect_with(database_url: &str, at_rest: AtRest) -> StoreResult<Arc<dyn Store>> {
     if database_url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(database_url).await?))
+        Ok(Arc::new(
+            SqliteStore::connect_with(database_url, at_rest).await?,
+        ))
     } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(database_url).await?))
+        Ok(Arc::new(
+            PostgresStore::connect_with(database_url, at_rest).await?,
+        ))
     } else {
         Err(StoreError::UnsupportedUrl(database_url.to_owned()))
     }
@@ -66,7 +82,16 @@ pub trait Store: Send + Sync + 'static {
 
     // --- API keys (hashes only) ---
     async fn key_hashes(&self, role: KeyRole) -> StoreResult<Vec<String>>;
-    async fn insert_key(&self, role: KeyRole, hash: &str, now_ms: i64) -> StoreResult<()>;
+    /// Stores the hash of a generated key, unless a key of this role is stored already; true if
+    /// it was stored. Atomic across instances: of several first starts at once, one wins.
+    async fn insert_first_key(&self, role: KeyRole, hash: &str, now_ms: i64) -> StoreResult<bool>;
+
+    // --- Secrets at rest ---
+    /// Reads every registration's secret and headers (so a missing or wrong key shows as an
+    /// error here, at start, not at the first delivery) and counts those not stored as this
+    /// store writes them (plaintext, or under a previous key). With `rewrite`, stores those
+    /// again under the current key (or in plaintext without one), each in its own transaction.
+    async fn reseal_secrets(&self, rewrite: bool) -> StoreResult<ResealReport>;
 
     // --- Registrations ---
     async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()>;

@@ -249,3 +249,14 @@ impl PruneOutcome {
         self.delivered + self.dead >= limit || self.events >= limit
     }
 }
+
+/// What [`super::Store::reseal_secrets`] found, and rewrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResealReport {
+    /// Registrations read (every one decrypted).
+    pub registrations: u64,
+    /// Of those, stored otherwise than this store writes (plaintext, or an older key).
+    pub not_current: u64,
+    /// Of those, rewritten.
+    pub rewritten: u64,
+}

@@ -26,6 +26,7 @@ use sqlx::{Postgres, Row, Transaction};
 use super::rows::{self, corrupt, to_json};
 use super::*;
 use crate::ids;
+use crate::secret::at_rest::AtRest;
 
 /// Ordered migrations; all pending ones run in one transaction under an advisory lock.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -53,6 +54,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// turns ("wabridge" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7761_6272_6964_6765;
 
+/// Key of the advisory lock held while checking for a stored key and storing a generated one,
+/// so that instances starting together on a fresh database store one key per role, not one
+/// each ("wabrkeys" in ASCII).
+const FIRST_KEY_LOCK: i64 = 0x7761_6272_6b65_7973;
+
 /// First half of the two-part advisory lock keys ingest takes per session whose status it sets
 /// (the other half hashes the session id); two-part keys never collide with the one-part
 /// migration lock.
@@ -68,6 +74,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Who this instance is in `deliveries.claimed_by`: host, process id and a random suffix.
     instance: String,
+    /// How registrations' secrets and header values are stored.
+    at_rest: AtRest,
 }
 
 impl PostgresStore {
@@ -77,6 +85,11 @@ impl PostgresStore {
     /// `application_name`, `options`, ...) plus wabridge's `pool_size` (connections per instance,
     /// default 10).
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with(url, AtRest::plaintext()).await
+    }
+
+    /// [`PostgresStore::connect`], with secrets kept as `at_rest` says.
+    pub async fn connect_with(url: &str, at_rest: AtRest) -> StoreResult<Self> {
         let (url, pool_size) = split_pool_size(url)?;
         let mut options = PgConnectOptions::from_str(&url)?;
         if !url.contains("application_name=") {
@@ -91,6 +104,7 @@ impl PostgresStore {
         Ok(Self {
             pool,
             instance: instance_id(),
+            at_rest,
         })
     }
 
@@ -313,7 +327,8 @@ impl PostgresStore {
                 .flat_map(|(_, o)| o.deliveries.iter().cloned())
                 .collect();
             if !ids.is_empty() {
-                claimed = lease_and_read(&mut tx, &ids, until, &self.instance).await?;
+                claimed =
+                    lease_and_read(&mut tx, &ids, until, &self.instance, &self.at_rest).await?;
             }
         }
         tx.commit().await?;
@@ -363,7 +378,14 @@ impl PostgresStore {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let claimed = lease_and_read(&mut tx, &chosen, now_ms + lease_ms, &self.instance).await?;
+        let claimed = lease_and_read(
+            &mut tx,
+            &chosen,
+            now_ms + lease_ms,
+            &self.instance,
+            &self.at_rest,
+        )
+        .await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -521,6 +543,34 @@ impl PostgresStore {
         Ok(out)
     }
 
+    /// Stores one registration's secrets again as `at_rest` writes them, unless they already
+    /// are (the row locked while it is read and written); true if it did.
+    async fn reseal_tx(&self, id: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row) =
+            sqlx::query("SELECT secret, headers FROM webhooks WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Ok(false);
+        };
+        let (secret, headers): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+        if self.at_rest.is_current(&secret, &headers) {
+            return Ok(false);
+        }
+        let (secret, headers) = self.at_rest.open(id, &secret, &headers)?;
+        let stored = self.at_rest.seal(id, &secret, &headers)?;
+        sqlx::query("UPDATE webhooks SET secret = $1, headers = $2 WHERE id = $3")
+            .bind(&stored.secret)
+            .bind(&stored.headers)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn delete_tx(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         // Events left without any delivery become prunable (retention: events_undelivered).
@@ -570,19 +620,62 @@ impl Store for PostgresStore {
         .await?)
     }
 
-    async fn insert_key(&self, role: KeyRole, hash: &str, now_ms: i64) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO api_keys (hash, role, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    async fn insert_first_key(&self, role: KeyRole, hash: &str, now_ms: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        // Held until commit: another instance checking now waits here, and its INSERT (a new
+        // statement, so a new snapshot under READ COMMITTED) then sees this one's key.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(FIRST_KEY_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let stored = sqlx::query(
+            "INSERT INTO api_keys (hash, role, created_at) SELECT $1, $2, $3 \
+             WHERE NOT EXISTS (SELECT 1 FROM api_keys WHERE role = $2) ON CONFLICT DO NOTHING",
         )
         .bind(hash)
         .bind(role.as_str())
         .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn reseal_secrets(&self, rewrite: bool) -> StoreResult<ResealReport> {
+        let mut report = ResealReport::default();
+        let mut after = String::new();
+        loop {
+            let page = sqlx::query(
+                "SELECT id, secret, headers FROM webhooks WHERE id > $1 ORDER BY id LIMIT 200",
+            )
+            .bind(&after)
+            .fetch_all(&self.pool)
+            .await?;
+            let Some(last) = page.last() else {
+                return Ok(report);
+            };
+            after = last.try_get("id")?;
+            for row in &page {
+                let id: String = row.try_get("id")?;
+                let (secret, headers): (String, String) =
+                    (row.try_get("secret")?, row.try_get("headers")?);
+                report.registrations += 1;
+                self.at_rest.open(&id, &secret, &headers)?;
+                if self.at_rest.is_current(&secret, &headers) {
+                    continue;
+                }
+                report.not_current += 1;
+                if rewrite && self.reseal_tx(&id).await? {
+                    report.rewritten += 1;
+                }
+            }
+        }
     }
 
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
+        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO webhooks (id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at) \
@@ -593,8 +686,8 @@ impl Store for PostgresStore {
         .bind(to_json(&w.events)?)
         .bind(&w.session_id)
         .bind(&w.description)
-        .bind(to_json(&w.headers)?)
-        .bind(w.secret.expose())
+        .bind(&stored.headers)
+        .bind(&stored.secret)
         .bind(w.active)
         .bind(w.rate_limit)
         .bind(&w.disabled_reason)
@@ -614,7 +707,9 @@ impl Store for PostgresStore {
             " FROM webhooks WHERE id = $1"
         );
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(rows::webhook).transpose()
+        row.as_ref()
+            .map(|r| rows::webhook(r, &self.at_rest))
+            .transpose()
     }
 
     async fn list_webhooks(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Webhook>> {
@@ -628,10 +723,13 @@ impl Store for PostgresStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(rows::webhook).collect()
+        rows.iter()
+            .map(|r| rows::webhook(r, &self.at_rest))
+            .collect()
     }
 
     async fn update_webhook(&self, w: &Webhook) -> StoreResult<bool> {
+        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE webhooks SET url = $1, events = $2, session_id = $3, description = $4, headers = $5, secret = $6, \
@@ -641,8 +739,8 @@ impl Store for PostgresStore {
         .bind(to_json(&w.events)?)
         .bind(&w.session_id)
         .bind(&w.description)
-        .bind(to_json(&w.headers)?)
-        .bind(w.secret.expose())
+        .bind(&stored.headers)
+        .bind(&stored.secret)
         .bind(w.active)
         .bind(w.rate_limit)
         .bind(&w.disabled_reason)
@@ -929,6 +1027,7 @@ async fn lease_and_read(
     ids: &[String],
     until: i64,
     instance: &str,
+    at_rest: &AtRest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     sqlx::query(
         "UPDATE deliveries SET lease_until = $1, claimed_by = $2, claim_token = $3 WHERE id = ANY($4)",
@@ -948,7 +1047,7 @@ async fn lease_and_read(
     .bind(ids)
     .fetch_all(&mut **tx)
     .await?;
-    rows.iter().map(rows::claimed).collect()
+    rows.iter().map(|r| rows::claimed(r, at_rest)).collect()
 }
 
 /// Stores the event unless its key was accepted before; its id if it was stored.

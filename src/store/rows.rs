@@ -11,6 +11,7 @@ use super::{
     AttemptInfo, ClaimedDelivery, DeliveryInfo, IgnoredSummary, StoreError, StoreResult, Webhook,
 };
 use crate::secret::WebhookSecret;
+use crate::secret::at_rest::AtRest;
 
 pub(super) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -37,8 +38,14 @@ pub(super) trait RowExt {
         serde_json::from_str(&self.text(col)?).map_err(corrupt)
     }
 
-    fn secret(&self, col: &str) -> StoreResult<WebhookSecret> {
-        WebhookSecret::parse(&self.text(col)?).map_err(|e| corrupt(format!("stored secret: {e}")))
+    /// A registration's secret and headers, from the `secret` and `headers` columns (decrypted
+    /// when sealed, see [`AtRest`]).
+    fn secrets(
+        &self,
+        at_rest: &AtRest,
+        webhook_id: &str,
+    ) -> StoreResult<(WebhookSecret, BTreeMap<String, String>)> {
+        Ok(at_rest.open(webhook_id, &self.text("secret")?, &self.text("headers")?)?)
     }
 }
 
@@ -78,16 +85,17 @@ row_ext!(PgRow, i32);
 
 /// Columns: id, url, events, session_id, description, headers, secret, active, rate_limit,
 /// disabled_reason, created_at, updated_at.
-pub(super) fn webhook<R: RowExt>(row: &R) -> StoreResult<Webhook> {
-    let headers: BTreeMap<String, String> = row.json("headers")?;
+pub(super) fn webhook<R: RowExt>(row: &R, at_rest: &AtRest) -> StoreResult<Webhook> {
+    let id = row.text("id")?;
+    let (secret, headers) = row.secrets(at_rest, &id)?;
     Ok(Webhook {
-        id: row.text("id")?,
+        id,
         url: row.text("url")?,
         events: row.json("events")?,
         session_id: row.opt_text("session_id")?,
         description: row.opt_text("description")?,
         headers,
-        secret: row.secret("secret")?,
+        secret,
         active: row.flag("active")?,
         rate_limit: row.opt_real("rate_limit")?,
         disabled_reason: row.opt_text("disabled_reason")?,
@@ -98,13 +106,15 @@ pub(super) fn webhook<R: RowExt>(row: &R) -> StoreResult<Webhook> {
 
 /// Columns: id, webhook_id, attempts, retry_base, is_test, claim_token (delivery); url, secret, headers,
 /// rate_limit (webhook); event, session_id, idempotency_key, occurred_rfc3339, data (event).
-pub(super) fn claimed<R: RowExt>(row: &R) -> StoreResult<ClaimedDelivery> {
+pub(super) fn claimed<R: RowExt>(row: &R, at_rest: &AtRest) -> StoreResult<ClaimedDelivery> {
+    let webhook_id = row.text("webhook_id")?;
+    let (secret, headers) = row.secrets(at_rest, &webhook_id)?;
     Ok(ClaimedDelivery {
         id: row.text("id")?,
-        webhook_id: row.text("webhook_id")?,
+        webhook_id,
         url: row.text("url")?,
-        secret: row.secret("secret")?,
-        headers: row.json("headers")?,
+        secret,
+        headers,
         rate_limit: row.opt_real("rate_limit")?,
         event: row.text("event")?,
         session_id: row.text("session_id")?,

@@ -17,6 +17,7 @@ mod logs;
 mod multi_instance;
 mod persistence;
 mod retention;
+mod secrets_at_rest;
 mod sources;
 mod store;
 mod store_backends;

@@ -402,3 +402,72 @@ async fn a_rate_limited_attempt_that_outlives_its_lease_is_not_taken_over() {
         "the rate limit spaced them (first to last: {span:?})"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: scripts/with-postgres.sh cargo test -- --include-ignored"]
+async fn instances_starting_together_on_a_fresh_database_store_one_key_per_role() {
+    use wabridge::store::KeyRole;
+    require_postgres();
+    const N: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("first-start.db");
+    let url = database_url(&db_path);
+    // N instances (each its own pool and connections), migrated, then released together into
+    // what a first start without configured keys does: `keys::load`, as Application::build
+    // calls it.
+    let mut stores = Vec::new();
+    for _ in 0..N {
+        stores.push(wabridge::store::connect(&url).await.unwrap());
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(N));
+    let mut starts = Vec::new();
+    for store in &stores {
+        let (store, barrier) = (Arc::clone(store), Arc::clone(&barrier));
+        starts.push(tokio::spawn(async move {
+            barrier.wait().await;
+            wabridge::keys::load(store.as_ref(), &[], &[], false, wabridge::clock::now_ms())
+                .await
+                .unwrap()
+        }));
+    }
+    let mut results = Vec::new();
+    for s in starts {
+        results.push(s.await.unwrap());
+    }
+    for role in [KeyRole::Admin, KeyRole::Ingest] {
+        let shown: Vec<String> = results
+            .iter()
+            .flat_map(|(_, generated)| generated.iter())
+            .filter(|g| g.role == role)
+            .map(|g| g.key.clone())
+            .collect();
+        assert_eq!(
+            shown.len(),
+            1,
+            "exactly one instance shows a generated {role:?} key"
+        );
+        let stored = stores[0].key_hashes(role).await.unwrap();
+        assert_eq!(
+            stored,
+            vec![hex::encode(wabridge::keys::hash_key(&shown[0]))],
+            "exactly one {role:?} key is stored, the one shown"
+        );
+        for (i, (keys, _)) in results.iter().enumerate() {
+            assert!(
+                keys.grants(&shown[0], role),
+                "instance {i} does not accept the shown {role:?} key"
+            );
+        }
+    }
+    // A later start finds the key and generates none.
+    let (keys, generated) = wabridge::keys::load(stores[0].as_ref(), &[], &[], false, 0)
+        .await
+        .unwrap();
+    assert!(generated.is_empty());
+    let admin = results
+        .iter()
+        .flat_map(|(_, g)| g.iter())
+        .find(|g| g.role == KeyRole::Admin)
+        .unwrap();
+    assert!(keys.grants(&admin.key, KeyRole::Admin));
+}

@@ -449,9 +449,13 @@ async fn keys_are_stored_once_and_listed_by_role() {
     let (_dir, s) = stores(1).await;
     let s = &s[0];
     use wabridge::store::KeyRole;
-    s.insert_key(KeyRole::Admin, "aa", T0).await.unwrap();
-    s.insert_key(KeyRole::Admin, "aa", T0).await.unwrap();
-    s.insert_key(KeyRole::Ingest, "bb", T0).await.unwrap();
+    assert!(s.insert_first_key(KeyRole::Admin, "aa", T0).await.unwrap());
+    assert!(!s.insert_first_key(KeyRole::Admin, "aa", T0).await.unwrap());
+    assert!(
+        !s.insert_first_key(KeyRole::Admin, "cc", T0).await.unwrap(),
+        "a second key of a role is not stored"
+    );
+    assert!(s.insert_first_key(KeyRole::Ingest, "bb", T0).await.unwrap());
     assert_eq!(s.key_hashes(KeyRole::Admin).await.unwrap(), vec!["aa"]);
     assert_eq!(s.key_hashes(KeyRole::Ingest).await.unwrap(), vec!["bb"]);
     s.ping().await.unwrap();

@@ -9,7 +9,8 @@ use tokio::sync::oneshot;
 
 use crate::ids;
 use crate::secret::WebhookSecret;
-use crate::store::rows::{corrupt, to_json};
+use crate::secret::at_rest::AtRest;
+use crate::store::rows::to_json;
 use crate::store::{
     ClaimedDelivery, EventSource, IngestOutcome, NewEvent, StoreError, StoreResult, new_claim_token,
 };
@@ -54,6 +55,8 @@ pub(super) struct IngestRequest {
     now_ms: i64,
     /// Lease the new deliveries until then, for the hand-off to the engine.
     lease_until: Option<i64>,
+    /// How the store keeps secrets: the hand-off reads registrations' secrets and headers.
+    at_rest: AtRest,
     result: Option<StoreResult<Ingested>>,
     reply: oneshot::Sender<StoreResult<Ingested>>,
 }
@@ -63,6 +66,7 @@ impl IngestRequest {
         events: Vec<Prepared>,
         now_ms: i64,
         lease_until: Option<i64>,
+        at_rest: AtRest,
     ) -> (Self, oneshot::Receiver<StoreResult<Ingested>>) {
         let (reply, rx) = oneshot::channel();
         (
@@ -70,6 +74,7 @@ impl IngestRequest {
                 events,
                 now_ms,
                 lease_until,
+                at_rest,
                 result: None,
                 reply,
             },
@@ -136,7 +141,7 @@ impl IngestRequest {
         .bind(&ids)
         .execute(&mut *conn)
         .await?;
-        let claimed = super::read_claimed(conn, &ids).await?;
+        let claimed = super::read_claimed(conn, &ids, &self.at_rest).await?;
         Ok((out, claimed))
     }
 
@@ -212,6 +217,8 @@ pub(super) async fn write_merged(
         return Ok(());
     }
     let now_ms = reqs[0].now_ms;
+    // Every request of a batch comes from the one store, so they share its configuration.
+    let at_rest = reqs[0].at_rest.clone();
 
     // Who receives what: by session first (indexed), then the subscription, for every event at
     // once. Registrations of other sessions are never visited.
@@ -250,13 +257,13 @@ pub(super) async fn write_merged(
         if leasing && !registrations.contains_key(&webhook_id) {
             let secret: String = row.try_get(3)?;
             let headers: String = row.try_get(4)?;
+            let (secret, headers) = at_rest.open(&webhook_id, &secret, &headers)?;
             registrations.insert(
                 webhook_id.clone(),
                 Target {
                     url: row.try_get(2)?,
-                    secret: WebhookSecret::parse(&secret)
-                        .map_err(|e| corrupt(format!("stored secret: {e}")))?,
-                    headers: serde_json::from_str(&headers).map_err(corrupt)?,
+                    secret,
+                    headers,
                     rate_limit: row.try_get(5)?,
                 },
             );

@@ -18,6 +18,7 @@ use sqlx::{ConnectOptions, Row, SqliteConnection};
 
 use super::rows::{self, to_json};
 use super::*;
+use crate::secret::at_rest::AtRest;
 use ingest::{IngestRequest, Prepared};
 use writer::{BoxFuture, Writer};
 
@@ -49,10 +50,18 @@ const MIGRATIONS: &[(i64, &str)] = &[
 pub struct SqliteStore {
     writer: Writer,
     read: SqlitePool,
+    /// How registrations' secrets and header values are stored.
+    at_rest: AtRest,
 }
 
 impl SqliteStore {
+    /// Opens the file (creating and migrating it); secrets in plaintext.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with(url, AtRest::plaintext()).await
+    }
+
+    /// Opens the file (creating and migrating it); secrets kept as `at_rest` says.
+    pub async fn connect_with(url: &str, at_rest: AtRest) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -81,6 +90,7 @@ impl SqliteStore {
         Ok(Self {
             writer: Writer::start(write),
             read,
+            at_rest,
         })
     }
 }
@@ -262,6 +272,7 @@ async fn claim_tx(
     limit: u32,
     per_webhook: u32,
     busy: &[String],
+    at_rest: &AtRest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     // Per active registration that is not busy, its earliest due rows from its own index
     // (deliveries_due_by_webhook): a busy registration's backlog is never walked, and another's
@@ -305,11 +316,15 @@ async fn claim_tx(
     .bind(&ids)
     .execute(&mut *c)
     .await?;
-    read_claimed(c, &ids).await
+    read_claimed(c, &ids, at_rest).await
 }
 
 /// These deliveries (a JSON array of ids), ready to send.
-async fn read_claimed(c: &mut SqliteConnection, ids: &str) -> StoreResult<Vec<ClaimedDelivery>> {
+async fn read_claimed(
+    c: &mut SqliteConnection,
+    ids: &str,
+    at_rest: &AtRest,
+) -> StoreResult<Vec<ClaimedDelivery>> {
     let rows = sqlx::query(
         "SELECT d.id, d.webhook_id, d.attempts, d.retry_base, d.is_test, d.claim_token, w.url, w.secret, w.headers, w.rate_limit, \
                 e.event, e.session_id, e.idempotency_key, e.occurred_rfc3339, e.data \
@@ -319,7 +334,32 @@ async fn read_claimed(c: &mut SqliteConnection, ids: &str) -> StoreResult<Vec<Cl
     .bind(ids)
     .fetch_all(&mut *c)
     .await?;
-    rows.iter().map(rows::claimed).collect()
+    rows.iter().map(|r| rows::claimed(r, at_rest)).collect()
+}
+
+/// Stores one registration's secrets again as `at_rest` writes them, unless they already are
+/// (read and written in the writer's transaction); true if it did.
+async fn reseal_tx(c: &mut SqliteConnection, id: &str, at_rest: &AtRest) -> StoreResult<bool> {
+    let Some(row) = sqlx::query("SELECT secret, headers FROM webhooks WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let (secret, headers): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+    if at_rest.is_current(&secret, &headers) {
+        return Ok(false);
+    }
+    let (secret, headers) = at_rest.open(id, &secret, &headers)?;
+    let stored = at_rest.seal(id, &secret, &headers)?;
+    sqlx::query("UPDATE webhooks SET secret = ?, headers = ? WHERE id = ?")
+        .bind(&stored.secret)
+        .bind(&stored.headers)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(true)
 }
 
 impl SqliteStore {
@@ -334,7 +374,7 @@ impl SqliteStore {
             .iter()
             .map(Prepared::new)
             .collect::<StoreResult<_>>()?;
-        let (req, rx) = IngestRequest::new(prepared, now_ms, lease_until);
+        let (req, rx) = IngestRequest::new(prepared, now_ms, lease_until, self.at_rest.clone());
         self.writer.ingest(req).await?;
         rx.await
             .map_err(|_| StoreError::Corrupt("the SQLite writer has stopped".into()))?
@@ -371,23 +411,63 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn insert_key(&self, role: KeyRole, hash: &str, now_ms: i64) -> StoreResult<()> {
+    async fn insert_first_key(&self, role: KeyRole, hash: &str, now_ms: i64) -> StoreResult<bool> {
         let hash = hash.to_owned();
+        // One statement in the writer's transaction (BEGIN IMMEDIATE: the file's write lock,
+        // even against another process), so the check and the insert cannot be split.
         write!(self, |c| {
-            sqlx::query("INSERT OR IGNORE INTO api_keys (hash, role, created_at) VALUES (?, ?, ?)")
-                .bind(&hash)
-                .bind(role.as_str())
-                .bind(now_ms)
-                .execute(&mut *c)
-                .await?;
-            Ok(())
+            Ok(sqlx::query(
+                "INSERT OR IGNORE INTO api_keys (hash, role, created_at) SELECT ?1, ?2, ?3 \
+                 WHERE NOT EXISTS (SELECT 1 FROM api_keys WHERE role = ?2)",
+            )
+            .bind(&hash)
+            .bind(role.as_str())
+            .bind(now_ms)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+                > 0)
         })
+    }
+
+    async fn reseal_secrets(&self, rewrite: bool) -> StoreResult<ResealReport> {
+        let mut report = ResealReport::default();
+        let mut after = String::new();
+        loop {
+            let page = sqlx::query(
+                "SELECT id, secret, headers FROM webhooks WHERE id > ? ORDER BY id LIMIT 200",
+            )
+            .bind(&after)
+            .fetch_all(&self.read)
+            .await?;
+            let Some(last) = page.last() else {
+                return Ok(report);
+            };
+            after = last.try_get("id")?;
+            for row in &page {
+                let id: String = row.try_get("id")?;
+                let (secret, headers): (String, String) =
+                    (row.try_get("secret")?, row.try_get("headers")?);
+                report.registrations += 1;
+                self.at_rest.open(&id, &secret, &headers)?;
+                if self.at_rest.is_current(&secret, &headers) {
+                    continue;
+                }
+                report.not_current += 1;
+                if rewrite {
+                    let at_rest = self.at_rest.clone();
+                    if write!(self, |c| reseal_tx(c, &id, &at_rest).await)? {
+                        report.rewritten += 1;
+                    }
+                }
+            }
+        }
     }
 
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
         let w = w.clone();
         let events = to_json(&w.events)?;
-        let headers = to_json(&w.headers)?;
+        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
         write!(self, |c| {
             sqlx::query(
                 "INSERT INTO webhooks (id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at) \
@@ -398,8 +478,8 @@ impl Store for SqliteStore {
             .bind(&events)
             .bind(&w.session_id)
             .bind(&w.description)
-            .bind(&headers)
-            .bind(w.secret.expose())
+            .bind(&stored.headers)
+            .bind(&stored.secret)
             .bind(w.active)
             .bind(w.rate_limit)
             .bind(&w.disabled_reason)
@@ -414,7 +494,9 @@ impl Store for SqliteStore {
     async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
         let sql = concat!("SELECT ", webhook_columns!(), " FROM webhooks WHERE id = ?");
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.read).await?;
-        row.as_ref().map(rows::webhook).transpose()
+        row.as_ref()
+            .map(|r| rows::webhook(r, &self.at_rest))
+            .transpose()
     }
 
     async fn list_webhooks(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Webhook>> {
@@ -428,13 +510,15 @@ impl Store for SqliteStore {
             .bind(i64::from(limit))
             .fetch_all(&self.read)
             .await?;
-        rows.iter().map(rows::webhook).collect()
+        rows.iter()
+            .map(|r| rows::webhook(r, &self.at_rest))
+            .collect()
     }
 
     async fn update_webhook(&self, w: &Webhook) -> StoreResult<bool> {
         let w = w.clone();
         let events = to_json(&w.events)?;
-        let headers = to_json(&w.headers)?;
+        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
         write!(self, |c| {
             let done = sqlx::query(
                 "UPDATE webhooks SET url = ?, events = ?, session_id = ?, description = ?, headers = ?, secret = ?, active = ?, rate_limit = ?, disabled_reason = ?, updated_at = ? WHERE id = ?",
@@ -443,8 +527,8 @@ impl Store for SqliteStore {
             .bind(&events)
             .bind(&w.session_id)
             .bind(&w.description)
-            .bind(&headers)
-            .bind(w.secret.expose())
+            .bind(&stored.headers)
+            .bind(&stored.secret)
             .bind(w.active)
             .bind(w.rate_limit)
             .bind(&w.disabled_reason)
@@ -513,13 +597,15 @@ impl Store for SqliteStore {
         busy: &[String],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let busy = busy.to_vec();
+        let at_rest = self.at_rest.clone();
         write!(self, |c| claim_tx(
             c,
             now_ms,
             lease_ms,
             limit,
             per_webhook,
-            &busy
+            &busy,
+            &at_rest
         )
         .await)
     }
