@@ -430,10 +430,7 @@ mod tests {
             .iter()
             .map(|w| got.get(*w).copied().unwrap_or(0))
             .collect();
-        let (min, max) = (
-            *counts.iter().min().unwrap(),
-            *counts.iter().max().unwrap(),
-        );
+        let (min, max) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
         assert!(
             max - min <= 1,
             "each registration gets its share of {freed} freed slots: {counts:?}"
@@ -447,7 +444,10 @@ mod tests {
         let mut lanes = lanes_with(1, &["a", "b", "c"], 3);
         let first = lanes.ready(2);
         assert_eq!(
-            first.iter().map(|d| d.webhook_id.as_str()).collect::<Vec<_>>(),
+            first
+                .iter()
+                .map(|d| d.webhook_id.as_str())
+                .collect::<Vec<_>>(),
             ["a", "b"]
         );
         lanes.finished("a", &first[0].id);
@@ -491,7 +491,11 @@ mod tests {
         assert_eq!(next[0].rate_limit, Some(5.0));
 
         let r = lanes.refresh("b", Some(&webhook("b", "http://x", false)));
-        assert_eq!(ids(&r.dropped), ["b-d1", "b-d2"], "inactive: queued ones dropped");
+        assert_eq!(
+            ids(&r.dropped),
+            ["b-d1", "b-d2"],
+            "inactive: queued ones dropped"
+        );
         lanes.finished("b", &running[1].id);
         assert!(lanes.ready(5).iter().all(|d| d.webhook_id == "a"));
         let r = lanes.refresh("a", None);

@@ -155,8 +155,10 @@ impl IntoResponse for ApiError {
                     "the database is full, restarting or unreachable; nothing was stored; retry later",
                     None,
                 );
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(STORE_RETRY_AFTER_SECS));
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(STORE_RETRY_AFTER_SECS),
+                );
                 return res;
             }
             ApiError::Internal(e) => {

@@ -61,10 +61,7 @@ fn sqlx_unavailable(e: &sqlx::Error) -> bool {
                 // 57P01-57P03: shut down or starting up.
                 let code = pg.code();
                 code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
-            } else if db
-                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
-                .is_some()
-            {
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
                 // The primary result code (the low byte of an extended one): SQLITE_BUSY (5),
                 // SQLITE_IOERR (10), SQLITE_FULL (13), SQLITE_CANTOPEN (14).
                 let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);

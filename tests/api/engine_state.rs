@@ -49,7 +49,10 @@ async fn backlog(
     }
     let deadline = Instant::now() + WAIT;
     while rx.arrived() == 0 {
-        assert!(Instant::now() < deadline, "the first delivery never arrived");
+        assert!(
+            Instant::now() < deadline,
+            "the first delivery never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     (app, rx, w, keys)
@@ -100,7 +103,8 @@ async fn a_rotated_secret_signs_every_delivery_sent_after_the_rotation() {
     verify_officially(new, after[after.len() - 1]);
     let seen: HashSet<String> = got.iter().map(key_of).collect();
     assert_eq!(seen, keys.iter().cloned().collect(), "every event, once");
-    rx.assert_stays_at(BACKLOG, Duration::from_millis(500)).await;
+    rx.assert_stays_at(BACKLOG, Duration::from_millis(500))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,10 +121,18 @@ async fn a_changed_url_takes_the_queued_deliveries_to_the_new_receiver() {
     let got = moved.wait_for(BACKLOG - before, WAIT).await;
     // Nothing more reaches the old receiver.
     tokio::time::sleep(SLOW * 2).await;
-    assert_eq!(rx.arrived(), before, "no delivery went to the old URL after the change");
+    assert_eq!(
+        rx.arrived(),
+        before,
+        "no delivery went to the old URL after the change"
+    );
     let mut seen: HashSet<String> = rx.wait_for(before, WAIT).await.iter().map(key_of).collect();
     seen.extend(got.iter().map(key_of));
-    assert_eq!(seen, keys.iter().cloned().collect(), "every event, old URL or new");
+    assert_eq!(
+        seen,
+        keys.iter().cloned().collect(),
+        "every event, old URL or new"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +146,11 @@ async fn a_deactivated_registration_gets_nothing_more_until_reactivated() {
     let before = rx.arrived();
     assert!(before < BACKLOG - 2, "deliveries were queued at the change");
     tokio::time::sleep(SLOW * 4).await;
-    assert_eq!(rx.arrived(), before, "nothing is sent to an inactive registration");
+    assert_eq!(
+        rx.arrived(),
+        before,
+        "nothing is sent to an inactive registration"
+    );
     // Not lost: handed back, pending, sent after reactivation.
     let res = app
         .patch(&format!("/v1/webhooks/{id}"), &json!({"active": true}))
@@ -152,9 +168,16 @@ async fn a_deleted_registration_gets_nothing_more() {
     let res = app.delete(&format!("/v1/webhooks/{id}")).await;
     assert_eq!(res.status(), 204);
     let before = rx.arrived();
-    assert!(before < BACKLOG - 2, "deliveries were queued at the deletion");
+    assert!(
+        before < BACKLOG - 2,
+        "deliveries were queued at the deletion"
+    );
     tokio::time::sleep(SLOW * 4).await;
-    assert_eq!(rx.arrived(), before, "nothing is sent for a deleted registration");
+    assert_eq!(
+        rx.arrived(),
+        before,
+        "nothing is sent for a deleted registration"
+    );
 }
 
 /// Another claim takes over the leases this engine holds (as an instance would after this one

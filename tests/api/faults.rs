@@ -197,7 +197,10 @@ async fn a_full_disk_answers_503_and_loses_nothing_acknowledged() {
                 acked.insert(v["idempotencyKey"].as_str().unwrap().to_owned());
             }
             503 => {
-                assert!(res.headers().contains_key("retry-after"), "503 with Retry-After");
+                assert!(
+                    res.headers().contains_key("retry-after"),
+                    "503 with Retry-After"
+                );
                 let p = assert_problem(res, 503).await;
                 assert_eq!(p["type"], "urn:wabridge:problem:store-unavailable");
                 refused += 1;
@@ -278,12 +281,27 @@ impl OwnCluster {
             _dir: dir,
             port,
         };
-        c.pg("initdb", &["-D", &c.data_str(), "--username=postgres", "--auth=trust"]);
+        c.pg(
+            "initdb",
+            &["-D", &c.data_str(), "--username=postgres", "--auth=trust"],
+        );
         let opts = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={}",
             c.data_str()
         );
-        c.pg("pg_ctl", &["-D", &c.data_str(), "-l", &c.log(), "-w", "start", "-o", &opts]);
+        c.pg(
+            "pg_ctl",
+            &[
+                "-D",
+                &c.data_str(),
+                "-l",
+                &c.log(),
+                "-w",
+                "start",
+                "-o",
+                &opts,
+            ],
+        );
         c
     }
 
@@ -320,7 +338,10 @@ impl OwnCluster {
 
     /// A crash and restart: `immediate` shutdown (no checkpoint, connections cut), then start.
     fn restart(&self) {
-        self.pg("pg_ctl", &["-D", &self.data_str(), "-m", "immediate", "-w", "restart"]);
+        self.pg(
+            "pg_ctl",
+            &["-D", &self.data_str(), "-m", "immediate", "-w", "restart"],
+        );
     }
 }
 
@@ -397,11 +418,20 @@ async fn postgresql_restarted_under_load_loses_nothing_acknowledged() {
     });
     let cluster = restart.await.unwrap();
     let restart_secs = t.elapsed().as_secs_f64();
+    assert!(
+        !load.is_finished(),
+        "the load outlasts the restart, so that ingest runs before, during and after it"
+    );
     let (acked, unavailable, other) = load.await.unwrap();
-    assert!(other.is_empty(), "ingest answered only 202 or 503: {other:?}");
+    assert!(
+        other.is_empty(),
+        "ingest answered only 202 or 503: {other:?}"
+    );
     assert!(acked.len() > 100, "ingest went on after the restart");
     // After the restart, a fresh ingest succeeds (the pool reconnected).
-    let last = app.ingest_ok(&message("after-restart", "reconnected")).await;
+    let last = app
+        .ingest_ok(&message("after-restart", "reconnected"))
+        .await;
     let mut acked = acked;
     acked.insert(last["idempotencyKey"].as_str().unwrap().to_owned());
     let t = Instant::now();

@@ -561,25 +561,44 @@ async fn a_large_batch_is_validated_off_the_async_workers_with_the_same_answers(
         assert!(
             pointers
                 .iter()
-                .all(|p| p.starts_with(&format!("/{}/", at[0])) || p.starts_with(&format!("/{}/", at[1]))),
+                .all(|p| p.starts_with(&format!("/{}/", at[0]))
+                    || p.starts_with(&format!("/{}/", at[1]))),
             "problems only where the faults are ({n} events): {pointers:?}"
         );
-        assert!(pointers.iter().any(|p| p.starts_with(&format!("/{}/", at[0]))));
-        assert!(pointers.iter().any(|p| p.starts_with(&format!("/{}/", at[1]))));
+        assert!(
+            pointers
+                .iter()
+                .any(|p| p.starts_with(&format!("/{}/", at[0])))
+        );
+        assert!(
+            pointers
+                .iter()
+                .any(|p| p.starts_with(&format!("/{}/", at[1])))
+        );
         // The same problems, relative to the faulty events.
         let relative: Vec<(String, String)> = codes
             .iter()
             .map(|(p, c)| {
                 let rest = p.splitn(3, '/').nth(2).unwrap_or_default().to_owned();
-                let which = if p.starts_with(&format!("/{}/", at[0])) { 0 } else { 1 };
+                let which = if p.starts_with(&format!("/{}/", at[0])) {
+                    0
+                } else {
+                    1
+                };
                 (format!("{which}/{rest}"), c.clone())
             })
             .collect();
         answers.push(relative);
     }
-    assert_eq!(answers[0], answers[1], "a large batch is checked like a small one");
+    assert_eq!(
+        answers[0], answers[1],
+        "a large batch is checked like a small one"
+    );
     let ok = app.ingest_ok(&Value::Array(large)).await;
     let arr = ok.as_array().unwrap();
     assert_eq!(arr.len(), 1000);
-    assert!(arr.iter().all(|o| o["duplicate"] == false), "nothing of the refused batch was stored");
+    assert!(
+        arr.iter().all(|o| o["duplicate"] == false),
+        "nothing of the refused batch was stored"
+    );
 }

@@ -696,7 +696,12 @@ async fn renewal_names_exactly_the_leases_still_held() {
         delivery_id: claimed[0].id.clone(),
         claim_token: claimed[0].claim_token ^ 1,
     };
-    assert!(a.renew_leases(&[forged], T0 + LEASE).await.unwrap().is_empty());
+    assert!(
+        a.renew_leases(&[forged], T0 + LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // 0: its lease ran out (A stalled) and B took it over; 1: finished; 2: handed back, and
     // taken by B too.
@@ -719,7 +724,10 @@ async fn renewal_names_exactly_the_leases_still_held() {
     let renewed = a.renew_leases(&held, T0 + 3 * LEASE).await.unwrap();
     assert_eq!(renewed, all[3..], "only the lease still held is renewed");
     // The new holder renews its own.
-    let mut theirs = b.renew_leases(&leases(&taken), T0 + 3 * LEASE).await.unwrap();
+    let mut theirs = b
+        .renew_leases(&leases(&taken), T0 + 3 * LEASE)
+        .await
+        .unwrap();
     theirs.sort();
     assert_eq!(theirs, [all[0].clone(), all[2].clone()]);
 }

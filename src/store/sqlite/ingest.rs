@@ -7,9 +7,9 @@ use serde::Serialize;
 use sqlx::{Row, SqliteConnection};
 use tokio::sync::oneshot;
 
+use super::writer::NotCommitted;
 use crate::ids;
 use crate::secret::WebhookSecret;
-use super::writer::NotCommitted;
 use crate::store::rows::{corrupt, to_json};
 use crate::store::{
     ClaimedDelivery, EventSource, IngestOutcome, NewEvent, StoreError, StoreResult, new_claim_token,

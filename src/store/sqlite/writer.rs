@@ -224,7 +224,10 @@ async fn commit_batch(
             end_savepoint(conn, ok).await;
         }
     }
-    let committed = exec(conn, "COMMIT").await.err().map(|e| NotCommitted::of(&e));
+    let committed = exec(conn, "COMMIT")
+        .await
+        .err()
+        .map(|e| NotCommitted::of(&e));
     if committed.is_some() {
         let _ = exec(conn, "ROLLBACK").await;
     }
