@@ -101,9 +101,22 @@ impl Lanes {
             .collect()
     }
 
-    /// Queues a claimed delivery; false if it is already held.
+    /// Queues a claimed delivery; false if it is already held. A delivery held and claimed
+    /// again (its lease ran out while this process held it, e.g. renewals failed) is now held
+    /// under the new claim: its token is taken, so that renewal and the result of a queued one
+    /// go by the claim that holds it.
     pub fn hold(&mut self, d: ClaimedDelivery) -> bool {
-        if self.ids.contains_key(&d.id) {
+        if let Some(token) = self.ids.get_mut(&d.id) {
+            if *token != d.claim_token {
+                *token = d.claim_token;
+                if let Some(queued) = self
+                    .per_webhook
+                    .get_mut(&d.webhook_id)
+                    .and_then(|lane| lane.queued.iter_mut().find(|q| q.id == d.id))
+                {
+                    queued.claim_token = d.claim_token;
+                }
+            }
             return false;
         }
         self.ids.insert(d.id.clone(), d.claim_token);
@@ -371,6 +384,24 @@ mod tests {
         );
         assert!(lanes.ready(10).is_empty(), "both lanes busy");
         assert_eq!(lanes.held(), 5, "in flight and queued are held");
+    }
+
+    #[test]
+    fn a_delivery_claimed_again_is_held_under_the_new_claim() {
+        let mut lanes = lanes_with(1, &["a"], 2);
+        let mut again = delivery("a", 1);
+        again.claim_token = 99;
+        assert!(!lanes.hold(again));
+        assert_eq!(lanes.held(), 2);
+        assert!(
+            lanes
+                .leases()
+                .iter()
+                .any(|l| l.delivery_id == "a-d1" && l.claim_token == 99)
+        );
+        let first = lanes.ready(1);
+        lanes.finished("a", &first[0].id);
+        assert_eq!(lanes.ready(1)[0].claim_token, 99);
     }
 
     #[test]
