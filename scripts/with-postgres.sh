@@ -10,7 +10,9 @@
 #   initdb refuses root), starts it on 127.0.0.1 on a free port, trust authentication, no fsync
 #   (nothing here outlives the run; the tests kill wabridge, never PostgreSQL).
 # - Exports WABRIDGE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:PORT/postgres, which makes
-#   the test suite run on PostgreSQL (each test creates its own database in the cluster).
+#   the test suite run on PostgreSQL (each test creates its own database in the cluster), and
+#   WABRIDGE_TEST_POSTGRES_BIN=<PostgreSQL's bin directory> (the PostgreSQL-restart fault test
+#   initdb's and restarts a cluster of its own with it).
 # - Runs the command, stops the cluster and removes the directory on exit, and exits with the
 #   command's status.
 set -euo pipefail
@@ -88,6 +90,9 @@ as_pg "$BINDIR/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t 60 start -o \
 as_pg "$BINDIR/pg_isready" -h 127.0.0.1 -p "$PORT" -q || die "PostgreSQL is not accepting connections"
 
 export WABRIDGE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PORT/postgres"
+# The fault test that restarts PostgreSQL runs a cluster of its own from these binaries (restarting
+# this shared one would break the tests running beside it).
+export WABRIDGE_TEST_POSTGRES_BIN="$BINDIR"
 log "PostgreSQL on 127.0.0.1:$PORT; WABRIDGE_TEST_POSTGRES_URL=$WABRIDGE_TEST_POSTGRES_URL"
 
 set +e

@@ -15,20 +15,20 @@
 //! (and counted). An attempt that panics frees its lane and is recorded as a failed attempt, so
 //! the delivery is retried on its schedule.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::DefaultDirectRateLimiter;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{Id, JoinHandle, JoinSet};
 
 use super::Wakeup;
 use super::attempt::{self, AttemptContext};
+use super::lanes::Lanes;
 use super::net_policy::NetPolicy;
 use super::retry::{RetrySchedule, jitter_sample};
 use crate::clock;
-use crate::store::{AttemptNext, AttemptRecord, ClaimedDelivery, Store};
+use crate::store::{AttemptNext, AttemptRecord, HeldLease, Store};
 
 /// Longest idle wait between two looks at the store.
 const MAX_IDLE: Duration = Duration::from_secs(1);
@@ -36,8 +36,9 @@ const MAX_IDLE: Duration = Duration::from_secs(1);
 const MIN_IDLE: Duration = Duration::from_millis(20);
 /// Most deliveries claimed at once.
 const CLAIM_BATCH: usize = 256;
-/// Deliveries held (in flight or queued) per registration, in lanes' worth.
-const HOLD_FACTOR: usize = 4;
+/// How often the registrations of queued deliveries are read again, so that a change made
+/// through another instance (which this one gets no message about) applies within this bound.
+const REFRESH_EVERY: Duration = Duration::from_secs(2);
 /// Most results written in one transaction.
 const RECORD_BATCH: usize = 512;
 
@@ -97,125 +98,6 @@ impl Engine {
         if let Err(e) = self.task.await {
             tracing::error!(error = %e, "delivery engine task failed");
         }
-    }
-}
-
-/// Deliveries held for one registration: in flight, and claimed ones waiting for a lane.
-#[derive(Default)]
-struct Lane {
-    in_flight: usize,
-    queued: VecDeque<ClaimedDelivery>,
-}
-
-impl Lane {
-    fn held(&self) -> usize {
-        self.in_flight + self.queued.len()
-    }
-}
-
-/// What the engine holds: claimed (leased) deliveries, in flight or queued per registration.
-/// Claiming ahead lets a finished attempt start the next one at once, without a claim
-/// transaction per delivery.
-struct Lanes {
-    per_webhook: HashMap<String, Lane>,
-    /// Every held delivery id (a claim may return one again if its lease ran out meanwhile).
-    ids: HashSet<String>,
-    /// Rate limiters of rate-limited registrations, with the rate they were built for.
-    limiters: HashMap<String, (f64, Arc<DefaultDirectRateLimiter>)>,
-    /// Lanes per registration.
-    per_webhook_cap: usize,
-}
-
-impl Lanes {
-    /// Most deliveries held per registration.
-    fn hold_cap(&self) -> usize {
-        self.per_webhook_cap * HOLD_FACTOR
-    }
-
-    /// Registrations holding enough that claiming more for them is pointless now.
-    fn busy(&self) -> Vec<String> {
-        let half = self.hold_cap() / 2;
-        self.per_webhook
-            .iter()
-            .filter(|(_, lane)| lane.held() >= half.max(1))
-            .map(|(id, _)| id.clone())
-            .collect()
-    }
-
-    fn held(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// Queues a claimed delivery; false if it is already held.
-    fn hold(&mut self, d: ClaimedDelivery) -> bool {
-        if !self.ids.insert(d.id.clone()) {
-            return false;
-        }
-        self.per_webhook
-            .entry(d.webhook_id.clone())
-            .or_default()
-            .queued
-            .push_back(d);
-        true
-    }
-
-    /// Takes the next queued deliveries that have a free lane, as long as `room` allows.
-    fn ready(&mut self, mut room: usize) -> Vec<ClaimedDelivery> {
-        let mut out = Vec::new();
-        for lane in self.per_webhook.values_mut() {
-            while room > 0 && lane.in_flight < self.per_webhook_cap {
-                let Some(d) = lane.queued.pop_front() else {
-                    break;
-                };
-                lane.in_flight += 1;
-                room -= 1;
-                out.push(d);
-            }
-            if room == 0 {
-                break;
-            }
-        }
-        out
-    }
-
-    fn limiter(&mut self, d: &ClaimedDelivery) -> Option<Arc<DefaultDirectRateLimiter>> {
-        let Some(rate) = d.rate_limit else {
-            self.limiters.remove(&d.webhook_id);
-            return None;
-        };
-        if let Some((r, l)) = self.limiters.get(&d.webhook_id)
-            && *r == rate
-        {
-            return Some(Arc::clone(l));
-        }
-        let l = Arc::new(attempt::limiter(rate)?);
-        self.limiters
-            .insert(d.webhook_id.clone(), (rate, Arc::clone(&l)));
-        Some(l)
-    }
-
-    /// An attempt finished. True when its registration now holds little enough that claiming
-    /// more for it is worth a look.
-    fn finished(&mut self, webhook_id: &str, delivery_id: &str) -> bool {
-        self.ids.remove(delivery_id);
-        let half = (self.hold_cap() / 2).max(1);
-        let Some(lane) = self.per_webhook.get_mut(webhook_id) else {
-            return true;
-        };
-        lane.in_flight = lane.in_flight.saturating_sub(1);
-        let held = lane.held();
-        if held == 0 {
-            self.per_webhook.remove(webhook_id);
-        }
-        held < half
-    }
-
-    /// Ids of claimed deliveries that were never started (to hand back on shutdown).
-    fn queued_ids(&self) -> Vec<String> {
-        self.per_webhook
-            .values()
-            .flat_map(|lane| lane.queued.iter().map(|d| d.id.clone()))
-            .collect()
     }
 }
 
@@ -381,12 +263,7 @@ async fn run(
     let mut e = Running {
         store,
         ctx,
-        lanes: Lanes {
-            per_webhook: HashMap::new(),
-            ids: HashSet::new(),
-            limiters: HashMap::new(),
-            per_webhook_cap: config.per_webhook_in_flight,
-        },
+        lanes: Lanes::new(config.per_webhook_in_flight),
         tasks: JoinSet::new(),
         started: HashMap::new(),
         results,
@@ -398,6 +275,7 @@ async fn run(
     let lease_ms = i64::try_from(config.lease().as_millis()).unwrap_or(i64::MAX / 4);
     let renew_every = (config.lease() / 3).max(Duration::from_millis(100));
     let mut renewed_at = tokio::time::Instant::now();
+    let mut refreshed_at = tokio::time::Instant::now();
     // The next look at the store whatever happens meanwhile (retries falling due, leases of
     // other instances running out), so a steady stream of hand-offs cannot starve them.
     let mut next_look = tokio::time::Instant::now();
@@ -408,10 +286,19 @@ async fn run(
             break;
         }
         if renewed_at.elapsed() >= renew_every {
-            renew(e.store.as_ref(), &e.lanes, lease_ms).await;
+            renew(e.store.as_ref(), &mut e.lanes, lease_ms).await;
             renewed_at = tokio::time::Instant::now();
         }
         take_handed(&wakeup, &mut e, hold_limit).await;
+        // Registration changes apply to queued deliveries before any of them starts: at once
+        // for a change made through this process (a message from the handler), and within
+        // REFRESH_EVERY for one made through another instance.
+        let mut changed = wakeup.take_changed();
+        if refreshed_at.elapsed() >= REFRESH_EVERY {
+            changed.extend(e.lanes.with_queued());
+            refreshed_at = tokio::time::Instant::now();
+        }
+        refresh(&mut e, changed).await;
         if wakeup.take_look() || tokio::time::Instant::now() >= next_look {
             e.want_claim = true;
             next_look = tokio::time::Instant::now() + MAX_IDLE;
@@ -465,15 +352,15 @@ async fn run(
     // No more hand-offs; claimed but never started: hand them back at once (their leases would
     // only run out).
     wakeup.close();
-    let mut queued = e.lanes.queued_ids();
-    queued.extend(wakeup.take_handed().into_iter().map(|d| d.id));
+    let mut queued = e.lanes.take_queued();
+    queued.extend(wakeup.take_handed().into_iter().map(|d| HeldLease {
+        delivery_id: d.id,
+        claim_token: d.claim_token,
+    }));
     if !queued.is_empty()
         && let Err(err) = e.store.renew_leases(&queued, clock::now_ms() - 1).await
     {
         tracing::warn!(error = %err, "handing back queued deliveries failed; their leases will run out");
-    }
-    for id in &queued {
-        e.lanes.ids.remove(id);
     }
     let drained = tokio::time::timeout(config.shutdown_grace, async {
         let mut renewal = tokio::time::interval_at(renewed_at + renew_every, renew_every);
@@ -483,7 +370,7 @@ async fn run(
                     Some(done) => e.finished(done),
                     None => break,
                 },
-                _ = renewal.tick() => renew(e.store.as_ref(), &e.lanes, lease_ms).await,
+                _ = renewal.tick() => renew(e.store.as_ref(), &mut e.lanes, lease_ms).await,
             }
         }
     })
@@ -513,7 +400,10 @@ async fn take_handed(wakeup: &Wakeup, e: &mut Running, hold_limit: usize) {
     for d in handed {
         if e.lanes.held() >= hold_limit {
             e.more.insert(d.webhook_id.clone());
-            back.push(d.id);
+            back.push(HeldLease {
+                delivery_id: d.id,
+                claim_token: d.claim_token,
+            });
         } else {
             e.lanes.hold(d);
         }
@@ -529,15 +419,74 @@ async fn take_handed(wakeup: &Wakeup, e: &mut Running, hold_limit: usize) {
     }
 }
 
-/// Extends the leases of the deliveries in flight, so that no other instance takes them over
-/// while this one still works on them (a rate-limited attempt can wait longer than a lease).
-async fn renew(store: &dyn Store, lanes: &Lanes, lease_ms: i64) {
-    if lanes.ids.is_empty() {
+/// Extends the leases of every delivery held (in flight or queued), so that no other instance
+/// takes them over while this one still works on them (a rate-limited attempt can wait longer
+/// than a lease). A lease that was not extended is lost: another claim holds the delivery now
+/// (this process stalled longer than the lease). Queued ones are dropped, never sent from here,
+/// and counted in `wabridge_leases_lost_total`; a running one is only no longer renewed (its
+/// result is fenced by the claim token, and counted in `wabridge_stale_results_total`).
+async fn renew(store: &dyn Store, lanes: &mut Lanes, lease_ms: i64) {
+    let held = lanes.leases();
+    if held.is_empty() {
         return;
     }
-    let ids: Vec<String> = lanes.ids.iter().cloned().collect();
-    if let Err(e) = store.renew_leases(&ids, clock::now_ms() + lease_ms).await {
-        tracing::error!(error = %e, "renewing leases failed");
+    let renewed = match store.renew_leases(&held, clock::now_ms() + lease_ms).await {
+        Ok(renewed) => renewed,
+        Err(e) => {
+            tracing::error!(error = %e, "renewing leases failed");
+            return;
+        }
+    };
+    if renewed.len() >= held.len() {
+        return;
+    }
+    let renewed: HashSet<&str> = renewed.iter().map(String::as_str).collect();
+    // Also here: running attempts whose result was recorded a moment ago (lease cleared) but
+    // that the loop has not reaped yet. Forgetting those is harmless; only queued ones count.
+    let lost: Vec<String> = held
+        .into_iter()
+        .filter(|l| !renewed.contains(l.delivery_id.as_str()))
+        .map(|l| l.delivery_id)
+        .collect();
+    let dropped = lanes.lost(&lost);
+    if dropped > 0 {
+        tracing::warn!(
+            dropped,
+            "leases of queued deliveries were taken over by another claim; they are not sent from here"
+        );
+        metrics::counter!("wabridge_leases_lost_total").increment(dropped as u64);
+    }
+}
+
+/// Applies the current state of changed registrations to the deliveries queued for them: new
+/// URL, secret, headers, rate limit; for a deleted registration they are dropped (their rows are
+/// gone), for an inactive one dropped and their leases handed back (they stay pending, claimed
+/// again when it is reactivated).
+async fn refresh(e: &mut Running, changed: HashSet<String>) {
+    let mut back = Vec::new();
+    for webhook_id in changed {
+        if !e.lanes.has_queued(&webhook_id) {
+            continue;
+        }
+        let current = match e.store.get_webhook(&webhook_id).await {
+            Ok(w) => w,
+            Err(err) => {
+                tracing::error!(error = %err, %webhook_id, "reading a changed registration failed; its queued deliveries keep the values they were claimed with");
+                continue;
+            }
+        };
+        let r = e.lanes.refresh(&webhook_id, current.as_ref());
+        if !r.dropped.is_empty() {
+            tracing::info!(%webhook_id, dropped = r.dropped.len(), "registration deleted or deactivated; its queued deliveries are not sent");
+            if current.is_some() {
+                back.extend(r.dropped);
+            }
+        }
+    }
+    if !back.is_empty()
+        && let Err(err) = e.store.renew_leases(&back, clock::now_ms() - 1).await
+    {
+        tracing::warn!(error = %err, "handing back deliveries of a deactivated registration failed; their leases will run out");
     }
 }
 

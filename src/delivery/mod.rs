@@ -5,11 +5,13 @@
 mod attempt;
 mod engine;
 pub mod idempotency;
+mod lanes;
 pub mod net_policy;
 pub mod request;
 pub mod retry;
 pub mod signer;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -42,11 +44,25 @@ struct Door {
     lease_ms: AtomicI64,
     /// How many more deliveries the engine wants to be handed now.
     room: AtomicUsize,
+    /// Registrations changed (updated or deleted) since the engine last looked.
+    changed: Mutex<HashSet<String>>,
 }
 
 impl Wakeup {
     pub fn notify(&self) {
         self.0.look.store(true, Ordering::Release);
+        self.0.notify.notify_one();
+    }
+
+    /// A registration was updated or deleted (after the change is committed): the engine
+    /// applies its current state to the deliveries it holds queued for it before starting any
+    /// of them (new URL, secret, headers; none sent for a deleted or inactive one).
+    pub fn registration_changed(&self, webhook_id: &str) {
+        self.0
+            .changed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(webhook_id.to_owned());
         self.0.notify.notify_one();
     }
 
@@ -119,6 +135,17 @@ impl Wakeup {
             &mut *self
                 .0
                 .handed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Registrations changed since the last call.
+    fn take_changed(&self) -> HashSet<String> {
+        std::mem::take(
+            &mut *self
+                .0
+                .changed
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         )

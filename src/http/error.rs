@@ -33,6 +33,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     /// 503: a dependency is down (readiness).
     Unavailable(String),
+    /// 503 with `Retry-After`: the database cannot take the request now (disk full, restarting,
+    /// unreachable); nothing was stored.
+    StoreUnavailable,
     Internal(anyhow::Error),
 }
 
@@ -66,9 +69,17 @@ impl ApiError {
     }
 }
 
+/// Seconds a client is asked to wait after a 503 for a database that cannot take requests.
+pub const STORE_RETRY_AFTER_SECS: u32 = 5;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::Internal(e.into())
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "the database cannot take requests now; answered 503");
+            Self::StoreUnavailable
+        } else {
+            Self::Internal(e.into())
+        }
     }
 }
 
@@ -136,6 +147,20 @@ impl IntoResponse for ApiError {
                 detail.clone(),
                 None,
             ),
+            ApiError::StoreUnavailable => {
+                let mut res = problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store-unavailable",
+                    "The database cannot take requests now",
+                    "the database is full, restarting or unreachable; nothing was stored; retry later",
+                    None,
+                );
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(STORE_RETRY_AFTER_SECS),
+                );
+                return res;
+            }
             ApiError::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "internal error");
                 (

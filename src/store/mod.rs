@@ -37,6 +37,50 @@ pub enum StoreError {
     /// written.
     #[error(transparent)]
     Secrets(#[from] crate::secret::at_rest::AtRestError),
+    /// A write that was not committed because the database could not take it (see
+    /// [`StoreError::is_unavailable`]).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Is this a failure of the database's resources or of the connection to it, rather than of
+    /// the request: the disk full, the database restarting or unreachable, every connection
+    /// busy? Nothing was stored, and the same request may well succeed later: the HTTP layer
+    /// answers 503 with `Retry-After`.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Database(e) => sqlx_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+fn sqlx_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                // 08: connection exception; 53: insufficient resources (53100 disk full);
+                // 57P01-57P03: shut down or starting up.
+                let code = pg.code();
+                code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // The primary result code (the low byte of an extended one): SQLITE_BUSY (5),
+                // SQLITE_IOERR (10), SQLITE_FULL (13), SQLITE_CANTOPEN (14).
+                let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+                matches!(code & 0xff, 5 | 10 | 13 | 14)
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -137,10 +181,13 @@ pub trait Store: Send + Sync + 'static {
     /// claim that lost its lease (taken over, or the delivery was deleted) are dropped. Returns
     /// how many were recorded.
     async fn record_attempts(&self, results: &[AttemptRecord]) -> StoreResult<u64>;
-    /// Extends to `until_ms` the leases this store's process still holds on these deliveries
-    /// (the engine renews the claims it is working on, so a lease only runs out when its holder
-    /// stops: died, hung, or lost the database). Returns how many were extended.
-    async fn renew_leases(&self, ids: &[String], until_ms: i64) -> StoreResult<u64>;
+    /// Extends to `until_ms` the leases still held under these claims: the delivery is pending
+    /// and its claim token is the one given (the engine renews the claims it is working on, so a
+    /// lease only runs out when its holder stops: died, hung, or lost the database). A lease
+    /// taken over by another claim, or cleared by a result, is not extended. Returns the ids of
+    /// the deliveries whose leases were extended; the others are lost to this holder. With
+    /// `until_ms` in the past, hands the leases back (claimable at once).
+    async fn renew_leases(&self, leases: &[HeldLease], until_ms: i64) -> StoreResult<Vec<String>>;
     /// Start-up: releases the leases that can only be left over from a dead run, and returns
     /// how many. SQLite releases all (one process per file: whoever held them is gone);
     /// PostgreSQL releases none (other instances may be working; a dead one's leases run out).

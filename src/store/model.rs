@@ -124,6 +124,13 @@ pub struct ClaimedDelivery {
     pub claim_token: i64,
 }
 
+/// A lease an engine holds: the delivery and the token of the claim that leased it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLease {
+    pub delivery_id: String,
+    pub claim_token: i64,
+}
+
 /// A fresh claim token: a random positive 63-bit number, new for every claim, so that a result
 /// from a claim that lost its lease (and was taken over) is recognised and dropped.
 pub fn new_claim_token() -> i64 {

@@ -813,21 +813,27 @@ impl Store for PostgresStore {
         retrying!("record_attempts", self.record_tx(results).await)
     }
 
-    async fn renew_leases(&self, ids: &[String], until_ms: i64) -> StoreResult<u64> {
-        if ids.is_empty() {
-            return Ok(0);
+    async fn renew_leases(&self, leases: &[HeldLease], until_ms: i64) -> StoreResult<Vec<String>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
         }
-        // Only leases this instance still holds: one taken over by another instance stays theirs.
-        Ok(sqlx::query(
-            "UPDATE deliveries SET lease_until = $1 \
-             WHERE id = ANY($2) AND claimed_by = $3 AND state = 'pending' AND lease_until IS NOT NULL",
+        let ids: Vec<&str> = leases.iter().map(|l| l.delivery_id.as_str()).collect();
+        let tokens: Vec<i64> = leases.iter().map(|l| l.claim_token).collect();
+        // Only leases this instance still holds under the same claim: one taken over by another
+        // instance (or claimed again) stays with its new holder.
+        Ok(sqlx::query_scalar(
+            "UPDATE deliveries d SET lease_until = $1 \
+             FROM UNNEST($2::text[], $3::bigint[]) AS h(id, tok) \
+             WHERE d.id = h.id AND d.claim_token = h.tok AND d.claimed_by = $4 \
+               AND d.state = 'pending' AND d.lease_until IS NOT NULL \
+             RETURNING d.id",
         )
         .bind(until_ms)
-        .bind(ids)
+        .bind(&ids)
+        .bind(&tokens)
         .bind(&self.instance)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn recover_leases_on_start(&self) -> StoreResult<u64> {

@@ -354,8 +354,16 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> Self {
+        Self::start_on(0).await
+    }
+
+    /// A receiver on a given port of 127.0.0.1 (0: any), e.g. one that comes back on the
+    /// address a registration names after an outage.
+    pub async fn start_on(port: u16) -> Self {
         let state = Arc::new(ReceiverState::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let s = Arc::clone(&state);
         let app = axum::Router::new().fallback(

@@ -535,3 +535,70 @@ async fn metrics_count_ingests_and_deliveries() {
     // No secret ever appears.
     assert!(!after.contains("whsec_"));
 }
+
+/// A batch large enough to be validated on a blocking thread (off the async workers) gets the
+/// same answers as a small one: every problem at its index, nothing stored; and once valid,
+/// every event accepted, in order. A small batch with the same faults answers the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_is_validated_off_the_async_workers_with_the_same_answers() {
+    let app = spawn_app().await;
+    let large: Vec<Value> = (0..1000)
+        .map(|i| message("message.received", &format!("big{i}")))
+        .collect();
+    let faulty = |mut batch: Vec<Value>, at: &[usize]| {
+        batch[at[0]]["data"]["from"] = json!(5);
+        batch[at[1]]["event"] = json!("message.recieved");
+        batch
+    };
+    let small: Vec<Value> = large[..4].to_vec();
+    let mut answers = Vec::new();
+    for (batch, at) in [(large.clone(), [17, 999]), (small, [1, 3])] {
+        let n = batch.len();
+        let res = app.ingest(&Value::Array(faulty(batch, &at))).await;
+        let body = assert_problem(res, 400).await;
+        let codes = error_codes(&body);
+        let pointers: Vec<&str> = codes.iter().map(|(p, _)| p.as_str()).collect();
+        assert!(
+            pointers
+                .iter()
+                .all(|p| p.starts_with(&format!("/{}/", at[0]))
+                    || p.starts_with(&format!("/{}/", at[1]))),
+            "problems only where the faults are ({n} events): {pointers:?}"
+        );
+        assert!(
+            pointers
+                .iter()
+                .any(|p| p.starts_with(&format!("/{}/", at[0])))
+        );
+        assert!(
+            pointers
+                .iter()
+                .any(|p| p.starts_with(&format!("/{}/", at[1])))
+        );
+        // The same problems, relative to the faulty events.
+        let relative: Vec<(String, String)> = codes
+            .iter()
+            .map(|(p, c)| {
+                let rest = p.splitn(3, '/').nth(2).unwrap_or_default().to_owned();
+                let which = if p.starts_with(&format!("/{}/", at[0])) {
+                    0
+                } else {
+                    1
+                };
+                (format!("{which}/{rest}"), c.clone())
+            })
+            .collect();
+        answers.push(relative);
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "a large batch is checked like a small one"
+    );
+    let ok = app.ingest_ok(&Value::Array(large)).await;
+    let arr = ok.as_array().unwrap();
+    assert_eq!(arr.len(), 1000);
+    assert!(
+        arr.iter().all(|o| o["duplicate"] == false),
+        "nothing of the refused batch was stored"
+    );
+}

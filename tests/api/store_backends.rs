@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde_json::json;
 use wabridge::secret::WebhookSecret;
 use wabridge::store::{
-    AttemptNext, AttemptRecord, ClaimedDelivery, EventSource, NewEvent, Store, Webhook,
+    AttemptNext, AttemptRecord, ClaimedDelivery, EventSource, HeldLease, NewEvent, Store, Webhook,
     connect as open,
 };
 
@@ -103,6 +103,17 @@ async fn claim(s: &dyn Store, now: i64, limit: u32) -> Vec<ClaimedDelivery> {
     s.claim_due(now, LEASE, limit, 1000, &[]).await.unwrap()
 }
 
+/// The leases of these claimed deliveries, as the engine renews them.
+fn leases(claimed: &[ClaimedDelivery]) -> Vec<HeldLease> {
+    claimed
+        .iter()
+        .map(|d| HeldLease {
+            delivery_id: d.id.clone(),
+            claim_token: d.claim_token,
+        })
+        .collect()
+}
+
 async fn claim_ids(s: &dyn Store, now: i64, limit: u32) -> Vec<String> {
     claim(s, now, limit)
         .await
@@ -190,25 +201,38 @@ async fn an_expired_lease_is_taken_over_and_a_renewed_one_is_not() {
         "leased"
     );
     // A keeps working on the first one: it renews that lease only.
-    assert_eq!(a.renew_leases(&mine[..1], T0 + 3 * LEASE).await.unwrap(), 1);
+    assert_eq!(
+        a.renew_leases(&leases(&claimed[..1]), T0 + 3 * LEASE)
+            .await
+            .unwrap(),
+        mine[..1]
+    );
     let taken = claim_ids(b.as_ref(), T0 + LEASE + 1, 10).await;
     assert_eq!(
         taken,
         mine[1..],
         "only the lease that ran out is taken over"
     );
-    if on_postgres() {
-        // Several instances: a lease taken over belongs to the new holder; the old one cannot
-        // renew it. (One SQLite file has one process, which holds every lease.)
-        assert_eq!(a.renew_leases(&mine[1..], T0 + 3 * LEASE).await.unwrap(), 0);
-    }
+    // A lease taken over belongs to the new claim; the old one cannot renew it (its token is
+    // stale), on both backends.
+    assert!(
+        a.renew_leases(&leases(&claimed[1..]), T0 + 3 * LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(claim_ids(b.as_ref(), T0 + LEASE + 2, 10).await.is_empty());
 
     // A result clears the lease; a finished delivery is never renewed or claimed again.
     a.record_attempts(&[delivered(&claimed[0], 1)])
         .await
         .unwrap();
-    assert_eq!(a.renew_leases(&mine[..1], T0 + 9 * LEASE).await.unwrap(), 0);
+    assert!(
+        a.renew_leases(&leases(&claimed[..1]), T0 + 9 * LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         claim_ids(b.as_ref(), T0 + 10 * LEASE, 10).await,
         mine[1..],
@@ -650,4 +674,64 @@ async fn ingest_and_claim_hands_off_leased_deliveries() {
         [claimed[0].id.clone()],
         "only the unrecorded status delivery"
     );
+}
+
+/// Renewal names the leases still held, so that an engine learns which ones it lost: of four
+/// claimed deliveries, one taken over by another claim, one finished and one handed back are
+/// not renewed; only the fourth is, and only under its own claim's token.
+#[tokio::test]
+async fn renewal_names_exactly_the_leases_still_held() {
+    let (_dir, s) = stores(2).await;
+    let (a, b) = (&s[0], &s[1]);
+    a.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    a.create_webhook(&webhook("wh_b", &["*"])).await.unwrap();
+    a.ingest(&[message("k1"), message("k2")], T0).await.unwrap();
+    let mut claimed = claim(a.as_ref(), T0, 10).await;
+    claimed.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(claimed.len(), 4);
+    let held = leases(&claimed);
+    let all: Vec<String> = claimed.iter().map(|d| d.id.clone()).collect();
+    let mut renewed = a.renew_leases(&held, T0 + LEASE / 2).await.unwrap();
+    renewed.sort();
+    assert_eq!(renewed, all, "every lease is held");
+
+    // A wrong token renews nothing, even for a held delivery.
+    let forged = HeldLease {
+        delivery_id: claimed[0].id.clone(),
+        claim_token: claimed[0].claim_token ^ 1,
+    };
+    assert!(
+        a.renew_leases(&[forged], T0 + LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // 0: its lease ran out (A stalled) and B took it over; 1: finished; 2: handed back, and
+    // taken by B too.
+    a.renew_leases(&held[1..], T0 + 5 * LEASE).await.unwrap();
+    assert_eq!(
+        a.renew_leases(&held[2..3], T0 - 1).await.unwrap(),
+        all[2..3],
+        "a hand-back is a renewal into the past"
+    );
+    let mut taken = claim(b.as_ref(), T0 + 2 * LEASE, 10).await;
+    taken.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(
+        taken.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+        [all[0].clone(), all[2].clone()],
+        "the lease A stopped renewing and the one it handed back are taken over"
+    );
+    a.record_attempts(&[delivered(&claimed[1], 1)])
+        .await
+        .unwrap();
+    let renewed = a.renew_leases(&held, T0 + 3 * LEASE).await.unwrap();
+    assert_eq!(renewed, all[3..], "only the lease still held is renewed");
+    // The new holder renews its own.
+    let mut theirs = b
+        .renew_leases(&leases(&taken), T0 + 3 * LEASE)
+        .await
+        .unwrap();
+    theirs.sort();
+    assert_eq!(theirs, [all[0].clone(), all[2].clone()]);
 }

@@ -79,7 +79,8 @@ fn engine_responses() -> Value {
         "400": problem("BadRequest"),
         "401": problem("Unauthorized"),
         "413": problem("PayloadTooLarge"),
-        "500": problem("Internal")
+        "500": problem("Internal"),
+        "503": problem("StoreUnavailable")
     })
 }
 
@@ -393,7 +394,7 @@ pub fn operations(catalog: &Catalog) -> Vec<Operation> {
                         {"type": "array", "items": schema_ref("IngestOutcome")}]}),
                         "Stored: the outcome, or one per event of a batch."),
                     "400": problem("BadRequest"), "401": problem("Unauthorized"),
-                    "413": problem("PayloadTooLarge")
+                    "413": problem("PayloadTooLarge"), "503": problem("StoreUnavailable")
                 }
             }),
         ),

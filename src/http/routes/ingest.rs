@@ -1,6 +1,8 @@
 //! Ingest: engines post events here. Each accepted event and every delivery it fans out to are
 //! committed in one transaction before the 202 (a transactional outbox).
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -9,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::adapters::{Translation, openwa};
+use crate::catalog::Catalog;
 use crate::delivery::signer::verify_openwa;
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, Ingest, RawJsonBody};
@@ -56,6 +59,36 @@ pub(crate) async fn commit(
     Ok(outcomes)
 }
 
+/// Batches of at least this many events, or bodies of at least this many bytes, are validated
+/// on a blocking thread: checking up to [`MAX_BATCH`] payloads against their schemas is CPU work
+/// that would otherwise hold an async worker (and every request waiting on it).
+const BLOCKING_EVENTS: usize = 32;
+const BLOCKING_BYTES: usize = 64 * 1024;
+
+/// Every event of a batch checked: the events, or every problem found.
+fn check_batch(
+    catalog: &Catalog,
+    items: &[Value],
+    now: time::OffsetDateTime,
+) -> Result<Vec<NewEvent>, Vec<FieldError>> {
+    let mut events = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match parse_event(catalog, item, &format!("/{i}"), EventSource::Api, now) {
+            Ok(e) => events.push(e),
+            Err(errs) => {
+                refused(catalog, item);
+                errors.extend(errs);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(events)
+    } else {
+        Err(errors)
+    }
+}
+
 /// `POST /v1/ingest`: one event object, or an array of them (one transaction).
 pub async fn ingest(
     _: Ingest,
@@ -63,7 +96,8 @@ pub async fn ingest(
     body: RawJsonBody,
 ) -> Result<Response, ApiError> {
     let now = clock::now();
-    match &body.json {
+    let RawJsonBody { bytes, json } = body;
+    match json {
         Value::Array(items) => {
             if items.is_empty() || items.len() > MAX_BATCH {
                 return Err(ApiError::invalid(
@@ -78,29 +112,21 @@ pub async fn ingest(
                     )],
                 ));
             }
-            let mut events = Vec::with_capacity(items.len());
-            let mut errors = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                match parse_event(
-                    &state.catalog,
-                    item,
-                    &format!("/{i}"),
-                    EventSource::Api,
-                    now,
-                ) {
-                    Ok(e) => events.push(e),
-                    Err(errs) => {
-                        refused(&state, item);
-                        errors.extend(errs);
-                    }
-                }
-            }
-            if !errors.is_empty() {
-                return Err(ApiError::invalid(
+            let checked = if items.len() >= BLOCKING_EVENTS || bytes.len() >= BLOCKING_BYTES {
+                drop(bytes);
+                let catalog = Arc::clone(&state.catalog);
+                tokio::task::spawn_blocking(move || check_batch(&catalog, &items, now))
+                    .await
+                    .map_err(|e| ApiError::Internal(e.into()))?
+            } else {
+                check_batch(&state.catalog, &items, now)
+            };
+            let events = checked.map_err(|errors| {
+                ApiError::invalid(
                     format!("{} problems in the batch; nothing was stored", errors.len()),
                     errors,
-                ));
-            }
+                )
+            })?;
             let outcomes = commit(&state, &events).await?;
             Ok((
                 StatusCode::ACCEPTED,
@@ -109,9 +135,9 @@ pub async fn ingest(
                 .into_response())
         }
         single => {
-            let event = parse_event(&state.catalog, single, "", EventSource::Api, now).map_err(
+            let event = parse_event(&state.catalog, &single, "", EventSource::Api, now).map_err(
                 |errors| {
-                    refused(&state, single);
+                    refused(&state.catalog, &single);
                     let detail = match errors.as_slice() {
                         [one] => one.message.clone(),
                         many => format!("{} problems in the event; nothing was stored", many.len()),
@@ -127,11 +153,11 @@ pub async fn ingest(
 }
 
 /// Counts a refused event under its name when that is a catalog name, else under `other`.
-fn refused(state: &AppState, item: &Value) {
+fn refused(catalog: &Catalog, item: &Value) {
     let name = item
         .get("event")
         .and_then(Value::as_str)
-        .filter(|n| state.catalog.event(n).is_some())
+        .filter(|n| catalog.event(n).is_some())
         .unwrap_or("other");
     metrics::ingested(name, "refused");
 }

@@ -256,6 +256,7 @@ pub async fn update(
     if !state.store.update_webhook(&w).await? {
         return Err(ApiError::not_found(format!("no registration '{id}'")));
     }
+    state.wakeup.registration_changed(&w.id);
     state.wakeup.notify();
     tracing::info!(webhook_id = %w.id, "registration updated");
     Ok(Json(webhook_json(&state.catalog, &w)))
@@ -268,6 +269,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if state.store.delete_webhook(&id).await? {
+        state.wakeup.registration_changed(&id);
         tracing::info!(webhook_id = %id, "registration deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::{Row, SqliteConnection};
 use tokio::sync::oneshot;
 
+use super::writer::NotCommitted;
 use crate::ids;
 use crate::secret::WebhookSecret;
 use crate::secret::at_rest::AtRest;
@@ -150,23 +151,19 @@ impl IngestRequest {
     }
 
     /// Answers the caller once the transaction is settled (`committed`: None, or why not).
-    pub fn answer(self, committed: Option<&str>) {
+    pub fn answer(self, committed: Option<&NotCommitted>) {
         let r = match (self.result, committed) {
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(v)), None) => Ok(v),
-            (_, Some(why)) => Err(StoreError::Corrupt(format!(
-                "the ingest was not committed: {why}"
-            ))),
+            (_, Some(why)) => Err(why.error("the ingest")),
             (None, None) => Err(StoreError::Corrupt("the ingest did not run".into())),
         };
         let _ = self.reply.send(r);
     }
 
     /// The transaction could not even start.
-    pub fn fail(self, why: &str) {
-        let _ = self.reply.send(Err(StoreError::Corrupt(format!(
-            "the ingest was not committed: {why}"
-        ))));
+    pub fn fail(self, why: &NotCommitted) {
+        let _ = self.reply.send(Err(why.error("the ingest")));
     }
 }
 

@@ -634,21 +634,27 @@ impl Store for SqliteStore {
         write!(self, |c| record_batch(c, &results, now).await)
     }
 
-    async fn renew_leases(&self, ids: &[String], until_ms: i64) -> StoreResult<u64> {
-        if ids.is_empty() {
-            return Ok(0);
+    async fn renew_leases(&self, leases: &[HeldLease], until_ms: i64) -> StoreResult<Vec<String>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
         }
-        let ids = to_json(&ids)?;
+        let held: Vec<(&str, i64)> = leases
+            .iter()
+            .map(|l| (l.delivery_id.as_str(), l.claim_token))
+            .collect();
+        let held = to_json(&held)?;
         write!(self, |c| {
-            Ok(sqlx::query(
-                "UPDATE deliveries SET lease_until = ? \
-                 WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending' AND lease_until IS NOT NULL",
+            Ok(sqlx::query_scalar(
+                "UPDATE deliveries SET lease_until = ?1 \
+                 FROM json_each(?2) AS h \
+                 WHERE deliveries.id = h.value ->> 0 AND deliveries.claim_token = h.value ->> 1 \
+                   AND deliveries.state = 'pending' AND deliveries.lease_until IS NOT NULL \
+                 RETURNING deliveries.id",
             )
             .bind(until_ms)
-            .bind(&ids)
-            .execute(&mut *c)
-            .await?
-            .rows_affected())
+            .bind(&held)
+            .fetch_all(&mut *c)
+            .await?)
         })
     }
 

@@ -34,7 +34,7 @@ type WriteFn<T> =
 trait Job: Send {
     fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
     /// `committed`: None if the transaction committed, else why not.
-    fn answer(self: Box<Self>, committed: Option<&str>);
+    fn answer(self: Box<Self>, committed: Option<&NotCommitted>);
 }
 
 struct Task<T> {
@@ -56,13 +56,11 @@ impl<T: Send + 'static> Job for Task<T> {
         })
     }
 
-    fn answer(self: Box<Self>, committed: Option<&str>) {
+    fn answer(self: Box<Self>, committed: Option<&NotCommitted>) {
         let r = match (self.result, committed) {
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(v)), None) => Ok(v),
-            (_, Some(why)) => Err(StoreError::Corrupt(format!(
-                "the write was not committed: {why}"
-            ))),
+            (_, Some(why)) => Err(why.error("the write")),
             (None, None) => Err(StoreError::Corrupt("the write did not run".into())),
         };
         let _ = self.reply.send(r);
@@ -119,6 +117,33 @@ fn gone() -> StoreError {
     StoreError::Corrupt("the SQLite writer has stopped".into())
 }
 
+/// Why a transaction was not committed, kept for every request in it.
+pub(super) struct NotCommitted {
+    why: String,
+    /// The database could not take it (disk full, I/O error, busy): see
+    /// [`StoreError::is_unavailable`].
+    unavailable: bool,
+}
+
+impl NotCommitted {
+    fn of(e: &StoreError) -> Self {
+        Self {
+            why: e.to_string(),
+            unavailable: e.is_unavailable(),
+        }
+    }
+
+    /// The error a request of the transaction gets; `what` names it ("the ingest").
+    pub(super) fn error(&self, what: &str) -> StoreError {
+        let msg = format!("{what} was not committed: {}", self.why);
+        if self.unavailable {
+            StoreError::Unavailable(msg)
+        } else {
+            StoreError::Corrupt(msg)
+        }
+    }
+}
+
 async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()> {
     sqlx::raw_sql(sql).execute(&mut *conn).await?;
     Ok(())
@@ -146,7 +171,7 @@ async fn commit_batch(
     mut jobs: Vec<Box<dyn Job>>,
 ) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
-        let why = e.to_string();
+        let why = NotCommitted::of(&e);
         for i in ingests {
             i.fail(&why);
         }
@@ -169,7 +194,7 @@ async fn commit_batch(
                     .await
                     .and(exec(conn, "BEGIN IMMEDIATE").await)
                 {
-                    let why = e.to_string();
+                    let why = NotCommitted::of(&e);
                     for i in plain.into_iter().chain(single) {
                         i.fail(&why);
                     }
@@ -199,11 +224,14 @@ async fn commit_batch(
             end_savepoint(conn, ok).await;
         }
     }
-    let committed = exec(conn, "COMMIT").await.err().map(|e| e.to_string());
+    let committed = exec(conn, "COMMIT")
+        .await
+        .err()
+        .map(|e| NotCommitted::of(&e));
     if committed.is_some() {
         let _ = exec(conn, "ROLLBACK").await;
     }
-    let why = committed.as_deref();
+    let why = committed.as_ref();
     for i in plain.into_iter().chain(single) {
         i.answer(why);
     }
