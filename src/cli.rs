@@ -127,6 +127,9 @@ impl SecretKeyArgs {
 
 /// `wabridge secrets rotate`: every registration's secrets rewritten as `at_rest` writes them.
 pub async fn rotate_secrets(database_url: &str, at_rest: AtRest) -> anyhow::Result<ResealReport> {
+    if let Some(file) = crate::store::missing_sqlite_file(database_url) {
+        anyhow::bail!("there is no database at {}", file.display());
+    }
     let store = crate::store::connect_with(database_url, at_rest)
         .await
         .with_context(|| {

@@ -107,6 +107,19 @@ pub async fn connect_with(database_url: &str, at_rest: AtRest) -> StoreResult<Ar
     }
 }
 
+/// The file of an SQLite URL when it does not exist (`None` for PostgreSQL, in-memory
+/// databases and existing files): commands that work on an existing database refuse it rather
+/// than create an empty one.
+pub fn missing_sqlite_file(database_url: &str) -> Option<std::path::PathBuf> {
+    use std::str::FromStr as _;
+    if !database_url.starts_with("sqlite:") || database_url.contains(":memory:") {
+        return None;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(database_url).ok()?;
+    let file = options.get_filename();
+    (!file.exists()).then(|| file.to_owned())
+}
+
 /// The database URL with any password replaced by `***`, for logs and error messages.
 pub fn redact_url(database_url: &str) -> String {
     match url::Url::parse(database_url) {

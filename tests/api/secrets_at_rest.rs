@@ -145,6 +145,15 @@ async fn plaintext_rows_stay_readable_and_rotation_rewrites_them_under_each_new_
     let rx = Receiver::start().await;
     let (a, b) = (key(), key());
 
+    // Nothing to rotate yet: refused, and no empty database is created.
+    if !on_postgres() {
+        let out = rotate(&db, Some(&a), None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("there is no database at"), "{stderr}");
+        assert!(!db.exists());
+    }
+
     // Registered without a key: plaintext.
     let mut app = spawn_app_on(&db, |_| {}).await;
     let (id, secret) = register(&app, &rx).await;
