@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use inspect::*;
 pub use crate::retention::PruneCutoffs;
 use crate::secret::at_rest::AtRest;
+pub use inspect::*;
 
 pub use model::*;
 pub use postgres::PostgresStore;
