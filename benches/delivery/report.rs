@@ -620,7 +620,7 @@ fn retention_section(o: &mut String, x: &crate::retention::RetentionRun) {
         o,
         "The store, in process, on a fresh file: {} events ingested and delivered in batches of \
          1,000 ({:.0} s), then one pass of the pruner a week and a minute later (batches of 500, \
-         then `PRAGMA incremental_vacuum` 2,048 pages at a time), as the periodic task runs it.\n",
+         then `PRAGMA incremental_vacuum` 256 pages at a time), as the periodic task runs it.\n",
         x.events,
         x.fill.as_secs_f64()
     );

@@ -31,7 +31,7 @@ impl PrunerConfig {
             retention,
             every,
             batch: 500,
-            vacuum_pages: 2048,
+            vacuum_pages: 256,
         }
     }
 }
