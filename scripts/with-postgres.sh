@@ -9,6 +9,10 @@
 # - initdb's a new cluster in a temporary directory (as the `postgres` OS user when run as root:
 #   initdb refuses root), starts it on 127.0.0.1 on a free port, trust authentication, no fsync
 #   (nothing here outlives the run; the tests kill wabridge, never PostgreSQL).
+# - WABRIDGE_PG_DURABLE=1 starts it durable instead: fsync=on, synchronous_commit=on,
+#   full_page_writes=on (PostgreSQL's defaults), for benchmarks of the durable setting (issue 15:
+#   `WABRIDGE_PG_DURABLE=1 BENCH_ONLY=ceiling,postgres scripts/bench.sh`). The settings the
+#   server runs with are read back with SHOW and printed; a mismatch is an error.
 # - Exports WABRIDGE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:PORT/postgres, which makes
 #   the test suite run on PostgreSQL (each test creates its own database in the cluster), and
 #   WABRIDGE_TEST_POSTGRES_BIN=<PostgreSQL's bin directory> (the PostgreSQL-restart fault test
@@ -83,11 +87,23 @@ trap 'exit 143' TERM
 as_pg "$BINDIR/initdb" -D "$DATA" --username=postgres --auth=trust --encoding=UTF8 \
     --locale=C.UTF-8 >"$WORK/initdb.log" 2>&1 \
     || { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
+if [ "${WABRIDGE_PG_DURABLE:-0}" = 1 ]; then
+    DURABILITY="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+    WANT_SETTINGS="on on on"
+else
+    DURABILITY="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    WANT_SETTINGS="off off off"
+fi
 as_pg "$BINDIR/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t 60 start -o \
     "-c listen_addresses=127.0.0.1 -p $PORT -c unix_socket_directories=$WORK \
-     -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+     -c max_connections=400 $DURABILITY" \
     >/dev/null || { cat "$WORK/server.log" >&2; die "PostgreSQL did not start"; }
 as_pg "$BINDIR/pg_isready" -h 127.0.0.1 -p "$PORT" -q || die "PostgreSQL is not accepting connections"
+SETTINGS=$(as_pg "$BINDIR/psql" -X -At -h 127.0.0.1 -p "$PORT" -U postgres -d postgres \
+    -c "SHOW fsync" -c "SHOW synchronous_commit" -c "SHOW full_page_writes" | tr '\n' ' ' | sed 's/ $//') \
+    || die "could not read the server's settings"
+log "fsync, synchronous_commit, full_page_writes: $SETTINGS"
+[ "$SETTINGS" = "$WANT_SETTINGS" ] || die "the server runs with $SETTINGS, expected $WANT_SETTINGS"
 
 export WABRIDGE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 # The fault test that restarts PostgreSQL runs a cluster of its own from these binaries (restarting
