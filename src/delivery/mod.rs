@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 
 pub use engine::{Engine, EngineConfig};
 
-use crate::store::{ClaimedDelivery, IngestOutcome, NewEvent, Store, StoreResult};
+use crate::store::{ClaimedDelivery, IngestOutcome, NewEvent, Store, StoreError, StoreResult};
 
 /// The door between ingest and the engine.
 ///
@@ -68,7 +68,29 @@ impl Wakeup {
 
     /// Stores events and their deliveries (one transaction, as `Store::ingest`), handing the
     /// new deliveries to the engine when it takes them.
+    ///
+    /// Runs as a task of its own, which the caller awaits: when the caller is dropped (the
+    /// client went away before its answer), a commit that goes ahead still hands its leased
+    /// deliveries over, instead of leaving them to wait for the lease to run out.
     pub async fn ingest(
+        &self,
+        store: Arc<dyn Store>,
+        events: Vec<NewEvent>,
+        now_ms: i64,
+    ) -> StoreResult<Vec<IngestOutcome>> {
+        let door = self.clone();
+        let task =
+            tokio::spawn(async move { door.ingest_here(store.as_ref(), &events, now_ms).await });
+        match task.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Unavailable(
+                "the ingest was cancelled: the bridge is shutting down".into(),
+            )),
+        }
+    }
+
+    async fn ingest_here(
         &self,
         store: &dyn Store,
         events: &[NewEvent],

@@ -105,3 +105,61 @@ async fn a_signed_engine_route_refuses_a_request_without_its_signature_before_re
     let (text, _) = read_until_closed(&mut s, Duration::from_secs(2)).await;
     assert!(text.starts_with("HTTP/1.1 401"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_committed_for_a_client_that_went_away_are_delivered_at_once() {
+    let app = spawn_app().await;
+    let rx = Receiver::start().await;
+    let hook = app
+        .register(&serde_json::json!({"url": rx.url, "events": ["message.*"]}))
+        .await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    // Clients that send a whole ingest and hang up before the answer: some commits go ahead
+    // without anyone awaiting them. They must still reach the engine now, not when their lease
+    // runs out (75 s with these settings).
+    let mut clients = Vec::new();
+    for i in 0..40 {
+        let base = app.base.clone();
+        clients.push(tokio::spawn(async move {
+            let body = serde_json::json!({"event": "message.received", "sessionId": "s1", "data": {
+                "id": format!("gone-{i}"), "from": "a@c.us", "to": "b@c.us", "chatId": "a@c.us",
+                "body": "hi", "type": "text", "timestamp": 1_764_320_000, "fromMe": false,
+                "isGroup": false}})
+            .to_string();
+            let mut s = TcpStream::connect(base.trim_start_matches("http://"))
+                .await
+                .unwrap();
+            let head = format!(
+                "POST /v1/ingest HTTP/1.1\r\nHost: x\r\nX-API-Key: {INGEST_KEY}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            s.write_all(format!("{head}{body}").as_bytes())
+                .await
+                .unwrap();
+            drop(s);
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let list: serde_json::Value = app
+        .get(&format!("/v1/webhooks/{id}/deliveries?limit=100"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stored = list["data"].as_array().unwrap().len();
+    assert!(
+        stored > 0,
+        "no ingest was committed: the test proves nothing"
+    );
+    let got = rx.wait_for(stored, Duration::from_secs(10)).await;
+    assert_eq!(
+        got.len(),
+        stored,
+        "{stored} stored, {} delivered within 10 s: the rest wait for their lease",
+        got.len()
+    );
+}

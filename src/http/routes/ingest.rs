@@ -39,14 +39,15 @@ fn outcome_json(o: &IngestOutcome) -> Value {
 
 pub(crate) async fn commit(
     state: &AppState,
-    events: &[NewEvent],
+    events: Vec<NewEvent>,
 ) -> Result<Vec<IngestOutcome>, ApiError> {
+    let names: Vec<String> = events.iter().map(|e| e.event.clone()).collect();
     // Through the engine's door: new deliveries are handed to it without a claim scan.
     let outcomes = state
         .wakeup
-        .ingest(state.store.as_ref(), events, clock::now_ms())
+        .ingest(Arc::clone(&state.store), events, clock::now_ms())
         .await?;
-    for (e, o) in events.iter().zip(&outcomes) {
+    for (name, o) in names.iter().zip(&outcomes) {
         let outcome = if o.duplicate {
             "duplicate"
         } else if !o.dispatched {
@@ -54,7 +55,7 @@ pub(crate) async fn commit(
         } else {
             "accepted"
         };
-        metrics::ingested(&e.event, outcome);
+        metrics::ingested(name, outcome);
     }
     Ok(outcomes)
 }
@@ -127,7 +128,7 @@ pub async fn ingest(
                     errors,
                 )
             })?;
-            let outcomes = commit(&state, &events).await?;
+            let outcomes = commit(&state, events).await?;
             Ok((
                 StatusCode::ACCEPTED,
                 Json(Value::Array(outcomes.iter().map(outcome_json).collect())),
@@ -145,7 +146,7 @@ pub async fn ingest(
                     ApiError::invalid(detail, errors)
                 },
             )?;
-            let outcomes = commit(&state, std::slice::from_ref(&event)).await?;
+            let outcomes = commit(&state, vec![event]).await?;
             let body = outcomes.first().map(outcome_json).unwrap_or(Value::Null);
             Ok((StatusCode::ACCEPTED, Json(body)).into_response())
         }
@@ -327,15 +328,16 @@ pub(crate) async fn accept_translation(
         };
         return Ok((StatusCode::OK, Json(body)).into_response());
     }
-    let outcomes = commit(state, &events).await?;
+    let names: Vec<String> = events.iter().map(|e| e.event.clone()).collect();
+    let outcomes = commit(state, events).await?;
     let mut body = outcomes.first().map(outcome_json).unwrap_or(Value::Null);
-    body["event"] = Value::String(events[0].event.clone());
-    body["events"] = events
-        .iter()
+    body["event"] = Value::String(names[0].clone());
+    body["events"] = names
+        .into_iter()
         .zip(&outcomes)
-        .map(|(e, o)| {
+        .map(|(name, o)| {
             let mut v = outcome_json(o);
-            v["event"] = Value::String(e.event.clone());
+            v["event"] = Value::String(name);
             v
         })
         .collect();
