@@ -258,12 +258,20 @@ for l in open(log):
 n = len(t)
 during = sum(1 for x in t if x <= start + dur)
 first, last = (t[0], t[-1]) if t else (start, start)
+# The time by which as many deliveries had arrived as wrk saw 202s: the drain of what was
+# accepted. Requests in flight when wrk stopped may still be committed (arrivals > 202s); they
+# are counted, but their arrival times are reported apart.
+k = min(ok, n)
+t_k = t[k - 1] if k else start
 print(json.dumps({
     "label": label, "accepted": ok, "refused": other, "wrk_secs": dur,
     "accepted_per_sec": ok / dur,
     "arrivals": n, "statuses": statuses,
     "delivered_during_load_per_sec": during / dur,
     "delivered_until_drained_per_sec": n / (last - start) if n else 0.0,
+    "delivered_accepted_per_sec": k / (t_k - start) if k else 0.0,
+    "accepted_drained_after_load_secs": max(0.0, t_k - (start + dur)),
+    "late": n - k,
     "delivered_first_to_last_per_sec": n / (last - first) if n > 1 else 0.0,
     "drained_after_load_secs": max(0.0, last - (start + dur)),
     "p50_ms": float(p50), "p99_ms": float(p99), "load_before": la0, "load_after": la1,
@@ -312,13 +320,19 @@ for tag, rate, ok, other, la0, la1 in ceilings:
 w("")
 w(f"Ceiling (the higher): **{ceiling:,} requests/s**.")
 w("")
-w("| bridge | accepted (202) | other answers | accepted/s | × ceiling | arrivals at nginx | delivered/s during the load | delivered/s until drained | × ceiling | drained after the load | ingest p50 / p99 (wrk) | load average before → after |")
-w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+w("| bridge | accepted (202) | other answers | accepted/s | × ceiling | arrivals at nginx | delivered/s during the load | delivered/s, accepted count drained | × ceiling | accepted count drained after the load | last arrival after the load | ingest p50 / p99 (wrk) | load average before → after |")
+w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     name = {"sqlite": "wabridge, SQLite, synchronous=FULL (default)", "postgres": f"wabridge, PostgreSQL ({pg.split(', PostgreSQL')[0] if pg else ''})"}[r["label"]]
     w(f"| {name} | {r['accepted']:,} | {r['refused']} | {r['accepted_per_sec']:,.0f} | {r['accepted_per_sec']/ceiling:.4f} | "
-      f"{r['arrivals']:,} | {r['delivered_during_load_per_sec']:,.0f} | {r['delivered_until_drained_per_sec']:,.0f} | "
-      f"{r['delivered_until_drained_per_sec']/ceiling:.4f} | {r['drained_after_load_secs']:.1f} s | {r['p50_ms']:.1f} / {r['p99_ms']:.1f} ms | {r['load_before']} → {r['load_after']} |")
+      f"{r['arrivals']:,} | {r['delivered_during_load_per_sec']:,.0f} | {r['delivered_accepted_per_sec']:,.0f} | "
+      f"{r['delivered_accepted_per_sec']/ceiling:.4f} | {r['accepted_drained_after_load_secs']:.1f} s | {r['drained_after_load_secs']:.1f} s ({r['late']} late) | {r['p50_ms']:.1f} / {r['p99_ms']:.1f} ms | {r['load_before']} → {r['load_after']} |")
+w("")
+w("accepted/s = 202s / wrk's duration. delivered/s during the load = arrivals stamped (nginx `$msec`) "
+  "before wrk's end / wrk's duration. delivered/s, accepted count drained = the number of 202s / the "
+  "time from wrk's start to the arrival that brought nginx's count to that number. *late* = arrivals "
+  "beyond the number of 202s (requests in flight when wrk stopped, committed by the bridge but never "
+  "answered to wrk), and when the last of them arrived.")
 w("")
 for r in rows:
     w(f"- {r['label']}: nginx statuses {r['statuses']}; bridge /v1/stats after the drain {r['stats']}.")

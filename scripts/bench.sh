@@ -6,6 +6,9 @@
 #   scripts/bench.sh                         # the default run (about 10 minutes on 2 cores)
 #   BENCH_BACKLOG=200000 scripts/bench.sh    # a smaller backlog
 #   BENCH_ONLY=throughput,latency scripts/bench.sh   # some parts only (report: target/bench/)
+#   WABRIDGE_PG_DURABLE=1 BENCH_ONLY=ceiling,postgres scripts/bench.sh   # PostgreSQL with fsync=on,
+#                                            # synchronous_commit=on (see scripts/with-postgres.sh)
+#   scripts/bench-external.sh                # wrk -> wabridge -> nginx (docs/benchmarks-external.md)
 #
 # Parameters are environment variables, listed in docs/benchmarks.md. Loopback only.
 #
