@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::signer::{openwa_signature, standard_signature};
-use crate::store::ClaimedDelivery;
+use crate::store::{ClaimedDelivery, DeliveryEvent};
 
 /// `User-Agent` of every delivery.
 pub const USER_AGENT: &str = concat!("wabridge/", env!("CARGO_PKG_VERSION"));
@@ -27,15 +27,28 @@ struct Envelope<'a> {
 /// The JSON body of a delivery: `{event, sessionId, timestamp, idempotencyKey, deliveryId, data}`
 /// (plus `test: true` on test deliveries). `data` is copied as stored, not re-serialised.
 pub fn envelope_body(d: &ClaimedDelivery) -> Result<Vec<u8>, serde_json::Error> {
-    let data: &RawValue = serde_json::from_str(&d.data)?;
     serde_json::to_vec(&Envelope {
         event: &d.event,
         session_id: &d.session_id,
         timestamp: &d.occurred,
         idempotency_key: &d.idempotency_key,
         delivery_id: &d.id,
-        data,
+        data: serde_json::from_str(&d.data)?,
         test: d.is_test,
+    })
+}
+
+/// [`envelope_body`] of a stored delivery, from its event alone (the operator page shows the
+/// envelope as sent; nothing that signs it is read).
+pub fn stored_envelope_body(e: &DeliveryEvent) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&Envelope {
+        event: &e.event,
+        session_id: &e.session_id,
+        timestamp: &e.occurred,
+        idempotency_key: &e.idempotency_key,
+        delivery_id: &e.delivery_id,
+        data: serde_json::from_str(&e.data)?,
+        test: e.is_test,
     })
 }
 

@@ -9,12 +9,11 @@ use serde_json::{Value, json};
 
 use super::webhooks::load;
 use crate::clock;
-use crate::delivery::request::envelope_body;
+use crate::delivery::request::stored_envelope_body;
 use crate::http::error::ApiError;
 use crate::http::extract::Admin;
 use crate::http::state::AppState;
-use crate::secret::WebhookSecret;
-use crate::store::{ClaimedDelivery, StateCounts};
+use crate::store::StateCounts;
 
 fn counts_json(c: StateCounts) -> Value {
     json!({
@@ -58,26 +57,7 @@ pub async fn envelope(
             )));
         }
     };
-    // `envelope_body` reads only the event's fields; the rest of a claim (the secret, headers,
-    // url) is never read, so none of the registration's is loaded here.
-    let as_claim = ClaimedDelivery {
-        id: e.delivery_id,
-        webhook_id: e.webhook_id,
-        url: String::new(),
-        secret: WebhookSecret::generate(),
-        headers: Default::default(),
-        rate_limit: None,
-        event: e.event,
-        session_id: e.session_id,
-        idempotency_key: e.idempotency_key,
-        occurred: e.occurred,
-        data: e.data,
-        is_test: e.is_test,
-        attempts: 0,
-        retry_base: 0,
-        claim_token: 0,
-    };
-    let body = envelope_body(&as_claim).map_err(|e| ApiError::Internal(e.into()))?;
+    let body = stored_envelope_body(&e).map_err(|e| ApiError::Internal(e.into()))?;
     Ok((
         [(
             header::CONTENT_TYPE,
