@@ -83,6 +83,11 @@ impl IngestRequest {
         )
     }
 
+    /// Events in this request.
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
+
     /// No status to compare and no single target: can be merged with other plain requests.
     pub fn is_plain(&self) -> bool {
         self.events

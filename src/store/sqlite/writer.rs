@@ -1,11 +1,11 @@
 //! The one writer of an SQLite file, with group commit.
 //!
 //! A task owns the only write connection. Every write of the store is a request queued to it;
-//! the task takes every request waiting (up to [`MAX_BATCH`]), runs them in one transaction and
-//! commits once, so concurrent requests share one fsync (`synchronous=FULL` stays). Each request
-//! runs in its own savepoint: one that fails rolls back alone and gets its error; the others
-//! commit. A request is answered only after the commit that holds its writes (or with the
-//! commit's error), so a 202 still means "on disk".
+//! the task takes every request waiting (up to [`MAX_BATCH`] requests and [`MAX_GROUP_EVENTS`]
+//! ingested events), runs them in one transaction and commits once, so concurrent requests share
+//! one fsync (`synchronous=FULL` stays). Each request runs in its own savepoint: one that fails
+//! rolls back alone and gets its error; the others commit. A request is answered only after the
+//! commit that holds its writes (or with the commit's error), so a 202 still means "on disk".
 //!
 //! Plain ingests (no status, no single target) are merged: the events of every such request in
 //! the batch are written with one statement per table (rows passed as one JSON array), first in
@@ -23,6 +23,11 @@ use crate::store::{StoreError, StoreResult};
 
 /// Most requests committed together.
 const MAX_BATCH: usize = 128;
+
+/// Most ingested events committed together (the merged write serialises them all at once, so
+/// this bounds the memory a burst of big batches takes). A single request above it still
+/// commits, alone.
+const MAX_GROUP_EVENTS: usize = 2_000;
 
 pub(super) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 
@@ -150,19 +155,59 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()>
 }
 
 async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    // Requests received but left for the next group, in order of arrival.
+    let mut waiting: Vec<Request> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        if waiting.is_empty() {
+            if rx.recv_many(&mut waiting, MAX_BATCH).await == 0 {
+                break;
+            }
+        } else {
+            while waiting.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => waiting.push(r),
+                    Err(_) => break,
+                }
+            }
+        }
+        let take = group_len(waiting.iter().map(Request::event_count), MAX_GROUP_EVENTS);
+        let rest = waiting.split_off(take);
         let mut ingests = Vec::new();
         let mut jobs = Vec::new();
-        for r in batch.drain(..) {
+        for r in waiting.drain(..) {
             match r {
                 Request::Ingest(i) => ingests.push(i),
                 Request::Job(j) => jobs.push(j),
             }
         }
+        waiting = rest;
         commit_batch(&mut conn, ingests, jobs).await;
     }
     let _ = conn.close().await;
+}
+
+impl Request {
+    fn event_count(&self) -> usize {
+        match self {
+            Request::Ingest(i) => i.event_count(),
+            Request::Job(_) => 0,
+        }
+    }
+}
+
+/// How many of the requests (given by their event counts, in order) go into the next commit
+/// group: as many as keep the events at or under `max_events`, and always the first.
+fn group_len(counts: impl Iterator<Item = usize>, max_events: usize) -> usize {
+    let mut events = 0usize;
+    let mut n = 0;
+    for c in counts {
+        events = events.saturating_add(c);
+        if n > 0 && events > max_events {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 async fn commit_batch(
@@ -259,5 +304,28 @@ async fn end_savepoint(conn: &mut SqliteConnection, ok: bool) {
     };
     if let Err(e) = exec(conn, end).await {
         tracing::error!(error = %e, "ending a savepoint failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::group_len;
+
+    #[test]
+    fn a_group_keeps_its_events_under_the_cap() {
+        assert_eq!(group_len([1000, 1000, 1000].into_iter(), 2000), 2);
+        assert_eq!(group_len([1, 1, 1].into_iter(), 2000), 3);
+        assert_eq!(group_len([0, 0, 2000, 0, 1].into_iter(), 2000), 4);
+    }
+
+    #[test]
+    fn a_request_above_the_cap_still_goes_alone() {
+        assert_eq!(group_len([5000, 1].into_iter(), 2000), 1);
+        assert_eq!(group_len([1, 5000].into_iter(), 2000), 1);
+    }
+
+    #[test]
+    fn nothing_waiting_is_an_empty_group() {
+        assert_eq!(group_len(std::iter::empty(), 2000), 0);
     }
 }
