@@ -9,9 +9,9 @@ use crate::catalog::{Catalog, Lookup, suggest};
 use crate::clock;
 use crate::delivery::idempotency::{Occurrence, idempotency_key};
 use crate::ids;
-use crate::registration::clip;
-use crate::registration::{ErrorCode, FieldError, pointer_token, type_name};
 use crate::store::{EventSource, NewEvent};
+use crate::validation::clip;
+use crate::validation::{ErrorCode, FieldError, pointer_token, type_name};
 
 const KNOWN_FIELDS: &[&str] = &["event", "sessionId", "data", "occurredAt", "eventId"];
 const MAX_EVENT_ID_LEN: usize = 200;

@@ -17,3 +17,4 @@ pub mod registration;
 pub mod retention;
 pub mod secret;
 pub mod store;
+pub mod validation;

@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use super::clip;
-use super::{ErrorCode, FieldError};
 use crate::catalog::{Catalog, Lookup, suggest};
+use crate::validation::clip;
+use crate::validation::{ErrorCode, FieldError};
 
 /// Checks an `events` value at `pointer`; pushes every problem and returns the folded list when
 /// there was none.

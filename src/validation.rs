@@ -1,4 +1,5 @@
-//! One problem found in a request body, pointing at the value with a JSON Pointer.
+//! Validation errors shared by every check of a request body (registration, ingest, the engine
+//! adapters): one problem, pointing at the value with a JSON Pointer, with a stable code.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -106,5 +107,17 @@ pub fn clip(s: &str) -> std::borrow::Cow<'_, str> {
     match s.char_indices().nth(MAX_ECHOED_CHARS) {
         Some((i, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..i])),
         None => std::borrow::Cow::Borrowed(s),
+    }
+}
+
+/// The JSON type name of a value, for messages.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
     }
 }
