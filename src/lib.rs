@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod delivery;
+pub mod duration;
 pub mod http;
 pub mod ids;
 pub mod ingest;
