@@ -121,3 +121,23 @@ pub fn type_name(v: &Value) -> &'static str {
         Value::Object(_) => "object",
     }
 }
+
+/// The candidate nearest to `word` (Damerau–Levenshtein distance, ASCII case ignored) when it is
+/// at most `max_edits` away; of equally near ones, the first. The one "did you mean" helper.
+pub fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    max_edits: usize,
+) -> Option<&'a str> {
+    let word = word.to_ascii_lowercase();
+    let (best, distance) = candidates
+        .into_iter()
+        .map(|c| {
+            (
+                c,
+                strsim::damerau_levenshtein(&word, &c.to_ascii_lowercase()),
+            )
+        })
+        .min_by_key(|(_, d)| *d)?;
+    (distance <= max_edits).then_some(best)
+}

@@ -25,6 +25,7 @@
 //! rewriting done when serving the schemas never shows up. Additions (new events, new optional
 //! properties, new enum values, new files, new `wrongNames`) are not breaking.
 
+use crate::validation::pointer_token;
 use serde_json::{Map, Value};
 
 /// One breaking difference between an old and a new published contract.
@@ -157,7 +158,7 @@ fn catalog_events(catalog: &Value) -> Vec<(&str, &Map<String, Value>)> {
 fn compare_catalog(old: &Value, new: &Value, out: &mut Report) {
     let new_events = catalog_events(new);
     for (name, old_entry) in catalog_events(old) {
-        let path = format!("catalog.json#/events/{}", escape(name));
+        let path = format!("catalog.json#/events/{}", pointer_token(name));
         let Some((_, new_entry)) = new_events.iter().find(|(n, _)| *n == name) else {
             out.push(path, format!("event {name} removed"));
             continue;
@@ -474,7 +475,7 @@ fn compare_named(
     let empty = Map::new();
     let new_map = n.get(keyword).and_then(Value::as_object).unwrap_or(&empty);
     for (name, old_sub) in old_map {
-        let path = format!("{at}/{keyword}/{}", escape(name));
+        let path = format!("{at}/{keyword}/{}", pointer_token(name));
         match new_map.get(name) {
             None => out.push(path, format!("{} {name:?} removed", named_noun(keyword))),
             Some(new_sub) => compare_schema(old_sub, new_sub, &path, out),
@@ -651,11 +652,6 @@ fn same_keyword(keyword: &str, a: &Value, b: &Value) -> bool {
         "enum" | "const" | "required" | "type" | "dependentRequired" => a == b,
         _ => same_schema(a, b),
     }
-}
-
-/// Escapes one JSON pointer token.
-fn escape(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
 }
 
 fn show(v: Option<&Value>) -> String {

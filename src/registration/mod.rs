@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::catalog::Catalog;
 use crate::secret::WebhookSecret;
-use crate::validation::{ErrorCode, FieldError, pointer_token, type_name};
+use crate::validation::{ErrorCode, FieldError, closest, pointer_token, type_name};
 
 pub use events::check_events;
 pub use fields::{MAX_URL_LEN, is_reserved_header};
@@ -149,20 +149,7 @@ fn parse_fields(
 
     for key in obj.keys() {
         if !KNOWN_FIELDS.contains(&key.as_str()) {
-            let suggestion = KNOWN_FIELDS
-                .iter()
-                .map(|k| {
-                    (
-                        *k,
-                        strsim::damerau_levenshtein(
-                            &key.to_ascii_lowercase(),
-                            &k.to_ascii_lowercase(),
-                        ),
-                    )
-                })
-                .filter(|(_, d)| *d <= 2)
-                .min_by_key(|(_, d)| *d)
-                .map(|(k, _)| k.to_owned());
+            let suggestion = closest(key, KNOWN_FIELDS.iter().copied(), 2).map(str::to_owned);
             errors.push(
                 FieldError::new(
                     format!("/{}", pointer_token(key)),
