@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use crate::adapters::Translated;
 use crate::catalog::{Catalog, Lookup, suggest, unknown_event_message};
 use crate::clock;
-use crate::delivery::idempotency::{Occurrence, idempotency_key};
+use crate::idempotency::{Occurrence, idempotency_key};
 use crate::ids;
 use crate::store::{EventSource, NewEvent};
 use crate::validation::{ErrorCode, FieldError, pointer_token, type_name};

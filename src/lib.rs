@@ -10,6 +10,7 @@ pub mod config;
 pub mod delivery;
 pub mod duration;
 pub mod http;
+pub mod idempotency;
 pub mod ids;
 pub mod ingest;
 pub mod keys;
