@@ -3,7 +3,6 @@
 //!
 //! Nothing here is fetched over the network: every `$ref` stays inside the embedded files.
 
-pub mod compat;
 mod files;
 pub mod sources;
 mod suggest;
