@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::catalog::SourceSpec;
 use crate::delivery::net_policy::NetPolicy;
 use crate::delivery::retry::RetrySchedule;
+use crate::duration::{self, DurationError};
 use crate::secret::at_rest::AtRest;
 
 /// Log output format.
@@ -113,29 +114,18 @@ pub fn split_list(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// Parses `15s`, `500ms`, `2m`, `12h`, `7d`, or a bare number of seconds.
+/// Parses a duration option: `15s`, `500ms`, `2m`, `12h`, `7d`, or a bare number of seconds
+/// ([`crate::duration`]).
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
-    let s = raw.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{raw:?} is not a duration like 15s, 500ms or 2m"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86_400.0,
-        _ => {
-            return Err(format!(
-                "{raw:?}: unknown unit {unit:?}; use ms, s, m, h or d"
-            ));
+    duration::parse(raw, duration::ALL_UNITS).map_err(|e| match e {
+        DurationError::Empty | DurationError::BadNumber => {
+            format!("{raw:?} is not a duration like 15s, 500ms or 2m")
         }
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{raw:?}: {e}"))
+        DurationError::BadUnit(unit) => {
+            format!("{raw:?}: unknown unit {unit:?}; use ms, s, m, h or d")
+        }
+        DurationError::TooLarge => format!("{raw:?}: too large"),
+    })
 }
 
 #[cfg(test)]

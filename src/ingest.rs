@@ -5,13 +5,12 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::adapters::Translated;
-use crate::catalog::{Catalog, Lookup, suggest};
+use crate::catalog::{Catalog, Lookup, suggest, unknown_event_message};
 use crate::clock;
-use crate::delivery::idempotency::{Occurrence, idempotency_key};
+use crate::idempotency::{Occurrence, idempotency_key};
 use crate::ids;
-use crate::registration::clip;
-use crate::registration::{ErrorCode, FieldError, pointer_token, type_name};
 use crate::store::{EventSource, NewEvent};
+use crate::validation::{ErrorCode, FieldError, pointer_token, type_name};
 
 const KNOWN_FIELDS: &[&str] = &["event", "sessionId", "data", "occurredAt", "eventId"];
 const MAX_EVENT_ID_LEN: usize = 200;
@@ -262,15 +261,12 @@ fn name_problem(catalog: &Catalog, name: &str, pointer: &str) -> Option<FieldErr
         ),
         _ => {
             let suggestion = suggest(catalog, name).filter(|s| !s.ends_with('*'));
-            let hint = suggestion
-                .as_ref()
-                .map(|s| format!("; did you mean '{s}'?"))
-                .unwrap_or_else(|| "; GET /v1/events lists the names".into());
+            let why = catalog.wrong_name(name).map(|w| w.why.as_str());
             Some(
                 FieldError::new(
                     pointer,
                     ErrorCode::UnknownEvent,
-                    format!("'{}' is not an event name{hint}", clip(name)),
+                    unknown_event_message(name, suggestion.as_deref(), why),
                 )
                 .with_value(Value::String(name.to_owned()))
                 .with_suggestion(suggestion),

@@ -7,8 +7,18 @@ use rand::RngCore as _;
 
 pub mod at_rest;
 
-/// Prefix of Standard Webhooks secrets.
-pub use crate::delivery::signer::STANDARD_SECRET_PREFIX as WHSEC_PREFIX;
+/// Prefix of a Standard Webhooks secret; the rest is the base64 of the HMAC key.
+pub const WHSEC_PREFIX: &str = "whsec_";
+
+/// The Standard Webhooks HMAC key for a configured secret: a `whsec_` secret yields its
+/// base64-decoded bytes (falling back to the UTF-8 bytes of the whole string if the part after
+/// the prefix is not valid base64); any other secret yields its UTF-8 bytes.
+pub fn standard_key_from_secret(secret: &str) -> Vec<u8> {
+    secret
+        .strip_prefix(WHSEC_PREFIX)
+        .and_then(|encoded| STANDARD.decode(encoded).ok())
+        .unwrap_or_else(|| secret.as_bytes().to_vec())
+}
 
 /// Why a given secret was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,7 +80,7 @@ impl WebhookSecret {
     /// The HMAC key of the Standard Webhooks signature: the decoded bytes of a `whsec_` secret,
     /// or the UTF-8 bytes of a plain one.
     pub fn standard_key(&self) -> Vec<u8> {
-        crate::delivery::signer::standard_key_from_secret(&self.0)
+        standard_key_from_secret(&self.0)
     }
 }
 

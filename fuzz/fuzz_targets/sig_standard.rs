@@ -7,7 +7,8 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use wabridge::delivery::signer::{standard_key_from_secret, standard_signature, verify_standard};
+use wabridge::delivery::signer::{standard_signature, verify_standard};
+use wabridge::secret::standard_key_from_secret;
 
 fuzz_target!(|data: &[u8]| {
     // nums (24 bytes: timestamp, now, tolerance) \0 secret \0 msg_id \0 header \0 body

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::{Translated, Translation};
 use crate::catalog::SourceDef;
 use crate::clock;
-use crate::registration::{ErrorCode, FieldError, type_name};
+use crate::validation::{ErrorCode, FieldError, type_name};
 
 /// Translates one OpenWA delivery, or returns every reason it is not one.
 pub fn translate(source: &SourceDef, body: &Value) -> Result<Translation, Vec<FieldError>> {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
+use bytes::Bytes;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -28,14 +29,9 @@ pub struct SchemaFile {
     /// The document as served (with its public `$id`).
     pub json: Value,
     /// The exact bytes served.
-    pub bytes: bytes_like::Bytes,
+    pub bytes: Bytes,
     /// Strong ETag, quoted.
     pub etag: String,
-}
-
-/// `bytes::Bytes` without naming the crate twice: axum re-exports it.
-mod bytes_like {
-    pub use axum::body::Bytes;
 }
 
 /// Builds the served files from the raw embedded ones.

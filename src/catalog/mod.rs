@@ -3,7 +3,6 @@
 //!
 //! Nothing here is fetched over the network: every `$ref` stays inside the embedded files.
 
-pub mod compat;
 mod files;
 pub mod sources;
 mod suggest;
@@ -17,7 +16,7 @@ use serde_json::Value;
 
 pub use files::{CANONICAL_BASE, SchemaFile, embedded, served_files};
 pub use sources::{Emitter, SourceDef, SourceSpec, Sources, parse_specs};
-pub use suggest::suggest;
+pub use suggest::{suggest, unknown_event_message};
 
 /// Directory (relative to `schemas/`) of the payload schemas, one per event.
 pub const EVENT_SCHEMA_DIR: &str = "events";

@@ -2,6 +2,7 @@
 //! then from edit distance against what may be subscribed.
 
 use super::Catalog;
+use crate::validation::{clip, closest};
 
 /// Names longer than this get no suggestion.
 const MAX_PLAUSIBLE_LEN: usize = 64;
@@ -31,12 +32,23 @@ pub fn suggest(catalog: &Catalog, name: &str) -> Option<String> {
     }
     // `*` is one edit away from any one-character name: offer "everything" only to someone who
     // typed a wildcard.
-    let (best, distance) = candidates
+    let candidates = candidates
         .iter()
-        .filter(|c| c.as_str() != "*" || lowered.contains('*'))
-        .map(|c| (c, strsim::damerau_levenshtein(&lowered, c)))
-        .min_by_key(|(_, d)| *d)?;
+        .map(String::as_str)
+        .filter(|c| *c != "*" || lowered.contains('*'));
     // Allow roughly one typo per four characters, at least two.
     let allowed = (lowered.len() / 4).max(2);
-    (distance <= allowed).then(|| best.clone())
+    closest(&lowered, candidates, allowed).map(str::to_owned)
+}
+
+/// The one text for a name that is no event: `'name' is not an event name`, then the wrong-name
+/// table's reason and `Use 'x'.` (`why`), or `; did you mean 'x'?`, or, without a suggestion,
+/// where the names are listed. The name is clipped as every error quotes a value.
+pub fn unknown_event_message(name: &str, suggestion: Option<&str>, why: Option<&str>) -> String {
+    let name = clip(name);
+    match (suggestion, why) {
+        (Some(s), Some(why)) => format!("'{name}' is not an event name: {why} Use '{s}'."),
+        (Some(s), None) => format!("'{name}' is not an event name; did you mean '{s}'?"),
+        (None, _) => format!("'{name}' is not an event name; GET /v1/events lists the names"),
+    }
 }

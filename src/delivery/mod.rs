@@ -1,10 +1,9 @@
 //! Delivery: the engine that claims due deliveries from the store and POSTs them, and the pure
-//! pieces it is made of (retry maths, signing, idempotency keys, request building, the outbound
+//! pieces it is made of (retry maths, signing, request building, the outbound
 //! network policy). Nothing here knows HTTP *serving* (`http/`), only the outbound client.
 
 mod attempt;
 mod engine;
-pub mod idempotency;
 mod lanes;
 pub mod net_policy;
 pub mod request;

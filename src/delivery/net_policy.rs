@@ -26,8 +26,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ip_network::{Ipv4Network, Ipv6Network};
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 
 /// The setting named in error messages that tells operators how to allow a target.
 pub const ALLOW_SETTING: &str = "WABRIDGE_ALLOW_TARGETS";
@@ -63,28 +62,33 @@ fn v4_reason(ip: Ipv4Addr) -> Option<&'static str> {
     if ip.is_documentation() {
         return Some("documentation");
     }
-    // ...then ip_network for the ranges std has not stabilised (is_shared, is_benchmarking,
-    // is_reserved, is_global are still unstable in std).
-    let Ok(net) = Ipv4Network::new(ip, 32) else {
-        return Some("reserved");
-    };
-    if net.is_local_identification() {
-        return Some("unspecified (0.0.0.0/8)");
+    // ...then the ranges std has not stabilised (is_shared, is_benchmarking, is_reserved,
+    // is_global are still unstable in std).
+    if V4_GLOBAL_EXCEPTIONS.contains(&ip) {
+        return None;
     }
-    if net.is_shared_address_space() {
-        return Some("shared address space (CGNAT)");
-    }
-    if net.is_benchmarking() {
-        return Some("benchmarking");
-    }
-    if net.is_reserved() {
-        return Some("reserved");
-    }
-    if !net.is_global() {
-        // 192.0.0.0/24 (IETF protocol assignments) apart from its two global addresses.
-        return Some("reserved");
-    }
-    None
+    V4_RANGES
+        .iter()
+        .find(|(net, _)| net.contains(&ip))
+        .map(|&(_, reason)| reason)
+}
+
+/// IPv4 ranges that are not targets and that std does not classify on stable Rust.
+const V4_RANGES: &[(Ipv4Net, &str)] = &[
+    (v4_net([0, 0, 0, 0], 8), "unspecified (0.0.0.0/8)"),
+    (v4_net([100, 64, 0, 0], 10), "shared address space (CGNAT)"),
+    (v4_net([198, 18, 0, 0], 15), "benchmarking"),
+    (v4_net([240, 0, 0, 0], 4), "reserved"),
+    // IETF protocol assignments, apart from the two global addresses below.
+    (v4_net([192, 0, 0, 0], 24), "reserved"),
+];
+
+/// The two globally routable addresses of 192.0.0.0/24 (PCP and TURN anycast).
+const V4_GLOBAL_EXCEPTIONS: &[Ipv4Addr] =
+    &[Ipv4Addr::new(192, 0, 0, 9), Ipv4Addr::new(192, 0, 0, 10)];
+
+const fn v4_net(o: [u8; 4], prefix: u8) -> Ipv4Net {
+    Ipv4Net::new_assert(Ipv4Addr::new(o[0], o[1], o[2], o[3]), prefix)
 }
 
 fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
@@ -106,17 +110,15 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
     if ip.is_unicast_link_local() {
         return Some("link-local");
     }
-    let Ok(net) = Ipv6Network::new(ip, 128) else {
-        return Some("reserved");
-    };
-    if net.is_unicast_site_local() {
+    let seg = ip.segments();
+    // fec0::/10, site-local (deprecated).
+    if seg[0] & 0xffc0 == 0xfec0 {
         return Some("site-local");
     }
-    if net.is_documentation() {
+    // 2001:db8::/32, documentation.
+    if seg[0] == 0x2001 && seg[1] == 0x0db8 {
         return Some("documentation");
     }
-    // Ranges no crate here classifies (ip_network predates them; std's are unstable):
-    let seg = ip.segments();
     // 3fff::/20, documentation (RFC 9637).
     if seg[0] == 0x3fff && seg[1] & 0xf000 == 0 {
         return Some("documentation");
@@ -130,9 +132,6 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
     // form with real traffic, has been judged above by its embedded addresses.
     if seg[0] == 0x2001 && seg[1] < 0x0200 {
         return Some("reserved (IETF protocol assignments)");
-    }
-    if !net.is_global() {
-        return Some("reserved");
     }
     None
 }

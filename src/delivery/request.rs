@@ -1,7 +1,7 @@
 //! The delivery request, built without I/O: the envelope body and every header, signed for the
 //! attempt's timestamp. Pure, so the exact bytes on the wire are testable.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::value::RawValue;
 

@@ -13,6 +13,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
+use crate::duration::{self, DurationError};
+
 /// The longest `Retry-After` that is honoured; longer values are cut to this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
 
@@ -136,8 +138,8 @@ impl Default for RetrySchedule {
 impl FromStr for RetrySchedule {
     type Err = ScheduleError;
 
-    /// Parses `"0,5s,5m,30m,2h"` or `"0, 100ms, 200ms"`: comma-separated whole numbers with an
-    /// optional unit (`ms`, `s`, `m`, `h`; none means seconds).
+    /// Parses `"0,5s,5m,30m,2h"` or `"0, 100ms, 200ms"`: comma-separated durations
+    /// ([`crate::duration`]) in `ms`, `s`, `m` or `h` (none means seconds).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.trim().is_empty() {
             return Err(ScheduleError::Empty);
@@ -151,48 +153,24 @@ impl FromStr for RetrySchedule {
     }
 }
 
+/// The units a schedule entry takes (`Display` writes the same).
+const SCHEDULE_UNITS: &[&str] = &["ms", "s", "m", "h"];
+
 fn parse_entry(position: usize, raw: &str) -> Result<Duration, ScheduleError> {
     let entry = raw.trim();
-    if entry.is_empty() {
-        return Err(ScheduleError::EmptyEntry { position });
-    }
-    let digits_end = entry
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(entry.len());
-    let (number, unit) = entry.split_at(digits_end);
-    let unit = unit.trim();
-    if number.is_empty() {
-        return Err(ScheduleError::BadNumber {
-            position,
-            entry: entry.to_owned(),
-        });
-    }
-    let millis_per_unit: u64 = match unit {
-        "ms" => 1,
-        "" | "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ if unit.starts_with(|c: char| c.is_ascii_digit() || c == '.') => {
-            return Err(ScheduleError::BadNumber {
+    duration::parse(entry, SCHEDULE_UNITS).map_err(|e| {
+        let entry = entry.to_owned();
+        match e {
+            DurationError::Empty => ScheduleError::EmptyEntry { position },
+            DurationError::BadNumber => ScheduleError::BadNumber { position, entry },
+            DurationError::BadUnit(unit) => ScheduleError::BadUnit {
                 position,
-                entry: entry.to_owned(),
-            });
+                entry,
+                unit,
+            },
+            DurationError::TooLarge => ScheduleError::TooLarge { position, entry },
         }
-        _ => {
-            return Err(ScheduleError::BadUnit {
-                position,
-                entry: entry.to_owned(),
-                unit: unit.to_owned(),
-            });
-        }
-    };
-    let too_large = || ScheduleError::TooLarge {
-        position,
-        entry: entry.to_owned(),
-    };
-    let value: u64 = number.parse().map_err(|_| too_large())?;
-    let millis = value.checked_mul(millis_per_unit).ok_or_else(too_large)?;
-    Ok(Duration::from_millis(millis))
+    })
 }
 
 impl fmt::Display for RetrySchedule {

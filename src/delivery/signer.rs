@@ -4,7 +4,7 @@
 //!
 //! * **Standard Webhooks v1** (`webhook-signature` header): `"v1," + base64(HMAC-SHA256(key,
 //!   "{webhook-id}.{webhook-timestamp}.{body}"))`. The key comes from a `whsec_` secret via
-//!   [`standard_key_from_secret`].
+//!   [`crate::secret::standard_key_from_secret`].
 //! * **OpenWA compatible** (`X-OpenWA-Signature` header): `"sha256=" + hex(HMAC-SHA256(secret as
 //!   UTF-8, body))`.
 //!
@@ -17,9 +17,6 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
-
-/// Prefix of a Standard Webhooks secret; the rest is the base64 of the HMAC key.
-pub const STANDARD_SECRET_PREFIX: &str = "whsec_";
 
 /// Why a Standard Webhooks signature was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -142,19 +139,10 @@ pub fn verify_openwa(secret: &str, body: &[u8], header: &str) -> bool {
     mac.verify_slice(&candidate).is_ok()
 }
 
-/// The Standard Webhooks HMAC key for a configured secret: a `whsec_` secret yields its
-/// base64-decoded bytes (falling back to the UTF-8 bytes of the whole string if the part after
-/// the prefix is not valid base64); any other secret yields its UTF-8 bytes.
-pub fn standard_key_from_secret(secret: &str) -> Vec<u8> {
-    secret
-        .strip_prefix(STANDARD_SECRET_PREFIX)
-        .and_then(|encoded| BASE64.decode(encoded).ok())
-        .unwrap_or_else(|| secret.as_bytes().to_vec())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::standard_key_from_secret;
 
     const VEC_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
     const VEC_ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";

@@ -5,8 +5,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::registration::FieldError;
 use crate::store::StoreError;
+use crate::validation::FieldError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 

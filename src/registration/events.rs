@@ -3,9 +3,8 @@
 
 use serde_json::Value;
 
-use super::clip;
-use super::{ErrorCode, FieldError};
-use crate::catalog::{Catalog, Lookup, suggest};
+use crate::catalog::{Catalog, Lookup, suggest, unknown_event_message};
+use crate::validation::{ErrorCode, FieldError};
 
 /// Checks an `events` value at `pointer`; pushes every problem and returns the folded list when
 /// there was none.
@@ -90,13 +89,8 @@ fn reserved(catalog: &Catalog, name: &str, pointer: String) -> FieldError {
 
 fn unknown(catalog: &Catalog, full_name: &str, pointer: String) -> FieldError {
     let suggestion = suggest(catalog, full_name);
-    let wrong = catalog.wrong_name(full_name);
-    let name = clip(full_name);
-    let message = match (&suggestion, wrong) {
-        (Some(s), Some(w)) => format!("'{name}' is not an event name: {} Use '{s}'.", w.why),
-        (Some(s), None) => format!("'{name}' is not an event name; did you mean '{s}'?"),
-        (None, _) => format!("'{name}' is not an event name; GET /v1/events lists the names"),
-    };
+    let why = catalog.wrong_name(full_name).map(|w| w.why.as_str());
+    let message = unknown_event_message(full_name, suggestion.as_deref(), why);
     FieldError::new(pointer, ErrorCode::UnknownEvent, message)
         .with_value(Value::String(full_name.to_owned()))
         .with_suggestion(suggestion)

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::{HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::{ErrorCode, FieldError, pointer_token, type_name};
 use crate::secret::WebhookSecret;
+use crate::validation::{ErrorCode, FieldError, pointer_token, type_name};
 
 pub const MAX_URL_LEN: usize = 2048;
 const MAX_SESSION_ID_LEN: usize = 128;

@@ -4,7 +4,6 @@
 //! The rules are pure and offline; the network policy check on the URL is added by the caller
 //! (`http/` for the API, nothing for `wabridge validate`).
 
-mod error;
 mod events;
 mod fields;
 
@@ -15,8 +14,8 @@ use serde_json::Value;
 
 use crate::catalog::Catalog;
 use crate::secret::WebhookSecret;
+use crate::validation::{ErrorCode, FieldError, closest, pointer_token, type_name};
 
-pub use error::{ErrorCode, FieldError, clip, pointer_token};
 pub use events::check_events;
 pub use fields::{MAX_URL_LEN, is_reserved_header};
 
@@ -150,20 +149,7 @@ fn parse_fields(
 
     for key in obj.keys() {
         if !KNOWN_FIELDS.contains(&key.as_str()) {
-            let suggestion = KNOWN_FIELDS
-                .iter()
-                .map(|k| {
-                    (
-                        *k,
-                        strsim::damerau_levenshtein(
-                            &key.to_ascii_lowercase(),
-                            &k.to_ascii_lowercase(),
-                        ),
-                    )
-                })
-                .filter(|(_, d)| *d <= 2)
-                .min_by_key(|(_, d)| *d)
-                .map(|(k, _)| k.to_owned());
+            let suggestion = closest(key, KNOWN_FIELDS.iter().copied(), 2).map(str::to_owned);
             errors.push(
                 FieldError::new(
                     format!("/{}", pointer_token(key)),
@@ -229,18 +215,6 @@ fn parse_fields(
         Ok(patch)
     } else {
         Err(errors)
-    }
-}
-
-/// The JSON type name of a value, for messages.
-pub fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }
 

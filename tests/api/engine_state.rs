@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wabridge::delivery::signer::{standard_key_from_secret, verify_standard};
+use wabridge::delivery::signer::verify_standard;
+use wabridge::secret::standard_key_from_secret;
 
 use crate::helpers::*;
 

@@ -6,6 +6,7 @@ mod apidoc;
 mod auth;
 mod catalog;
 mod cli;
+mod contract;
 mod delivery;
 mod durability;
 mod engine_state;

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::registration::{ErrorCode, FieldError, pointer_token, type_name};
+use crate::validation::{ErrorCode, FieldError, pointer_token, type_name};
 
 /// One JSON object of the delivery, with the pointer it sits at.
 #[derive(Clone)]

@@ -48,7 +48,7 @@ use time::OffsetDateTime;
 
 use self::fields::{Obj, Problems, user_id};
 use super::{Translated, Translation};
-use crate::registration::{ErrorCode, FieldError, type_name};
+use crate::validation::{ErrorCode, FieldError, type_name};
 
 /// Evolution's events that have no catalog counterpart, and why. Acknowledged and recorded as
 /// ignored, never refused (Evolution would otherwise retry them).

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::translate;
 use crate::adapters::{Translated, Translation};
 use crate::catalog::Catalog;
-use crate::registration::FieldError;
+use crate::validation::FieldError;
 
 /// The `apikey` value written into every fixture.
 const APIKEY: &str = "7C4F2B1E-93A8-4D6A-B5E0-2F8C1D9A6E34";

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::registration::{ErrorCode, FieldError, pointer_token, type_name};
+use crate::validation::{ErrorCode, FieldError, pointer_token, type_name};
 
 /// Reads fields of one JSON object, collecting a [`FieldError`] for each missing or mistyped
 /// one instead of stopping at the first.

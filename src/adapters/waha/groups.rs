@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use super::Envelope;
 use super::fields::{Reader, user_id};
 use crate::adapters::Translation;
-use crate::registration::{ErrorCode, FieldError};
+use crate::validation::{ErrorCode, FieldError};
 
 type Result = std::result::Result<Translation, Vec<FieldError>>;
 

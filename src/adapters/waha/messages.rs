@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::Envelope;
 use super::fields::{MessageId, Reader, is_group, phone_of, user_id};
 use crate::adapters::Translation;
-use crate::registration::FieldError;
+use crate::validation::FieldError;
 
 type Result = std::result::Result<Translation, Vec<FieldError>>;
 
@@ -234,7 +234,7 @@ pub(super) fn message(env: &Envelope<'_>, payload: &Map<String, Value>) -> Resul
     let Some(timestamp) = timestamp_or_envelope(env, m.timestamp) else {
         return Err(vec![FieldError::new(
             "/payload/timestamp",
-            crate::registration::ErrorCode::Required,
+            crate::validation::ErrorCode::Required,
             "'timestamp' is required: when WhatsApp recorded the message, in seconds",
         )]);
     };
@@ -329,7 +329,7 @@ pub(super) fn ack(env: &Envelope<'_>, payload: &Map<String, Value>) -> Result {
         if name.is_none() {
             return Err(vec![FieldError::new(
                 "/payload/ack",
-                crate::registration::ErrorCode::Required,
+                crate::validation::ErrorCode::Required,
                 "'ack' (or 'ackName') is required: the new delivery state",
             )]);
         }
@@ -403,7 +403,7 @@ pub(super) fn reaction(env: &Envelope<'_>, payload: &Map<String, Value>) -> Resu
     let Some(chat_id) = chat_id else {
         return Err(vec![FieldError::new(
             "/payload/from",
-            crate::registration::ErrorCode::Required,
+            crate::validation::ErrorCode::Required,
             "'from' is required: the chat of the reaction (it is not in the message ids)",
         )]);
     };

@@ -28,7 +28,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{Translated, Translation};
-use crate::registration::{ErrorCode, FieldError, type_name};
+use crate::validation::{ErrorCode, FieldError, type_name};
 use fields::{Reader, user_id};
 
 /// The engine name in sources and metrics.

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use super::Envelope;
 use super::fields::{Reader, phone_of};
 use crate::adapters::{Translated, Translation};
-use crate::registration::FieldError;
+use crate::validation::FieldError;
 
 const WORKING: &str = "WORKING";
 const FAILED: &str = "FAILED";

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::{qr_data_url, qr_url, session_qr, translate, wants_qr};
 use crate::adapters::{Translated, Translation};
 use crate::catalog::Catalog;
-use crate::registration::ErrorCode;
+use crate::validation::ErrorCode;
 
 fn fixture(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

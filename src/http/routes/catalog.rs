@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::catalog::{Catalog, EventDef, family_of};
+use crate::catalog::{Catalog, EventDef, family_of, unknown_event_message};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
@@ -95,11 +95,11 @@ pub async fn get_event(
 ) -> Result<Json<Value>, ApiError> {
     let c = &state.catalog;
     let Some(e) = c.event(&name) else {
-        let hint = crate::catalog::suggest(c, &name)
-            .map(|s| format!("; did you mean '{s}'?"))
-            .unwrap_or_default();
-        return Err(ApiError::not_found(format!(
-            "'{name}' is not an event name{hint}"
+        let suggestion = crate::catalog::suggest(c, &name);
+        return Err(ApiError::not_found(unknown_event_message(
+            &name,
+            suggestion.as_deref(),
+            None,
         )));
     };
     let mut v = event_json(c, e);

@@ -12,8 +12,8 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiQuery, parse_json};
 use crate::http::state::AppState;
 use crate::ids;
-use crate::registration::{ErrorCode, FieldError};
 use crate::store::{DeliveryInfo, EventSource, NewEvent};
+use crate::validation::{ErrorCode, FieldError};
 
 fn delivery_json(d: &DeliveryInfo) -> Value {
     json!({

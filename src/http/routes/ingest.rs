@@ -18,8 +18,8 @@ use crate::http::extract::{Admin, Ingest, RawJsonBody};
 use crate::http::state::AppState;
 use crate::ingest::{MAX_BATCH, Refusal, check_translated, parse_event};
 use crate::keys::KeySet;
-use crate::registration::{ErrorCode, FieldError, clip};
 use crate::store::{EventSource, IgnoredEvent, IngestOutcome, KeyRole, NewEvent};
+use crate::validation::{ErrorCode, FieldError, clip};
 
 use crate::{clock, metrics};
 

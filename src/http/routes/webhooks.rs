@@ -14,9 +14,10 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiQuery, JsonBody, parse_json};
 use crate::http::state::AppState;
 use crate::ids;
-use crate::registration::{ErrorCode, FieldError, Registration, parse_patch, parse_registration};
+use crate::registration::{Registration, parse_patch, parse_registration};
 use crate::secret::WebhookSecret;
 use crate::store::Webhook;
+use crate::validation::{ErrorCode, FieldError};
 
 /// The public view of a registration: never the secret, never header values. `cannotFire`
 /// lists the events it names that no configured source emits (after a change of sources).

@@ -1,4 +1,5 @@
-//! One problem found in a request body, pointing at the value with a JSON Pointer.
+//! Validation errors shared by every check of a request body (registration, ingest, the engine
+//! adapters): one problem, pointing at the value with a JSON Pointer, with a stable code.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -107,4 +108,36 @@ pub fn clip(s: &str) -> std::borrow::Cow<'_, str> {
         Some((i, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..i])),
         None => std::borrow::Cow::Borrowed(s),
     }
+}
+
+/// The JSON type name of a value, for messages.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The candidate nearest to `word` (Damerau–Levenshtein distance, ASCII case ignored) when it is
+/// at most `max_edits` away; of equally near ones, the first. The one "did you mean" helper.
+pub fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    max_edits: usize,
+) -> Option<&'a str> {
+    let word = word.to_ascii_lowercase();
+    let (best, distance) = candidates
+        .into_iter()
+        .map(|c| {
+            (
+                c,
+                strsim::damerau_levenshtein(&word, &c.to_ascii_lowercase()),
+            )
+        })
+        .min_by_key(|(_, d)| *d)?;
+    (distance <= max_edits).then_some(best)
 }
