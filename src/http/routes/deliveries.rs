@@ -3,13 +3,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::webhooks::{load, page_limit};
+use super::webhooks::load;
 use crate::clock;
 use crate::http::error::ApiError;
-use crate::http::extract::{Admin, ApiQuery, parse_json};
+use crate::http::extract::{Admin, ApiQuery, Page, next_page, parse_json};
 use crate::http::state::AppState;
 use crate::ids;
 use crate::registration::{ErrorCode, FieldError};
@@ -40,13 +39,6 @@ fn delivery_json(d: &DeliveryInfo) -> Value {
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Page {
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
 /// `GET /v1/webhooks/{id}/deliveries`: deliveries with every attempt.
 pub async fn list(
     _: Admin,
@@ -55,14 +47,12 @@ pub async fn list(
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Value>, ApiError> {
     load(&state, &id).await?;
-    let limit = page_limit(page.limit)?;
+    let limit = page.limit()?;
     let mut rows = state
         .store
-        .list_deliveries(&id, page.cursor.as_deref(), limit + 1)
+        .list_deliveries(&id, page.cursor(), limit + 1)
         .await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next = more.then(|| rows.last().map(|d| d.id.clone())).flatten();
+    let next = next_page(&mut rows, limit, |d| &d.id);
     Ok(Json(json!({
         "data": rows.iter().map(delivery_json).collect::<Vec<_>>(),
         "nextCursor": next,

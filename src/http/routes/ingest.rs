@@ -14,7 +14,7 @@ use crate::adapters::{Translation, openwa};
 use crate::catalog::Catalog;
 use crate::delivery::signer::verify_openwa;
 use crate::http::error::ApiError;
-use crate::http::extract::{Admin, Ingest, RawJsonBody};
+use crate::http::extract::{Admin, Ingest, RawJsonBody, carries_key};
 use crate::http::state::AppState;
 use crate::ingest::{MAX_BATCH, Refusal, check_translated, parse_event};
 use crate::keys::KeySet;
@@ -176,23 +176,8 @@ fn openwa_authorized(
             .get("x-openwa-signature")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|sig| verify_openwa(secret, body, sig)),
-        None => has_ingest_key(headers, keys),
+        None => carries_key(headers, keys, KeyRole::Ingest),
     }
-}
-
-/// Does the request carry an ingest key (`X-API-Key`, or `Authorization: Bearer`)? For engine
-/// adapters whose upstream signature is not configured.
-pub(crate) fn has_ingest_key(headers: &HeaderMap, keys: &KeySet) -> bool {
-    let key = headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| {
-            headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-        });
-    key.is_some_and(|k| keys.grants(k.trim(), KeyRole::Ingest))
 }
 
 /// The credential an OpenWA delivery must carry, checked from the head alone before the body is
@@ -206,7 +191,7 @@ impl FromRequestParts<AppState> for OpenWaCredential {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ok = match state.openwa_secret {
             Some(_) => parts.headers.contains_key("x-openwa-signature"),
-            None => has_ingest_key(&parts.headers, &state.keys),
+            None => carries_key(&parts.headers, &state.keys, KeyRole::Ingest),
         };
         if ok {
             Ok(Self)

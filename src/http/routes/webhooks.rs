@@ -5,13 +5,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::catalog::Catalog;
 use crate::clock;
 use crate::http::error::ApiError;
-use crate::http::extract::{Admin, ApiQuery, JsonBody, parse_json};
+use crate::http::extract::{Admin, ApiQuery, JsonBody, Page, next_page, parse_json};
 use crate::http::state::AppState;
 use crate::ids;
 use crate::registration::{ErrorCode, FieldError, Registration, parse_patch, parse_registration};
@@ -146,40 +145,15 @@ pub async fn validate(_: Admin, State(state): State<AppState>, bytes: Bytes) -> 
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Page {
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
-pub const DEFAULT_PAGE: u32 = 50;
-pub const MAX_PAGE: u32 = 200;
-
-pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
-    match limit.unwrap_or(DEFAULT_PAGE) {
-        n @ 1..=MAX_PAGE => Ok(n),
-        n => Err(ApiError::BadRequest {
-            slug: "invalid-query",
-            detail: format!("limit must be 1 to {MAX_PAGE}, got {n}"),
-        }),
-    }
-}
-
 /// `GET /v1/webhooks?limit=&cursor=`
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = page_limit(page.limit)?;
-    let mut rows = state
-        .store
-        .list_webhooks(page.cursor.as_deref(), limit + 1)
-        .await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next = more.then(|| rows.last().map(|w| w.id.clone())).flatten();
+    let limit = page.limit()?;
+    let mut rows = state.store.list_webhooks(page.cursor(), limit + 1).await?;
+    let next = next_page(&mut rows, limit, |w| &w.id);
     Ok(Json(json!({
         "data": rows.iter().map(|w| webhook_json(&state.catalog, w)).collect::<Vec<_>>(),
         "nextCursor": next,
