@@ -10,9 +10,9 @@ use crate::clock;
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiQuery, Page, next_page, parse_json};
 use crate::http::state::AppState;
-use crate::ids;
+use crate::ingest::{TestEventRefusal, test_event};
 use crate::registration::{ErrorCode, FieldError};
-use crate::store::{DeliveryInfo, EventSource, NewEvent};
+use crate::store::DeliveryInfo;
 
 fn delivery_json(d: &DeliveryInfo) -> Value {
     json!({
@@ -164,62 +164,18 @@ pub async fn test(
             }
         }
     };
-    let catalog = &state.catalog;
-    let subscribed = |name: &str| w.events.iter().any(|p| catalog.pattern_matches(p, name));
-    let event = match wanted {
-        Some(name) => {
-            if catalog.available().any(|e| e.name == name) && subscribed(&name) {
-                name
-            } else {
-                return Err(ApiError::invalid(
-                    format!("registration '{id}' is not subscribed to '{name}'"),
-                    vec![
-                        FieldError::new(
-                            "/event",
-                            ErrorCode::UnknownEvent,
-                            format!(
-                                "pick one of the events this registration receives: {}",
-                                w.events.join(", ")
-                            ),
-                        )
-                        .with_value(Value::String(name)),
-                    ],
-                ));
+    let new =
+        test_event(&state.catalog, &w, wanted.as_deref(), clock::now()).map_err(|refusal| {
+            match refusal {
+                TestEventRefusal::NotSubscribed { event, error } => ApiError::invalid(
+                    format!("registration '{id}' is not subscribed to '{event}'"),
+                    vec![*error],
+                ),
+                TestEventRefusal::NothingAvailable => {
+                    ApiError::not_found("the registration receives no available event")
+                }
             }
-        }
-        None => catalog
-            .available()
-            .map(|e| e.name.clone())
-            .find(|n| subscribed(n))
-            .ok_or_else(|| ApiError::not_found("the registration receives no available event"))?,
-    };
-    let data = catalog
-        .examples(&event)
-        .first()
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    let session_id = w
-        .session_id
-        .clone()
-        .or_else(|| {
-            data.get("sessionId")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "test".to_owned());
-    let key = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let new = NewEvent {
-        id: ids::event_id(),
-        idempotency_key: key.clone(),
-        event: event.clone(),
-        session_id,
-        data,
-        occurred: clock::rfc3339(clock::now()),
-        source: EventSource::Test,
-        status: None,
-        subscribed_by: catalog.matching_patterns(&event),
-        only_webhook: Some(w.id.clone()),
-    };
+        })?;
     let outcomes = state
         .store
         .ingest(std::slice::from_ref(&new), clock::now_ms())
@@ -228,6 +184,8 @@ pub async fn test(
     let delivery_id = outcomes.first().and_then(|o| o.deliveries.first().cloned());
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"deliveryId": delivery_id, "event": event, "idempotencyKey": key})),
+        Json(
+            json!({"deliveryId": delivery_id, "event": new.event, "idempotencyKey": new.idempotency_key}),
+        ),
     ))
 }

@@ -1,6 +1,8 @@
 //! Ingest rules: an engine's event body becomes a [`NewEvent`] ready for the store (validated
 //! against the catalog and its payload schema, idempotency key computed), or every problem.
 
+mod test_event;
+
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -12,6 +14,8 @@ use crate::ids;
 use crate::registration::clip;
 use crate::registration::{ErrorCode, FieldError, pointer_token, type_name};
 use crate::store::{EventSource, NewEvent};
+
+pub use test_event::{TestEventRefusal, test_event};
 
 const KNOWN_FIELDS: &[&str] = &["event", "sessionId", "data", "occurredAt", "eventId"];
 const MAX_EVENT_ID_LEN: usize = 200;
