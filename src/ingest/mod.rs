@@ -1,7 +1,9 @@
 //! Ingest rules: an engine's event body becomes a [`NewEvent`] ready for the store (validated
 //! against the catalog and its payload schema, idempotency key computed), or every problem.
 
+mod batch;
 mod test_event;
+mod translation;
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -15,14 +17,13 @@ use crate::registration::clip;
 use crate::registration::{ErrorCode, FieldError, pointer_token, type_name};
 use crate::store::{EventSource, NewEvent};
 
+pub use batch::{BatchRefusal, MAX_BATCH, check_batch, check_batch_size, check_event, is_heavy};
 pub use test_event::{TestEventRefusal, test_event};
+pub use translation::{CheckedTranslation, check_translation};
 
 const KNOWN_FIELDS: &[&str] = &["event", "sessionId", "data", "occurredAt", "eventId"];
 const MAX_EVENT_ID_LEN: usize = 200;
 const MAX_SESSION_ID_LEN: usize = 128;
-
-/// Most events in one batch.
-pub const MAX_BATCH: usize = 1000;
 
 /// One ingested event, checked. `prefix` is the JSON Pointer of the item (`""`, or `/3` in a
 /// batch); `now` is the ingest time (the occurrence of last resort).
@@ -96,34 +97,12 @@ pub fn parse_event(
         Some(v) => check_session_id(v, &at("/sessionId"), &mut errors),
     };
 
-    let occurred_at = match obj.get("occurredAt") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match clock::parse_rfc3339(s) {
-            Some(t) => Some(t),
-            None => {
-                errors.push(
-                    FieldError::new(
-                        at("/occurredAt"),
-                        ErrorCode::InvalidTimestamp,
-                        "'occurredAt' must be an RFC 3339 date-time, e.g. 2026-11-28T10:00:00Z",
-                    )
-                    .with_value(Value::String(s.clone())),
-                );
-                None
-            }
-        },
-        Some(other) => {
-            errors.push(
-                FieldError::new(
-                    at("/occurredAt"),
-                    ErrorCode::InvalidTimestamp,
-                    "'occurredAt' must be an RFC 3339 date-time string",
-                )
-                .with_value(other.clone()),
-            );
-            None
-        }
-    };
+    let occurred_at = time_field(
+        obj.get("occurredAt"),
+        &at("/occurredAt"),
+        "occurredAt",
+        &mut errors,
+    );
 
     let event_id = match obj.get("eventId") {
         None | Some(Value::Null) => None,
@@ -186,6 +165,32 @@ pub fn parse_event(
         }
         _ => Err(errors),
     }
+}
+
+/// An optional RFC 3339 date-time field (`occurredAt`, an engine's `timestamp`): absent or null
+/// is `None`; anything else that is not one is a problem at `pointer`, pushed onto `errors`.
+pub fn time_field(
+    v: Option<&Value>,
+    pointer: &str,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<OffsetDateTime> {
+    let (message, value) = match v {
+        None | Some(Value::Null) => return None,
+        Some(Value::String(s)) => match clock::parse_rfc3339(s) {
+            Some(t) => return Some(t),
+            None => (
+                format!("'{name}' must be an RFC 3339 date-time, e.g. 2026-11-28T10:00:00Z"),
+                Value::String(s.clone()),
+            ),
+        },
+        Some(other) => (
+            format!("'{name}' must be an RFC 3339 date-time string"),
+            other.clone(),
+        ),
+    };
+    errors.push(FieldError::new(pointer, ErrorCode::InvalidTimestamp, message).with_value(value));
+    None
 }
 
 /// Why an engine's translated event was not accepted.
