@@ -112,6 +112,13 @@ pub fn idempotency_key(
     }
 }
 
+/// The key of a test delivery (`POST /v1/webhooks/{id}/test`): each test is its own fact, so
+/// it is keyed by its event id alone (`test_` and 32 hex characters), never by content, and
+/// never collides with a real event's key.
+pub fn test_key(event_id: &str) -> String {
+    key("test_", &[event_id])
+}
+
 fn with_occurrence(
     prefix: &str,
     event: &str,
@@ -445,6 +452,14 @@ mod tests {
                 &Occurrence::EventId("11")
             )
         );
+    }
+
+    #[test]
+    fn test_keys_are_per_event_id() {
+        let a = test_key("evt_1");
+        assert_well_formed(&a, "test_");
+        assert_eq!(a, test_key("evt_1"));
+        assert_ne!(a, test_key("evt_2"));
     }
 
     #[test]

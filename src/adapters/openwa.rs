@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{Translated, Translation};
 use crate::catalog::SourceDef;
-use crate::clock;
+use crate::ingest::time_field;
 use crate::validation::{ErrorCode, FieldError, type_name};
 
 /// Translates one OpenWA delivery, or returns every reason it is not one.
@@ -87,34 +87,7 @@ pub fn translate(source: &SourceDef, body: &Value) -> Result<Translation, Vec<Fi
             None
         }
     };
-    let occurred_at = match env.get("timestamp") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match clock::parse_rfc3339(s) {
-            Some(t) => Some(t),
-            None => {
-                errors.push(
-                    FieldError::new(
-                        "/timestamp",
-                        ErrorCode::InvalidTimestamp,
-                        "'timestamp' must be an RFC 3339 date-time",
-                    )
-                    .with_value(Value::String(s.clone())),
-                );
-                None
-            }
-        },
-        Some(other) => {
-            errors.push(
-                FieldError::new(
-                    "/timestamp",
-                    ErrorCode::InvalidTimestamp,
-                    "'timestamp' must be an RFC 3339 date-time string",
-                )
-                .with_value(scalar(other)),
-            );
-            None
-        }
-    };
+    let occurred_at = time_field(env.get("timestamp"), "/timestamp", "timestamp", &mut errors);
     let (Some(native), Some(session_id), Some(data), true) =
         (event, session_id, data, errors.is_empty())
     else {

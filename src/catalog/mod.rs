@@ -71,6 +71,8 @@ pub struct Catalog {
     events: Vec<EventDef>,
     wrong_names: Vec<WrongName>,
     validators: BTreeMap<String, Arc<jsonschema::Validator>>,
+    /// `ingest.json`, compiled: the shape of a `POST /v1/ingest` event.
+    ingest: jsonschema::Validator,
     examples: BTreeMap<String, Vec<Value>>,
     files: BTreeMap<String, SchemaFile>,
     public_url: String,
@@ -138,6 +140,13 @@ impl Catalog {
             }
             examples.insert(event.name.clone(), list);
         }
+        let ingest = served
+            .get("ingest.json")
+            .context("schemas/ingest.json is missing")?;
+        // Formats are not asserted here: `occurredAt` is parsed by the ingest rules, once.
+        let ingest = jsonschema::draft202012::options()
+            .build(&ingest.json)
+            .map_err(|e| anyhow::anyhow!("schema ingest.json does not compile: {e}"))?;
         for wrong in &file.wrong_names {
             if file.events.iter().any(|e| e.name == wrong.name) {
                 bail!("wrong name {} is also a catalog event", wrong.name);
@@ -165,6 +174,7 @@ impl Catalog {
             events: file.events,
             wrong_names: file.wrong_names,
             validators,
+            ingest,
             examples,
             files: served,
             public_url,
@@ -334,6 +344,11 @@ impl Catalog {
             Some(e) => Lookup::Reserved(e.name.as_str()),
             None => Lookup::Unknown,
         }
+    }
+
+    /// The compiled `ingest.json`: the shape of an event posted to `POST /v1/ingest`.
+    pub fn ingest_validator(&self) -> &jsonschema::Validator {
+        &self.ingest
     }
 
     /// The compiled validator of an event's `data` payload.

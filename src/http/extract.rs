@@ -4,13 +4,15 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::ApiError;
 use super::state::AppState;
+use crate::keys::KeySet;
 use crate::store::KeyRole;
 
 /// A JSON body, parsed into a `Value` (rules are applied by the handler, which reports every
@@ -128,12 +130,52 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// The key presented by a request: `X-API-Key: <key>` or `Authorization: Bearer <key>`.
-fn presented_key(parts: &Parts) -> Option<&str> {
-    if let Some(v) = parts.headers.get("x-api-key") {
+/// The paging query of a list: `?limit=&cursor=` (the cursor is the last id of the previous
+/// page).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+
+impl Page {
+    /// The page size asked for (1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when not given).
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        match self.limit.unwrap_or(DEFAULT_PAGE) {
+            n @ 1..=MAX_PAGE => Ok(n),
+            n => Err(ApiError::BadRequest {
+                slug: "invalid-query",
+                detail: format!("limit must be 1 to {MAX_PAGE}, got {n}"),
+            }),
+        }
+    }
+
+    /// The cursor, if any.
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+}
+
+/// Cuts `rows` (read with `limit + 1`) to `limit`, and gives the next page's cursor: the id of
+/// the last row kept, when there was more.
+pub fn next_page<T>(rows: &mut Vec<T>, limit: u32, id: impl Fn(&T) -> &str) -> Option<String> {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    more.then(|| rows.last().map(|r| id(r).to_owned()))
+        .flatten()
+}
+
+/// The key presented by a request: `X-API-Key: <key>` or `Authorization: Bearer <key>` (the
+/// scheme in any case).
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get("x-api-key") {
         return v.to_str().ok().map(str::trim);
     }
-    let auth = parts.headers.get(axum::http::header::AUTHORIZATION)?;
+    let auth = headers.get(axum::http::header::AUTHORIZATION)?;
     let auth = auth.to_str().ok()?;
     let (scheme, token) = auth.split_once(' ')?;
     scheme
@@ -141,10 +183,17 @@ fn presented_key(parts: &Parts) -> Option<&str> {
         .then_some(token.trim())
 }
 
+/// Does the request carry a key of this role? The one key check: the `Admin` and `Ingest`
+/// extractors use it, and so do the engine routes whose upstream signature is not configured.
+pub fn carries_key(headers: &HeaderMap, keys: &KeySet, role: KeyRole) -> bool {
+    presented_key(headers).is_some_and(|key| !key.is_empty() && keys.grants(key, role))
+}
+
 fn require(parts: &Parts, state: &AppState, role: KeyRole) -> Result<(), ApiError> {
-    match presented_key(parts) {
-        Some(key) if !key.is_empty() && state.keys.grants(key, role) => Ok(()),
-        _ => Err(ApiError::Unauthorized),
+    if carries_key(&parts.headers, &state.keys, role) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
     }
 }
 
@@ -167,5 +216,57 @@ impl FromRequestParts<AppState> for Ingest {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         require(parts, state, KeyRole::Ingest).map(|()| Ingest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.insert(*name, HeaderValue::from_static(value));
+        }
+        h
+    }
+
+    #[test]
+    fn a_key_comes_from_x_api_key_or_a_bearer_of_any_case() {
+        assert_eq!(
+            presented_key(&headers(&[("x-api-key", " k1 ")])),
+            Some("k1")
+        );
+        for auth in ["Bearer k2", "bearer k2", "BEARER  k2 "] {
+            assert_eq!(
+                presented_key(&headers(&[("authorization", auth)])),
+                Some("k2"),
+                "{auth}"
+            );
+        }
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Basic k3")])),
+            None
+        );
+        assert_eq!(presented_key(&headers(&[("authorization", "k4")])), None);
+        assert_eq!(presented_key(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn a_page_is_one_to_the_most_rows_and_names_the_next_cursor() {
+        let page = |limit| Page {
+            limit,
+            cursor: None,
+        };
+        assert_eq!(page(None).limit().unwrap(), DEFAULT_PAGE);
+        assert_eq!(page(Some(MAX_PAGE)).limit().unwrap(), MAX_PAGE);
+        assert!(page(Some(0)).limit().is_err());
+        assert!(page(Some(MAX_PAGE + 1)).limit().is_err());
+        let mut rows = vec!["a", "b", "c"];
+        assert_eq!(next_page(&mut rows, 2, |r| r), Some("b".to_owned()));
+        assert_eq!(rows, ["a", "b"]);
+        assert_eq!(next_page(&mut rows, 2, |r| r), None);
     }
 }

@@ -1,11 +1,15 @@
 //! Registration rules: a webhook registration body becomes a validated [`Registration`] (or a
 //! [`RegistrationPatch`]) once, at the edge, or a list of every problem found in it.
 //!
-//! The rules are pure and offline; the network policy check on the URL is added by the caller
-//! (`http/` for the API, nothing for `wabridge validate`).
+//! The rules are pure and offline; `operations.rs` adds the network policy check on the URL
+//! (for the API; `wabridge validate` runs the rules alone) and the create and update operations
+//! against the store. `apply.rs` turns a registration into the stored model and merges a patch
+//! into it.
 
+mod apply;
 mod events;
 mod fields;
+mod operations;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +22,9 @@ use crate::validation::{ErrorCode, FieldError, closest, pointer_token, type_name
 
 pub use events::check_events;
 pub use fields::{MAX_URL_LEN, is_reserved_header};
+pub use operations::{
+    UPDATE_ATTEMPTS, UpdateError, check_patch, check_registration, create, update,
+};
 
 /// Fields a registration body may carry.
 pub const KNOWN_FIELDS: &[&str] = &[

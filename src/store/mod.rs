@@ -247,4 +247,25 @@ pub trait Store: Send + Sync + 'static {
     -> StoreResult<StateCounts>;
     /// The stored event a delivery carries (what its envelope is built from), if it exists.
     async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>>;
+
+    // --- Optimistic registration update (`registration::update`) ---
+    /// Replaces a registration only while it is still as `read` found it: the same
+    /// `updated_at`, `active` and `disabled_reason` (every change through the API moves
+    /// `updated_at`; the engine's 410 deactivation changes all three). [`WebhookWrite::Changed`]
+    /// when it was changed meanwhile (nothing written), [`WebhookWrite::Missing`] when it is gone.
+    async fn update_webhook_if_unchanged(
+        &self,
+        webhook: &Webhook,
+        read: &Webhook,
+    ) -> StoreResult<WebhookWrite>;
+}
+
+/// What [`Store::update_webhook_if_unchanged`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookWrite {
+    Updated,
+    /// Changed since it was read: nothing written.
+    Changed,
+    /// No such registration (any more).
+    Missing,
 }

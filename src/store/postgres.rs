@@ -1024,6 +1024,54 @@ impl Store for PostgresStore {
             is_test: row.try_get::<bool, _>("is_test")?,
         }))
     }
+
+    async fn update_webhook_if_unchanged(
+        &self,
+        w: &Webhook,
+        read: &Webhook,
+    ) -> StoreResult<WebhookWrite> {
+        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE webhooks SET url = $1, events = $2, session_id = $3, description = $4, headers = $5, secret = $6, \
+             active = $7, rate_limit = $8, disabled_reason = $9, updated_at = $10 \
+             WHERE id = $11 AND updated_at = $12 AND active = $13 AND disabled_reason IS NOT DISTINCT FROM $14",
+        )
+        .bind(&w.url)
+        .bind(to_json(&w.events)?)
+        .bind(&w.session_id)
+        .bind(&w.description)
+        .bind(&stored.headers)
+        .bind(&stored.secret)
+        .bind(w.active)
+        .bind(w.rate_limit)
+        .bind(&w.disabled_reason)
+        .bind(w.updated_at_ms)
+        .bind(&w.id)
+        .bind(read.updated_at_ms)
+        .bind(read.active)
+        .bind(&read.disabled_reason)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        let outcome = if done {
+            write_subscriptions(&mut tx, w).await?;
+            WebhookWrite::Updated
+        } else {
+            let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM webhooks WHERE id = $1")
+                .bind(&w.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_some() {
+                WebhookWrite::Changed
+            } else {
+                WebhookWrite::Missing
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
 }
 
 /// Leases these deliveries to `instance` until `until` under a new claim token, and reads them

@@ -735,3 +735,83 @@ async fn renewal_names_exactly_the_leases_still_held() {
     theirs.sort();
     assert_eq!(theirs, [all[0].clone(), all[2].clone()]);
 }
+
+/// A PATCH that read the registration before the engine turned it off after a 410 does not turn
+/// it back on: the store refuses the stale write, and the update merges again into the fresh row.
+#[tokio::test]
+async fn a_patch_racing_a_gone_deactivation_does_not_undo_it() {
+    use wabridge::registration::{RegistrationPatch, UpdateError, update};
+    use wabridge::store::WebhookWrite;
+
+    let (_dir, s) = stores(2).await;
+    let (api, engine) = (&s[0], &s[1]);
+    api.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    let read = api.get_webhook("wh_a").await.unwrap().unwrap();
+    let patch = RegistrationPatch {
+        description: Some(Some("renamed".into())),
+        ..RegistrationPatch::default()
+    };
+
+    // Meanwhile the engine records a 410 and turns the registration off.
+    engine.ingest(&[message("k1")], T0).await.unwrap();
+    let claimed = claim(engine.as_ref(), T0, 10).await;
+    let gone = AttemptRecord {
+        status_code: Some(410),
+        error: Some("HTTP 410".into()),
+        next: AttemptNext::Gone,
+        ..delivered(&claimed[0], 1)
+    };
+    engine.record_attempts(&[gone]).await.unwrap();
+
+    // The merge into the row read before is refused: nothing written.
+    let stale = patch.apply(&read, T0 + 10);
+    assert!(stale.active, "the stale merge still says active");
+    assert_eq!(
+        api.update_webhook_if_unchanged(&stale, &read)
+            .await
+            .unwrap(),
+        WebhookWrite::Changed
+    );
+    let w = api.get_webhook("wh_a").await.unwrap().unwrap();
+    assert!(!w.active);
+    assert_eq!(w.description, None);
+
+    // The update operation merges again into the fresh row: the deactivation stays.
+    let w = update(api.as_ref(), "wh_a", &patch, T0 + 20).await.unwrap();
+    assert_eq!(w.description.as_deref(), Some("renamed"));
+    assert!(!w.active);
+    assert!(w.disabled_reason.as_deref().unwrap().contains("410"));
+    let stored = engine.get_webhook("wh_a").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.active,
+            stored.description.as_deref(),
+            stored.updated_at_ms
+        ),
+        (false, Some("renamed"), w.updated_at_ms)
+    );
+
+    // Turning it back on is an explicit patch, and clears the reason.
+    let on = RegistrationPatch {
+        active: Some(true),
+        ..RegistrationPatch::default()
+    };
+    let w = update(api.as_ref(), "wh_a", &on, T0 + 30).await.unwrap();
+    assert!(w.active);
+    assert_eq!(w.disabled_reason, None);
+
+    // A registration deleted meanwhile is not found, and not written back.
+    assert_eq!(
+        api.update_webhook_if_unchanged(&w, &w).await.unwrap(),
+        WebhookWrite::Updated
+    );
+    assert!(api.delete_webhook("wh_a").await.unwrap());
+    assert_eq!(
+        api.update_webhook_if_unchanged(&w, &w).await.unwrap(),
+        WebhookWrite::Missing
+    );
+    assert!(matches!(
+        update(api.as_ref(), "wh_a", &patch, T0 + 40).await,
+        Err(UpdateError::NotFound(_))
+    ));
+}

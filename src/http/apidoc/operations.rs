@@ -48,7 +48,7 @@ fn page_params() -> Value {
     json!([
         {"name": "limit", "in": "query", "required": false,
          "description": "Page size, 1 to 200 (default 50).",
-         "schema": {"type": "integer", "minimum": 1, "maximum": crate::http::routes::webhooks::MAX_PAGE}},
+         "schema": {"type": "integer", "minimum": 1, "maximum": crate::http::extract::MAX_PAGE}},
         {"name": "cursor", "in": "query", "required": false,
          "description": "nextCursor of the previous page.", "schema": {"type": "string"}}
     ])

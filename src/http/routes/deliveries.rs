@@ -3,16 +3,15 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::webhooks::{load, page_limit};
+use super::webhooks::load;
 use crate::clock;
 use crate::http::error::ApiError;
-use crate::http::extract::{Admin, ApiQuery, parse_json};
+use crate::http::extract::{Admin, ApiQuery, Page, next_page, parse_json};
 use crate::http::state::AppState;
-use crate::ids;
-use crate::store::{DeliveryInfo, EventSource, NewEvent};
+use crate::ingest::{TestEventRefusal, test_event};
+use crate::store::DeliveryInfo;
 use crate::validation::{ErrorCode, FieldError};
 
 fn delivery_json(d: &DeliveryInfo) -> Value {
@@ -40,13 +39,6 @@ fn delivery_json(d: &DeliveryInfo) -> Value {
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Page {
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
 /// `GET /v1/webhooks/{id}/deliveries`: deliveries with every attempt.
 pub async fn list(
     _: Admin,
@@ -55,14 +47,12 @@ pub async fn list(
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Value>, ApiError> {
     load(&state, &id).await?;
-    let limit = page_limit(page.limit)?;
+    let limit = page.limit()?;
     let mut rows = state
         .store
-        .list_deliveries(&id, page.cursor.as_deref(), limit + 1)
+        .list_deliveries(&id, page.cursor(), limit + 1)
         .await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next = more.then(|| rows.last().map(|d| d.id.clone())).flatten();
+    let next = next_page(&mut rows, limit, |d| &d.id);
     Ok(Json(json!({
         "data": rows.iter().map(delivery_json).collect::<Vec<_>>(),
         "nextCursor": next,
@@ -174,62 +164,18 @@ pub async fn test(
             }
         }
     };
-    let catalog = &state.catalog;
-    let subscribed = |name: &str| w.events.iter().any(|p| catalog.pattern_matches(p, name));
-    let event = match wanted {
-        Some(name) => {
-            if catalog.available().any(|e| e.name == name) && subscribed(&name) {
-                name
-            } else {
-                return Err(ApiError::invalid(
-                    format!("registration '{id}' is not subscribed to '{name}'"),
-                    vec![
-                        FieldError::new(
-                            "/event",
-                            ErrorCode::UnknownEvent,
-                            format!(
-                                "pick one of the events this registration receives: {}",
-                                w.events.join(", ")
-                            ),
-                        )
-                        .with_value(Value::String(name)),
-                    ],
-                ));
+    let new =
+        test_event(&state.catalog, &w, wanted.as_deref(), clock::now()).map_err(|refusal| {
+            match refusal {
+                TestEventRefusal::NotSubscribed { event, error } => ApiError::invalid(
+                    format!("registration '{id}' is not subscribed to '{event}'"),
+                    vec![*error],
+                ),
+                TestEventRefusal::NothingAvailable => {
+                    ApiError::not_found("the registration receives no available event")
+                }
             }
-        }
-        None => catalog
-            .available()
-            .map(|e| e.name.clone())
-            .find(|n| subscribed(n))
-            .ok_or_else(|| ApiError::not_found("the registration receives no available event"))?,
-    };
-    let data = catalog
-        .examples(&event)
-        .first()
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    let session_id = w
-        .session_id
-        .clone()
-        .or_else(|| {
-            data.get("sessionId")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "test".to_owned());
-    let key = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let new = NewEvent {
-        id: ids::event_id(),
-        idempotency_key: key.clone(),
-        event: event.clone(),
-        session_id,
-        data,
-        occurred: clock::rfc3339(clock::now()),
-        source: EventSource::Test,
-        status: None,
-        subscribed_by: catalog.matching_patterns(&event),
-        only_webhook: Some(w.id.clone()),
-    };
+        })?;
     let outcomes = state
         .store
         .ingest(std::slice::from_ref(&new), clock::now_ms())
@@ -238,6 +184,8 @@ pub async fn test(
     let delivery_id = outcomes.first().and_then(|o| o.deliveries.first().cloned());
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"deliveryId": delivery_id, "event": event, "idempotencyKey": key})),
+        Json(
+            json!({"deliveryId": delivery_id, "event": new.event, "idempotencyKey": new.idempotency_key}),
+        ),
     ))
 }

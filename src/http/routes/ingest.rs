@@ -11,15 +11,17 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::adapters::{Translation, openwa};
-use crate::catalog::Catalog;
 use crate::delivery::signer::verify_openwa;
 use crate::http::error::ApiError;
-use crate::http::extract::{Admin, Ingest, RawJsonBody};
+use crate::http::extract::{Admin, Ingest, RawJsonBody, carries_key};
 use crate::http::state::AppState;
-use crate::ingest::{MAX_BATCH, Refusal, check_translated, parse_event};
+use crate::ingest::{
+    BatchRefusal, CheckedTranslation, MAX_BATCH, check_batch, check_event, check_translation,
+    is_heavy,
+};
 use crate::keys::KeySet;
 use crate::store::{EventSource, IgnoredEvent, IngestOutcome, KeyRole, NewEvent};
-use crate::validation::{ErrorCode, FieldError, clip};
+use crate::validation::{FieldError, clip};
 
 use crate::{clock, metrics};
 
@@ -60,36 +62,6 @@ pub(crate) async fn commit(
     Ok(outcomes)
 }
 
-/// Batches of at least this many events, or bodies of at least this many bytes, are validated
-/// on a blocking thread: checking up to [`MAX_BATCH`] payloads against their schemas is CPU work
-/// that would otherwise hold an async worker (and every request waiting on it).
-const BLOCKING_EVENTS: usize = 32;
-const BLOCKING_BYTES: usize = 64 * 1024;
-
-/// Every event of a batch checked: the events, or every problem found.
-fn check_batch(
-    catalog: &Catalog,
-    items: &[Value],
-    now: time::OffsetDateTime,
-) -> Result<Vec<NewEvent>, Vec<FieldError>> {
-    let mut events = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        match parse_event(catalog, item, &format!("/{i}"), EventSource::Api, now) {
-            Ok(e) => events.push(e),
-            Err(errs) => {
-                refused(catalog, item);
-                errors.extend(errs);
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(events)
-    } else {
-        Err(errors)
-    }
-}
-
 /// `POST /v1/ingest`: one event object, or an array of them (one transaction).
 pub async fn ingest(
     _: Ingest,
@@ -100,20 +72,7 @@ pub async fn ingest(
     let RawJsonBody { bytes, json } = body;
     match json {
         Value::Array(items) => {
-            if items.is_empty() || items.len() > MAX_BATCH {
-                return Err(ApiError::invalid(
-                    format!(
-                        "a batch holds 1 to {MAX_BATCH} events, this one {}",
-                        items.len()
-                    ),
-                    vec![FieldError::new(
-                        "",
-                        ErrorCode::InvalidType,
-                        format!("a batch holds 1 to {MAX_BATCH} events"),
-                    )],
-                ));
-            }
-            let checked = if items.len() >= BLOCKING_EVENTS || bytes.len() >= BLOCKING_BYTES {
+            let checked = if is_heavy(items.len(), bytes.len()) {
                 drop(bytes);
                 let catalog = Arc::clone(&state.catalog);
                 tokio::task::spawn_blocking(move || check_batch(&catalog, &items, now))
@@ -122,11 +81,15 @@ pub async fn ingest(
             } else {
                 check_batch(&state.catalog, &items, now)
             };
-            let events = checked.map_err(|errors| {
-                ApiError::invalid(
+            let events = checked.map_err(|refusal| match refusal {
+                BatchRefusal::Size { len, error } => ApiError::invalid(
+                    format!("a batch holds 1 to {MAX_BATCH} events, this one {len}"),
+                    vec![*error],
+                ),
+                BatchRefusal::Invalid(errors) => ApiError::invalid(
                     format!("{} problems in the batch; nothing was stored", errors.len()),
                     errors,
-                )
+                ),
             })?;
             let outcomes = commit(&state, events).await?;
             Ok((
@@ -136,31 +99,18 @@ pub async fn ingest(
                 .into_response())
         }
         single => {
-            let event = parse_event(&state.catalog, &single, "", EventSource::Api, now).map_err(
-                |errors| {
-                    refused(&state.catalog, &single);
-                    let detail = match errors.as_slice() {
-                        [one] => one.message.clone(),
-                        many => format!("{} problems in the event; nothing was stored", many.len()),
-                    };
-                    ApiError::invalid(detail, errors)
-                },
-            )?;
+            let event = check_event(&state.catalog, &single, "", now).map_err(|errors| {
+                let detail = match errors.as_slice() {
+                    [one] => one.message.clone(),
+                    many => format!("{} problems in the event; nothing was stored", many.len()),
+                };
+                ApiError::invalid(detail, errors)
+            })?;
             let outcomes = commit(&state, vec![event]).await?;
             let body = outcomes.first().map(outcome_json).unwrap_or(Value::Null);
             Ok((StatusCode::ACCEPTED, Json(body)).into_response())
         }
     }
-}
-
-/// Counts a refused event under its name when that is a catalog name, else under `other`.
-fn refused(catalog: &Catalog, item: &Value) {
-    let name = item
-        .get("event")
-        .and_then(Value::as_str)
-        .filter(|n| catalog.event(n).is_some())
-        .unwrap_or("other");
-    metrics::ingested(name, "refused");
 }
 
 /// May this request use the OpenWA adapter? With an upstream secret configured, a valid
@@ -176,23 +126,8 @@ fn openwa_authorized(
             .get("x-openwa-signature")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|sig| verify_openwa(secret, body, sig)),
-        None => has_ingest_key(headers, keys),
+        None => carries_key(headers, keys, KeyRole::Ingest),
     }
-}
-
-/// Does the request carry an ingest key (`X-API-Key`, or `Authorization: Bearer`)? For engine
-/// adapters whose upstream signature is not configured.
-pub(crate) fn has_ingest_key(headers: &HeaderMap, keys: &KeySet) -> bool {
-    let key = headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| {
-            headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-        });
-    key.is_some_and(|k| keys.grants(k.trim(), KeyRole::Ingest))
 }
 
 /// The credential an OpenWA delivery must carry, checked from the head alone before the body is
@@ -206,7 +141,7 @@ impl FromRequestParts<AppState> for OpenWaCredential {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ok = match state.openwa_secret {
             Some(_) => parts.headers.contains_key("x-openwa-signature"),
-            None => has_ingest_key(&parts.headers, &state.keys),
+            None => carries_key(&parts.headers, &state.keys, KeyRole::Ingest),
         };
         if ok {
             Ok(Self)
@@ -280,30 +215,11 @@ pub(crate) async fn accept_translation(
         }
         Translation::Events(list) => list,
     };
-    let mut events = Vec::with_capacity(translated.len());
-    let mut ignored = Vec::new();
-    let mut errors = Vec::new();
-    for t in &translated {
-        match check_translated(&state.catalog, t, source, now) {
-            Ok(e) => events.push(e),
-            Err(Refusal::ReservedHere(reason)) => ignored.push(IgnoredEvent {
-                source,
-                name: clip(&t.native).into_owned(),
-                reason: format!("mapped onto {}, but {reason}", t.event),
-            }),
-            Err(Refusal::Invalid(errs)) => {
-                metrics::ingested(
-                    if state.catalog.event(&t.event).is_some() {
-                        &t.event
-                    } else {
-                        "other"
-                    },
-                    "refused",
-                );
-                errors.extend(errs);
-            }
-        }
-    }
+    let CheckedTranslation {
+        events,
+        ignored,
+        errors,
+    } = check_translation(&state.catalog, source, &translated, now);
     if !errors.is_empty() {
         tracing::warn!(
             source = source.as_str(),

@@ -8,13 +8,14 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::response::Response;
 
-use super::ingest::{accept_translation, has_ingest_key, not_an_envelope};
+use super::ingest::{accept_translation, not_an_envelope};
 use crate::adapters::evolution;
 use crate::clock;
 use crate::http::error::ApiError;
 use crate::http::extract::RawJsonBody;
+use crate::http::extract::carries_key;
 use crate::http::state::AppState;
-use crate::store::EventSource;
+use crate::store::{EventSource, KeyRole};
 
 /// A request Evolution may make: with `WABRIDGE_EVOLUTION_JWT_KEY` set, a valid, unexpired
 /// `Authorization: Bearer` JWT (Evolution's `jwt_key` webhook header); without it, an ingest
@@ -36,7 +37,7 @@ impl FromRequestParts<AppState> for EvolutionAuth {
                     ApiError::Unauthorized
                 })?;
             }
-            None if has_ingest_key(&parts.headers, &state.keys) => {}
+            None if carries_key(&parts.headers, &state.keys, KeyRole::Ingest) => {}
             None => return Err(ApiError::Unauthorized),
         }
         Ok(Self)

@@ -16,14 +16,15 @@ use axum::response::Response;
 use serde_json::Value;
 use url::Host;
 
-use super::ingest::{accept_translation, has_ingest_key, not_an_envelope};
+use super::ingest::{accept_translation, not_an_envelope};
 use crate::adapters::{Translation, waha};
 use crate::config::Config;
 use crate::delivery::net_policy::{NetPolicy, build_client};
 use crate::http::error::ApiError;
+use crate::http::extract::carries_key;
 use crate::http::extract::parse_json;
 use crate::http::state::AppState;
-use crate::store::EventSource;
+use crate::store::{EventSource, KeyRole};
 
 /// How long the bridge waits for WAHA's QR endpoint.
 const QR_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,7 +88,9 @@ impl FromRequestParts<AppState> for WahaKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if state.waha.hmac_key.is_some() || has_ingest_key(&parts.headers, &state.keys) {
+        if state.waha.hmac_key.is_some()
+            || carries_key(&parts.headers, &state.keys, KeyRole::Ingest)
+        {
             Ok(Self)
         } else {
             Err(ApiError::Unauthorized)

@@ -5,17 +5,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::catalog::Catalog;
 use crate::clock;
 use crate::http::error::ApiError;
-use crate::http::extract::{Admin, ApiQuery, JsonBody, parse_json};
+use crate::http::extract::{Admin, ApiQuery, JsonBody, Page, next_page, parse_json};
 use crate::http::state::AppState;
-use crate::ids;
-use crate::registration::{Registration, parse_patch, parse_registration};
-use crate::secret::WebhookSecret;
+use crate::registration::{self, UpdateError, check_patch, check_registration};
 use crate::store::Webhook;
 use crate::validation::{ErrorCode, FieldError};
 
@@ -43,45 +40,6 @@ pub fn webhook_json(catalog: &Catalog, w: &Webhook) -> Value {
     })
 }
 
-/// The network policy check of a body's `url`, when the url is otherwise well-formed.
-async fn policy_error(state: &AppState, body: &Value, errors: &[FieldError]) -> Option<FieldError> {
-    if errors.iter().any(|e| e.pointer == "/url") {
-        return None;
-    }
-    let raw = body.get("url")?.as_str()?;
-    let url = url::Url::parse(raw).ok()?;
-    match state.policy.check_url(&url).await {
-        Ok(()) => None,
-        // A name that does not resolve now may resolve later (or only inside the operator's
-        // network): accept it; every delivery attempt checks the policy again.
-        Err(blocked) if !blocked.is_forbidden_address() => {
-            tracing::warn!(host = %blocked.host, reason = %blocked.reason, "registered a url whose host does not resolve now");
-            None
-        }
-        Err(blocked) => Some(
-            FieldError::new("/url", ErrorCode::UrlNotAllowed, blocked.to_string())
-                .with_value(Value::String(raw.to_owned())),
-        ),
-    }
-}
-
-/// Every rule, including the network policy: the registration, or every problem.
-async fn check_registration(
-    state: &AppState,
-    body: &Value,
-) -> Result<Registration, Vec<FieldError>> {
-    let parsed = parse_registration(&state.catalog, body);
-    let errors = parsed.as_ref().err().map(Vec::as_slice).unwrap_or(&[]);
-    match (parsed.clone(), policy_error(state, body, errors).await) {
-        (Ok(r), None) => Ok(r),
-        (Ok(_), Some(e)) => Err(vec![e]),
-        (Err(mut errs), extra) => {
-            errs.extend(extra);
-            Err(errs)
-        }
-    }
-}
-
 fn summary(errors: &[FieldError]) -> String {
     match errors {
         [one] => one.message.clone(),
@@ -95,26 +53,10 @@ pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let reg = check_registration(&state, &body)
+    let reg = check_registration(&state.catalog, &state.policy, &body)
         .await
         .map_err(|errors| ApiError::invalid(summary(&errors), errors))?;
-    let now = clock::now_ms();
-    let secret = reg.secret.clone().unwrap_or_else(WebhookSecret::generate);
-    let webhook = Webhook {
-        id: ids::webhook_id(),
-        url: reg.url,
-        events: reg.events,
-        session_id: reg.session_id,
-        description: reg.description,
-        headers: reg.headers,
-        secret,
-        active: reg.active,
-        rate_limit: reg.rate_limit,
-        disabled_reason: None,
-        created_at_ms: now,
-        updated_at_ms: now,
-    };
-    state.store.create_webhook(&webhook).await?;
+    let webhook = registration::create(state.store.as_ref(), reg, clock::now_ms()).await?;
     tracing::info!(webhook_id = %webhook.id, events = ?webhook.events, "registration created");
     let mut view = webhook_json(&state.catalog, &webhook);
     view["secret"] = Value::String(webhook.secret.expose().to_owned());
@@ -141,29 +83,9 @@ pub async fn validate(_: Admin, State(state): State<AppState>, bytes: Bytes) -> 
             return Json(json!({"valid": false, "errors": [e]}));
         }
     };
-    match check_registration(&state, &body).await {
+    match check_registration(&state.catalog, &state.policy, &body).await {
         Ok(reg) => Json(json!({"valid": true, "normalized": reg.normalized()})),
         Err(errors) => Json(json!({"valid": false, "errors": errors})),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Page {
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
-pub const DEFAULT_PAGE: u32 = 50;
-pub const MAX_PAGE: u32 = 200;
-
-pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
-    match limit.unwrap_or(DEFAULT_PAGE) {
-        n @ 1..=MAX_PAGE => Ok(n),
-        n => Err(ApiError::BadRequest {
-            slug: "invalid-query",
-            detail: format!("limit must be 1 to {MAX_PAGE}, got {n}"),
-        }),
     }
 }
 
@@ -173,14 +95,9 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = page_limit(page.limit)?;
-    let mut rows = state
-        .store
-        .list_webhooks(page.cursor.as_deref(), limit + 1)
-        .await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next = more.then(|| rows.last().map(|w| w.id.clone())).flatten();
+    let limit = page.limit()?;
+    let mut rows = state.store.list_webhooks(page.cursor(), limit + 1).await?;
+    let next = next_page(&mut rows, limit, |w| &w.id);
     Ok(Json(json!({
         "data": rows.iter().map(|w| webhook_json(&state.catalog, w)).collect::<Vec<_>>(),
         "nextCursor": next,
@@ -214,49 +131,16 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let parsed = parse_patch(&state.catalog, &body);
-    let errors = parsed.as_ref().err().map(Vec::as_slice).unwrap_or(&[]);
-    let blocked = policy_error(&state, &body, errors).await;
-    let patch = match (parsed, blocked) {
-        (Ok(p), None) => p,
-        (Ok(_), Some(e)) => return Err(ApiError::invalid(e.message.clone(), vec![e])),
-        (Err(mut errs), extra) => {
-            errs.extend(extra);
-            return Err(ApiError::invalid(summary(&errs), errs));
-        }
-    };
-    let mut w = load(&state, &id).await?;
-    if let Some(url) = patch.url {
-        w.url = url;
-    }
-    if let Some(events) = patch.events {
-        w.events = events;
-    }
-    if let Some(secret) = patch.secret {
-        w.secret = secret;
-    }
-    if let Some(s) = patch.session_id {
-        w.session_id = s;
-    }
-    if let Some(d) = patch.description {
-        w.description = d;
-    }
-    if let Some(h) = patch.headers {
-        w.headers = h;
-    }
-    if let Some(r) = patch.rate_limit {
-        w.rate_limit = r;
-    }
-    if let Some(active) = patch.active {
-        w.active = active;
-        if active {
-            w.disabled_reason = None;
-        }
-    }
-    w.updated_at_ms = clock::now_ms();
-    if !state.store.update_webhook(&w).await? {
-        return Err(ApiError::not_found(format!("no registration '{id}'")));
-    }
+    let patch = check_patch(&state.catalog, &state.policy, &body)
+        .await
+        .map_err(|errors| ApiError::invalid(summary(&errors), errors))?;
+    let w = registration::update(state.store.as_ref(), &id, &patch, clock::now_ms())
+        .await
+        .map_err(|e| match e {
+            UpdateError::NotFound(_) => ApiError::not_found(e.to_string()),
+            UpdateError::Contended(_) => ApiError::Internal(e.into()),
+            UpdateError::Store(e) => e.into(),
+        })?;
     state.wakeup.registration_changed(&w.id);
     state.wakeup.notify();
     tracing::info!(webhook_id = %w.id, "registration updated");

@@ -865,6 +865,58 @@ impl Store for SqliteStore {
             is_test: row.try_get::<i64, _>("is_test")? != 0,
         }))
     }
+
+    async fn update_webhook_if_unchanged(
+        &self,
+        w: &Webhook,
+        read: &Webhook,
+    ) -> StoreResult<WebhookWrite> {
+        let w = w.clone();
+        let (read_at, read_active, read_reason) = (
+            read.updated_at_ms,
+            read.active,
+            read.disabled_reason.clone(),
+        );
+        let events = to_json(&w.events)?;
+        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
+        write!(self, |c| {
+            let done = sqlx::query(
+                "UPDATE webhooks SET url = ?, events = ?, session_id = ?, description = ?, headers = ?, secret = ?, active = ?, rate_limit = ?, disabled_reason = ?, updated_at = ? \
+                 WHERE id = ? AND updated_at = ? AND active = ? AND disabled_reason IS ?",
+            )
+            .bind(&w.url)
+            .bind(&events)
+            .bind(&w.session_id)
+            .bind(&w.description)
+            .bind(&stored.headers)
+            .bind(&stored.secret)
+            .bind(w.active)
+            .bind(w.rate_limit)
+            .bind(&w.disabled_reason)
+            .bind(w.updated_at_ms)
+            .bind(&w.id)
+            .bind(read_at)
+            .bind(read_active)
+            .bind(&read_reason)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+                > 0;
+            if done {
+                write_subscriptions(c, &w).await?;
+                return Ok(WebhookWrite::Updated);
+            }
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM webhooks WHERE id = ?")
+                .bind(&w.id)
+                .fetch_optional(&mut *c)
+                .await?;
+            Ok(if exists.is_some() {
+                WebhookWrite::Changed
+            } else {
+                WebhookWrite::Missing
+            })
+        })
+    }
 }
 
 /// One batch of pruning (see [`Store::prune`]), inside the writer's transaction.

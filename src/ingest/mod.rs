@@ -1,5 +1,11 @@
-//! Ingest rules: an engine's event body becomes a [`NewEvent`] ready for the store (validated
-//! against the catalog and its payload schema, idempotency key computed), or every problem.
+//! Ingest rules: an engine's event body becomes a [`NewEvent`] ready for the store (its shape
+//! validated by the compiled `schemas/ingest.json`, its name against the catalog, its payload
+//! against the event's schema, idempotency key computed), or every problem.
+
+mod batch;
+mod shape;
+mod test_event;
+mod translation;
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -11,16 +17,25 @@ use crate::idempotency::{Occurrence, idempotency_key};
 use crate::ids;
 use crate::store::{EventSource, NewEvent};
 use crate::validation::{ErrorCode, FieldError, pointer_token, type_name};
+use shape::{Misfit, Shape};
 
+pub use batch::{BatchRefusal, MAX_BATCH, check_batch, check_batch_size, check_event, is_heavy};
+pub use test_event::{TestEventRefusal, test_event};
+pub use translation::{CheckedTranslation, check_translation};
+
+/// The fields of `ingest.json`, in its order (for messages; a test holds them to the schema).
 const KNOWN_FIELDS: &[&str] = &["event", "sessionId", "data", "occurredAt", "eventId"];
+/// `ingest.json`'s `eventId` `maxLength` (for messages; a test holds it to the schema).
 const MAX_EVENT_ID_LEN: usize = 200;
+/// Not in `ingest.json`: the contract snapshot keeps that file as served, and its description
+/// of `sessionId` states this limit in words.
 const MAX_SESSION_ID_LEN: usize = 128;
 
-/// Most events in one batch.
-pub const MAX_BATCH: usize = 1000;
-
-/// One ingested event, checked. `prefix` is the JSON Pointer of the item (`""`, or `/3` in a
-/// batch); `now` is the ingest time (the occurrence of last resort).
+/// One ingested event, checked: its shape by the compiled `schemas/ingest.json` ([`Shape`]),
+/// then what a schema cannot say (the name against this bridge's catalog, the session id's
+/// characters, the time parsed, the payload against its event's schema). `prefix` is the JSON
+/// Pointer of the item (`""`, or `/3` in a batch); `now` is the ingest time (the occurrence of
+/// last resort).
 pub fn parse_event(
     catalog: &Catalog,
     body: &Value,
@@ -29,44 +44,43 @@ pub fn parse_event(
     now: OffsetDateTime,
 ) -> Result<NewEvent, Vec<FieldError>> {
     let at = |p: &str| format!("{prefix}{p}");
-    let Some(obj) = body.as_object() else {
-        return Err(vec![FieldError::new(
-            at(""),
-            ErrorCode::InvalidType,
-            format!("an event must be a JSON object, not {}", type_name(body)),
-        )]);
+    let shape = Shape::of(catalog.ingest_validator(), body);
+    let obj = match body.as_object() {
+        Some(obj) if !shape.not_object => obj,
+        _ => {
+            return Err(vec![FieldError::new(
+                at(""),
+                ErrorCode::InvalidType,
+                format!("an event must be a JSON object, not {}", type_name(body)),
+            )]);
+        }
     };
     let mut errors = Vec::new();
-    for key in obj.keys() {
-        if !KNOWN_FIELDS.contains(&key.as_str()) {
+    for key in obj.keys().filter(|k| shape.unknown.contains(*k)) {
+        errors.push(FieldError::new(
+            at(&format!("/{}", pointer_token(key))),
+            ErrorCode::UnknownField,
+            format!(
+                "unknown field '{key}'; an event has: {}",
+                KNOWN_FIELDS.join(", ")
+            ),
+        ));
+    }
+    let required = |field: &str, errors: &mut Vec<FieldError>| {
+        let missing = shape.missing.contains(field);
+        if missing {
             errors.push(FieldError::new(
-                at(&format!("/{}", pointer_token(key))),
-                ErrorCode::UnknownField,
-                format!(
-                    "unknown field '{key}'; an event has: {}",
-                    KNOWN_FIELDS.join(", ")
-                ),
+                at(&format!("/{field}")),
+                ErrorCode::Required,
+                format!("'{field}' is required"),
             ));
         }
-    }
+        !missing
+    };
 
     let event = match obj.get("event") {
-        None => {
-            errors.push(FieldError::new(
-                at("/event"),
-                ErrorCode::Required,
-                "'event' is required",
-            ));
-            None
-        }
-        Some(Value::String(name)) => match name_problem(catalog, name, &at("/event")) {
-            None => Some(name.clone()),
-            Some(e) => {
-                errors.push(e);
-                None
-            }
-        },
-        Some(other) => {
+        _ if !required("event", &mut errors) => None,
+        Some(other) if shape.misfit("event") == Some(Misfit::Type) => {
             errors.push(
                 FieldError::new(
                     at("/event"),
@@ -77,55 +91,36 @@ pub fn parse_event(
             );
             None
         }
-    };
-
-    let session_id = match obj.get("sessionId") {
-        None => {
-            errors.push(FieldError::new(
-                at("/sessionId"),
-                ErrorCode::Required,
-                "'sessionId' is required",
-            ));
-            None
-        }
-        Some(v) => check_session_id(v, &at("/sessionId"), &mut errors),
-    };
-
-    let occurred_at = match obj.get("occurredAt") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match clock::parse_rfc3339(s) {
-            Some(t) => Some(t),
-            None => {
-                errors.push(
-                    FieldError::new(
-                        at("/occurredAt"),
-                        ErrorCode::InvalidTimestamp,
-                        "'occurredAt' must be an RFC 3339 date-time, e.g. 2026-11-28T10:00:00Z",
-                    )
-                    .with_value(Value::String(s.clone())),
-                );
+        // An empty name (too short for the schema) is not an event name: the name rule says so.
+        Some(Value::String(name)) => match name_problem(catalog, name, &at("/event")) {
+            None => Some(name.clone()),
+            Some(e) => {
+                errors.push(e);
                 None
             }
         },
-        Some(other) => {
-            errors.push(
-                FieldError::new(
-                    at("/occurredAt"),
-                    ErrorCode::InvalidTimestamp,
-                    "'occurredAt' must be an RFC 3339 date-time string",
-                )
-                .with_value(other.clone()),
-            );
-            None
-        }
+        _ => None,
     };
 
-    let event_id = match obj.get("eventId") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= MAX_EVENT_ID_LEN => {
-            Some(s.clone())
+    let session_id = match obj.get("sessionId") {
+        _ if !required("sessionId", &mut errors) => None,
+        Some(v) if shape.misfit("sessionId").is_some() => {
+            errors.push(session_id_problem(v, &at("/sessionId")));
+            None
         }
-        Some(other) => {
+        Some(v) => check_session_id(v, &at("/sessionId"), &mut errors),
+        None => None,
+    };
+
+    let occurred_at = time_field(
+        obj.get("occurredAt"),
+        &at("/occurredAt"),
+        "occurredAt",
+        &mut errors,
+    );
+
+    let event_id = match obj.get("eventId") {
+        Some(other) if shape.misfit("eventId").is_some() => {
             errors.push(
                 FieldError::new(
                     at("/eventId"),
@@ -136,19 +131,13 @@ pub fn parse_event(
             );
             None
         }
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
     };
 
     let data = match obj.get("data") {
-        None => {
-            errors.push(FieldError::new(
-                at("/data"),
-                ErrorCode::Required,
-                "'data' is required",
-            ));
-            None
-        }
-        Some(d @ Value::Object(_)) => Some(d),
-        Some(other) => {
+        _ if !required("data", &mut errors) => None,
+        Some(other) if shape.misfit("data").is_some() => {
             errors.push(FieldError::new(
                 at("/data"),
                 ErrorCode::InvalidType,
@@ -156,6 +145,7 @@ pub fn parse_event(
             ));
             None
         }
+        other => other,
     };
 
     if let (Some(event), Some(data)) = (&event, data) {
@@ -181,6 +171,32 @@ pub fn parse_event(
         }
         _ => Err(errors),
     }
+}
+
+/// An optional RFC 3339 date-time field (`occurredAt`, an engine's `timestamp`): absent or null
+/// is `None`; anything else that is not one is a problem at `pointer`, pushed onto `errors`.
+pub fn time_field(
+    v: Option<&Value>,
+    pointer: &str,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<OffsetDateTime> {
+    let (message, value) = match v {
+        None | Some(Value::Null) => return None,
+        Some(Value::String(s)) => match clock::parse_rfc3339(s) {
+            Some(t) => return Some(t),
+            None => (
+                format!("'{name}' must be an RFC 3339 date-time, e.g. 2026-11-28T10:00:00Z"),
+                Value::String(s.clone()),
+            ),
+        },
+        Some(other) => (
+            format!("'{name}' must be an RFC 3339 date-time string"),
+            other.clone(),
+        ),
+    };
+    errors.push(FieldError::new(pointer, ErrorCode::InvalidTimestamp, message).with_value(value));
+    None
 }
 
 /// Why an engine's translated event was not accepted.
@@ -275,7 +291,8 @@ fn name_problem(catalog: &Catalog, name: &str, pointer: &str) -> Option<FieldErr
     }
 }
 
-/// A session id, or a problem pushed onto `errors`.
+/// A session id, or a problem pushed onto `errors`: the schema's rules (a string, not empty)
+/// and what it cannot say (not only white space, at most 128 characters, no control character).
 fn check_session_id(v: &Value, pointer: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     match v {
         Value::String(s)
@@ -286,17 +303,19 @@ fn check_session_id(v: &Value, pointer: &str, errors: &mut Vec<FieldError>) -> O
             Some(s.clone())
         }
         other => {
-            errors.push(
-                FieldError::new(
-                    pointer,
-                    ErrorCode::InvalidSessionId,
-                    format!("'sessionId' must be 1 to {MAX_SESSION_ID_LEN} printable characters"),
-                )
-                .with_value(scalar_or_null(other)),
-            );
+            errors.push(session_id_problem(other, pointer));
             None
         }
     }
+}
+
+fn session_id_problem(v: &Value, pointer: &str) -> FieldError {
+    FieldError::new(
+        pointer,
+        ErrorCode::InvalidSessionId,
+        format!("'sessionId' must be 1 to {MAX_SESSION_ID_LEN} printable characters"),
+    )
+    .with_value(scalar_or_null(v))
 }
 
 /// Every problem of a payload against its event's schema.
@@ -354,5 +373,69 @@ fn scalar_or_null(v: &Value) -> Value {
     match v {
         Value::Array(_) | Value::Object(_) => Value::Null,
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::load("http://127.0.0.1").unwrap()
+    }
+
+    /// The problems of each body in `fixtures/refusals.json` were recorded from the hand-written
+    /// rules before `ingest.json` was compiled into them: the answers stay the same.
+    #[test]
+    fn refusals_are_as_recorded() {
+        let catalog = catalog();
+        let cases: Vec<Value> =
+            serde_json::from_str(include_str!("fixtures/refusals.json")).unwrap();
+        for case in cases {
+            let body = &case["body"];
+            match parse_event(&catalog, body, "", EventSource::Api, clock::now()) {
+                Ok(e) => assert_eq!(case["accepted"], Value::String(e.event), "{body}"),
+                Err(errors) => {
+                    assert_eq!(
+                        serde_json::to_value(&errors).unwrap(),
+                        case["errors"],
+                        "{body}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn item_pointers_carry_the_batch_prefix() {
+        let errors = parse_event(
+            &catalog(),
+            &serde_json::json!({"sessionId": 5, "x": 1}),
+            "/3",
+            EventSource::Api,
+            clock::now(),
+        )
+        .unwrap_err();
+        let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/3/x", "/3/event", "/3/sessionId", "/3/data"]);
+    }
+
+    #[test]
+    fn the_message_constants_are_the_schemas() {
+        let catalog = catalog();
+        let schema = &catalog.files()["ingest.json"].json;
+        let names: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(names, KNOWN_FIELDS);
+        assert_eq!(
+            schema["properties"]["eventId"]["maxLength"],
+            MAX_EVENT_ID_LEN
+        );
     }
 }
