@@ -4,6 +4,7 @@
 
 mod inspect;
 mod model;
+mod outcome;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -221,8 +222,11 @@ pub trait Store: Send + Sync + 'static {
         delivery_id: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<u64>;
-    /// Counts by state, for metrics and readiness.
-    async fn delivery_counts(&self) -> StoreResult<DeliveryCounts>;
+    /// Deliveries by state, for metrics and readiness: the counters kept by triggers, whatever
+    /// the size of the table (`in_flight` is not counted here: 0; see [`Store::state_counts`]).
+    async fn delivery_counts(&self) -> StoreResult<StateCounts>;
+    /// How many registrations are active.
+    async fn active_webhooks(&self) -> StoreResult<u64>;
 
     // --- Retention (the rule: `crate::retention`) ---
     /// One short batch of pruning: up to `limit` finished deliveries past their cutoff (delivered

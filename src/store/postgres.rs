@@ -402,14 +402,10 @@ impl PostgresStore {
         let mut started = Vec::with_capacity(results.len());
         let mut latencies = Vec::with_capacity(results.len());
         for r in results {
-            let (state, next) = match &r.next {
-                AttemptNext::Delivered => ("delivered", None),
-                AttemptNext::RetryAt(at) => ("pending", Some(*at)),
-                AttemptNext::Dead | AttemptNext::Gone => ("dead", None),
-            };
+            let (state, next) = r.next.state();
             ids.push(r.delivery_id.as_str());
             tokens.push(r.claim_token);
-            states.push(state);
+            states.push(state.as_str());
             attempts.push(to_i32(r.attempt)?);
             next_at.push(next);
             statuses.push(r.status_code.map(i32::from));
@@ -460,7 +456,7 @@ impl PostgresStore {
                 "UPDATE webhooks SET active = FALSE, disabled_reason = $1, updated_at = $2 \
                  WHERE id = ANY($3)",
             )
-            .bind("the endpoint answered 410 Gone; set active to true to resume")
+            .bind(DisabledReason::Gone.to_string())
             .bind(now)
             .bind(&gone)
             .execute(&mut *tx)
@@ -512,8 +508,8 @@ impl PostgresStore {
             .await?;
             let mut events = Vec::with_capacity(gone.len());
             for row in &gone {
-                match row.try_get::<&str, _>(0)? {
-                    "delivered" => out.delivered += 1,
+                match rows::state(row.try_get(0)?)? {
+                    DeliveryState::Delivered => out.delivered += 1,
                     _ => out.dead += 1,
                 }
                 events.push(row.try_get::<String, _>(1)?);
@@ -928,7 +924,7 @@ impl Store for PostgresStore {
         Ok(0)
     }
 
-    async fn delivery_counts(&self) -> StoreResult<DeliveryCounts> {
+    async fn delivery_counts(&self) -> StoreResult<StateCounts> {
         // Appended per statement by triggers (migration 0004); fold what was appended since the
         // last read into one row per state, then read those. Two instances folding at once are
         // safe: each folds only the rows its DELETE took.
@@ -943,21 +939,14 @@ impl Store for PostgresStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut c = DeliveryCounts::default();
-        for row in rows {
-            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
-            match row.try_get::<&str, _>("state")? {
-                "pending" => c.pending = n,
-                "delivered" => c.delivered = n,
-                "dead" => c.dead = n,
-                _ => {}
-            }
-        }
+        rows::counters(&rows)
+    }
+
+    async fn active_webhooks(&self) -> StoreResult<u64> {
         let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE active")
             .fetch_one(&self.pool)
             .await?;
-        c.active_webhooks = u64::try_from(active).unwrap_or(0);
-        Ok(c)
+        Ok(u64::try_from(active).unwrap_or(0))
     }
 
     async fn state_counts(
@@ -975,10 +964,8 @@ impl Store for PostgresStore {
             .fetch_one(&self.pool)
             .await?;
             return Ok(StateCounts {
-                pending: c.pending,
                 in_flight: u64::try_from(in_flight).unwrap_or(0),
-                delivered: c.delivered,
-                dead: c.dead,
+                ..c
             });
         };
         let row = sqlx::query(
@@ -992,15 +979,7 @@ impl Store for PostgresStore {
         .bind(webhook_id)
         .fetch_one(&self.pool)
         .await?;
-        let n = |col: &str| -> StoreResult<u64> {
-            Ok(u64::try_from(row.try_get::<i64, _>(col)?).unwrap_or(0))
-        };
-        Ok(StateCounts {
-            pending: n("pending")?,
-            in_flight: n("in_flight")?,
-            delivered: n("delivered")?,
-            dead: n("dead")?,
-        })
+        rows::state_counts(&row)
     }
 
     async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>> {
@@ -1094,16 +1073,7 @@ async fn dispatch_one(
                 .bind(&e.idempotency_key)
                 .fetch_one(&mut **tx)
                 .await?;
-        return Ok(IngestOutcome {
-            event_id: existing,
-            idempotency_key: e.idempotency_key.clone(),
-            duplicate: true,
-            dispatched: false,
-            reason: Some(
-                "this idempotency key was already accepted; nothing new was stored".into(),
-            ),
-            deliveries: Vec::new(),
-        });
+        return Ok(IngestOutcome::duplicate(existing, &e.idempotency_key));
     };
 
     if let Some(status) = &e.status {
@@ -1121,25 +1091,20 @@ async fn dispatch_one(
         .fetch_optional(&mut **tx)
         .await?;
         if changed.is_none() {
-            let reason = format!(
-                "session {} is already '{status}': session.status is dispatched only when it changes",
-                e.session_id
+            let outcome = IngestOutcome::status_unchanged(
+                event_id,
+                &e.idempotency_key,
+                &e.session_id,
+                status,
             );
             sqlx::query(
                 "UPDATE events SET dispatched = FALSE, not_dispatched_reason = $1 WHERE id = $2",
             )
-            .bind(&reason)
-            .bind(&event_id)
+            .bind(outcome.reason.as_ref().map(ToString::to_string))
+            .bind(&outcome.event_id)
             .execute(&mut **tx)
             .await?;
-            return Ok(IngestOutcome {
-                event_id,
-                idempotency_key: e.idempotency_key.clone(),
-                duplicate: false,
-                dispatched: false,
-                reason: Some(reason),
-                deliveries: Vec::new(),
-            });
+            return Ok(outcome);
         }
     }
 
@@ -1187,14 +1152,7 @@ async fn dispatch_one(
         .execute(&mut **tx)
         .await?;
     }
-    Ok(IngestOutcome {
-        event_id,
-        idempotency_key: e.idempotency_key.clone(),
-        duplicate: false,
-        dispatched: true,
-        reason: None,
-        deliveries: ids,
-    })
+    Ok(IngestOutcome::dispatched(event_id, &e.idempotency_key, ids))
 }
 
 #[cfg(test)]

@@ -105,7 +105,7 @@ async fn deliveries(s: &dyn Store) -> BTreeSet<(String, String, String)> {
                 d.attempts,
                 "attempts kept with it"
             );
-            out.insert((w.to_owned(), d.idempotency_key, d.state));
+            out.insert((w.to_owned(), d.idempotency_key, d.state.to_string()));
         }
     }
     out

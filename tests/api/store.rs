@@ -70,7 +70,7 @@ async fn results_of_deleted_deliveries_do_not_sink_a_batch() {
         .await
         .unwrap();
     let got = store.get_delivery(&b.id).await.unwrap().unwrap();
-    assert_eq!(got.state, "delivered");
+    assert_eq!(got.state.as_str(), "delivered");
     assert_eq!(got.attempt_log.len(), 1);
     assert!(store.get_delivery(&a.id).await.unwrap().is_none());
 }

@@ -13,7 +13,7 @@ use crate::http::extract::{Admin, ApiQuery, parse_json};
 use crate::http::state::AppState;
 use crate::ids;
 use crate::registration::{ErrorCode, FieldError};
-use crate::store::{DeliveryInfo, EventSource, NewEvent};
+use crate::store::{DeliveryInfo, DeliveryState, EventSource, NewEvent};
 
 fn delivery_json(d: &DeliveryInfo) -> Value {
     json!({
@@ -113,7 +113,7 @@ pub async fn redrive_one(
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let d = load_delivery(&state, &id, &delivery_id).await?;
-    if d.state != "dead" {
+    if d.state != DeliveryState::Dead {
         return Err(ApiError::invalid(
             format!(
                 "delivery '{delivery_id}' is {}, only dead deliveries can be redriven",

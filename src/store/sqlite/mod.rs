@@ -179,7 +179,7 @@ macro_rules! webhook_columns {
 struct ResultRow<'a> {
     id: &'a str,
     tok: i64,
-    st: &'static str,
+    st: DeliveryState,
     a: u32,
     nx: Option<i64>,
     sc: Option<u16>,
@@ -200,11 +200,7 @@ async fn record_batch(
     let rows: Vec<ResultRow> = results
         .iter()
         .map(|r| {
-            let (st, nx) = match &r.next {
-                AttemptNext::Delivered => ("delivered", None),
-                AttemptNext::RetryAt(at) => ("pending", Some(*at)),
-                AttemptNext::Dead | AttemptNext::Gone => ("dead", None),
-            };
+            let (st, nx) = r.next.state();
             ResultRow {
                 id: &r.delivery_id,
                 tok: r.claim_token,
@@ -256,7 +252,7 @@ async fn record_batch(
             "UPDATE webhooks SET active = 0, disabled_reason = ?1, updated_at = ?2 \
              WHERE id IN (SELECT value FROM json_each(?3))",
         )
-        .bind("the endpoint answered 410 Gone; set active to true to resume")
+        .bind(DisabledReason::Gone.to_string())
         .bind(now)
         .bind(to_json(&gone)?)
         .execute(&mut *c)
@@ -779,26 +775,19 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn delivery_counts(&self) -> StoreResult<DeliveryCounts> {
+    async fn delivery_counts(&self) -> StoreResult<StateCounts> {
         // Kept by triggers (migration 0004): three rows, whatever the size of the table.
         let rows = sqlx::query("SELECT state, n FROM delivery_state_counts")
             .fetch_all(&self.read)
             .await?;
-        let mut c = DeliveryCounts::default();
-        for row in rows {
-            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
-            match row.try_get::<&str, _>("state")? {
-                "pending" => c.pending = n,
-                "delivered" => c.delivered = n,
-                "dead" => c.dead = n,
-                _ => {}
-            }
-        }
+        rows::counters(&rows)
+    }
+
+    async fn active_webhooks(&self) -> StoreResult<u64> {
         let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE active = 1")
             .fetch_one(&self.read)
             .await?;
-        c.active_webhooks = u64::try_from(active).unwrap_or(0);
-        Ok(c)
+        Ok(u64::try_from(active).unwrap_or(0))
     }
 
     async fn state_counts(
@@ -816,10 +805,8 @@ impl Store for SqliteStore {
             .fetch_one(&self.read)
             .await?;
             return Ok(StateCounts {
-                pending: c.pending,
                 in_flight: u64::try_from(in_flight).unwrap_or(0),
-                delivered: c.delivered,
-                dead: c.dead,
+                ..c
             });
         };
         let row = sqlx::query(
@@ -833,15 +820,7 @@ impl Store for SqliteStore {
         .bind(webhook_id)
         .fetch_one(&self.read)
         .await?;
-        let n = |col: &str| -> StoreResult<u64> {
-            Ok(u64::try_from(row.try_get::<i64, _>(col)?).unwrap_or(0))
-        };
-        Ok(StateCounts {
-            pending: n("pending")?,
-            in_flight: n("in_flight")?,
-            delivered: n("delivered")?,
-            dead: n("dead")?,
-        })
+        rows::state_counts(&row)
     }
 
     async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>> {
@@ -915,8 +894,8 @@ async fn prune_batch(
         .await?;
         let mut events = Vec::with_capacity(gone.len());
         for row in &gone {
-            match row.try_get::<&str, _>(0)? {
-                "delivered" => out.delivered += 1,
+            match rows::state(row.try_get(0)?)? {
+                DeliveryState::Delivered => out.delivered += 1,
                 _ => out.dead += 1,
             }
             events.push(row.try_get::<String, _>(1)?);
