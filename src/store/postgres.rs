@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
+use super::reseal::{self, ResealRows, SealedRow};
 use super::rows::{self, corrupt, to_json};
 use super::*;
 use crate::ids;
@@ -262,20 +263,6 @@ async fn attempts_of(pool: &PgPool, delivery_id: &str) -> StoreResult<Vec<Attemp
     .fetch_all(pool)
     .await?;
     rows.iter().map(rows::attempt).collect()
-}
-
-macro_rules! delivery_select {
-    () => {
-        "SELECT d.id, d.webhook_id, d.event_id, e.event, e.idempotency_key, d.state, d.attempts, \
-    d.next_attempt_at, d.last_status, d.last_error, d.is_test, d.created_at, d.updated_at \
-    FROM deliveries d JOIN events e ON e.id = d.event_id"
-    };
-}
-
-macro_rules! webhook_columns {
-    () => {
-        "id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at"
-    };
 }
 
 impl PostgresStore {
@@ -544,19 +531,16 @@ impl PostgresStore {
     async fn reseal_tx(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let Some(row) =
-            sqlx::query("SELECT secret, headers FROM webhooks WHERE id = $1 FOR UPDATE")
+            sqlx::query("SELECT id, secret, headers FROM webhooks WHERE id = $1 FOR UPDATE")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?
         else {
             return Ok(false);
         };
-        let (secret, headers): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-        if self.at_rest.is_current(&secret, &headers) {
+        let Some(stored) = reseal::resealed(&self.at_rest, &rows::sealed(&row)?)? else {
             return Ok(false);
-        }
-        let (secret, headers) = self.at_rest.open(id, &secret, &headers)?;
-        let stored = self.at_rest.seal(id, &secret, &headers)?;
+        };
         sqlx::query("UPDATE webhooks SET secret = $1, headers = $2 WHERE id = $3")
             .bind(&stored.secret)
             .bind(&stored.headers)
@@ -600,6 +584,23 @@ impl PostgresStore {
     }
 }
 
+impl ResealRows for PostgresStore {
+    async fn sealed_page(&self, after: &str) -> StoreResult<Vec<SealedRow>> {
+        let page = sqlx::query(
+            "SELECT id, secret, headers FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(reseal::PAGE)
+        .fetch_all(&self.pool)
+        .await?;
+        page.iter().map(rows::sealed).collect()
+    }
+
+    async fn reseal_one(&self, id: &str) -> StoreResult<bool> {
+        self.reseal_tx(id).await
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -640,34 +641,7 @@ impl Store for PostgresStore {
     }
 
     async fn reseal_secrets(&self, rewrite: bool) -> StoreResult<ResealReport> {
-        let mut report = ResealReport::default();
-        let mut after = String::new();
-        loop {
-            let page = sqlx::query(
-                "SELECT id, secret, headers FROM webhooks WHERE id > $1 ORDER BY id LIMIT 200",
-            )
-            .bind(&after)
-            .fetch_all(&self.pool)
-            .await?;
-            let Some(last) = page.last() else {
-                return Ok(report);
-            };
-            after = last.try_get("id")?;
-            for row in &page {
-                let id: String = row.try_get("id")?;
-                let (secret, headers): (String, String) =
-                    (row.try_get("secret")?, row.try_get("headers")?);
-                report.registrations += 1;
-                self.at_rest.open(&id, &secret, &headers)?;
-                if self.at_rest.is_current(&secret, &headers) {
-                    continue;
-                }
-                report.not_current += 1;
-                if rewrite && self.reseal_tx(&id).await? {
-                    report.rewritten += 1;
-                }
-            }
-        }
+        reseal::reseal_all(self, &self.at_rest, rewrite).await
     }
 
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
@@ -793,11 +767,15 @@ impl Store for PostgresStore {
     async fn next_due_at(&self) -> StoreResult<Option<i64>> {
         // A delivery leased by any instance is due for the others only when its lease runs out:
         // without that, every instance would poll at the shortest interval while one works.
+        // Bounded as the trait says (the earliest rows of deliveries_due).
         Ok(sqlx::query_scalar(
-            "SELECT MIN(GREATEST(d.next_attempt_at, COALESCE(d.lease_until + 1, d.next_attempt_at))) \
-             FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.state = 'pending' AND w.active",
+            "SELECT MIN(GREATEST(next_attempt_at, COALESCE(lease_until + 1, next_attempt_at))) \
+             FROM (SELECT d.next_attempt_at, d.lease_until FROM deliveries d \
+               JOIN webhooks w ON w.id = d.webhook_id \
+               WHERE d.state = 'pending' AND w.active \
+               ORDER BY d.next_attempt_at LIMIT $1) AS due",
         )
+        .bind(NEXT_DUE_WINDOW)
         .fetch_one(&self.pool)
         .await?)
     }
@@ -983,25 +961,11 @@ impl Store for PostgresStore {
     }
 
     async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>> {
-        let row = sqlx::query(
-            "SELECT d.id, d.webhook_id, d.is_test, e.event, e.session_id, e.idempotency_key, \
-             e.occurred_rfc3339, e.data FROM deliveries d JOIN events e ON e.id = d.event_id \
-             WHERE d.id = $1",
-        )
-        .bind(delivery_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(DeliveryEvent {
-            delivery_id: row.try_get("id")?,
-            webhook_id: row.try_get("webhook_id")?,
-            event: row.try_get("event")?,
-            session_id: row.try_get("session_id")?,
-            idempotency_key: row.try_get("idempotency_key")?,
-            occurred: row.try_get("occurred_rfc3339")?,
-            data: row.try_get("data")?,
-            is_test: row.try_get::<bool, _>("is_test")?,
-        }))
+        let row = sqlx::query(concat!(delivery_event_select!(), " WHERE d.id = $1"))
+            .bind(delivery_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::delivery_event).transpose()
     }
 }
 
@@ -1023,12 +987,10 @@ async fn lease_and_read(
     .bind(ids)
     .execute(&mut **tx)
     .await?;
-    let rows = sqlx::query(
-        "SELECT d.id, d.webhook_id, d.attempts, d.retry_base, d.is_test, d.claim_token, w.url, w.secret, w.headers, w.rate_limit, \
-                e.event, e.session_id, e.idempotency_key, e.occurred_rfc3339, e.data \
-         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id \
-         WHERE d.id = ANY($1) ORDER BY d.next_attempt_at, d.id",
-    )
+    let rows = sqlx::query(concat!(
+        claimed_select!(),
+        " WHERE d.id = ANY($1) ORDER BY d.next_attempt_at, d.id"
+    ))
     .bind(ids)
     .fetch_all(&mut **tx)
     .await?;

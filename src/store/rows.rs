@@ -8,8 +8,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use super::{
-    AttemptInfo, ClaimedDelivery, DeliveryInfo, DeliveryState, IgnoredSummary, StateCounts,
-    StoreError, StoreResult, Webhook,
+    AttemptInfo, ClaimedDelivery, DeliveryEvent, DeliveryInfo, DeliveryState, IgnoredSummary,
+    StateCounts, StoreError, StoreResult, Webhook,
 };
 use crate::secret::WebhookSecret;
 use crate::secret::at_rest::AtRest;
@@ -197,5 +197,28 @@ pub(super) fn state_counts<R: RowExt>(row: &R) -> StoreResult<StateCounts> {
         in_flight: n("in_flight")?,
         delivered: n("delivered")?,
         dead: n("dead")?,
+    })
+}
+
+/// Columns: id, secret, headers (as stored, not opened).
+pub(super) fn sealed<R: RowExt>(row: &R) -> StoreResult<super::reseal::SealedRow> {
+    Ok(super::reseal::SealedRow {
+        id: row.text("id")?,
+        secret: row.text("secret")?,
+        headers: row.text("headers")?,
+    })
+}
+
+/// Columns of `delivery_event_select!`.
+pub(super) fn delivery_event<R: RowExt>(row: &R) -> StoreResult<DeliveryEvent> {
+    Ok(DeliveryEvent {
+        delivery_id: row.text("id")?,
+        webhook_id: row.text("webhook_id")?,
+        event: row.text("event")?,
+        session_id: row.text("session_id")?,
+        idempotency_key: row.text("idempotency_key")?,
+        occurred: row.text("occurred_rfc3339")?,
+        data: row.text("data")?,
+        is_test: row.flag("is_test")?,
     })
 }

@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 
+use super::reseal::{self, ResealRows, SealedRow};
 use super::rows::{self, to_json};
 use super::*;
 use crate::secret::at_rest::AtRest;
@@ -158,20 +159,6 @@ async fn write_subscriptions(tx: &mut SqliteConnection, webhook: &Webhook) -> St
         .await?;
     }
     Ok(())
-}
-
-macro_rules! delivery_select {
-    () => {
-        "SELECT d.id, d.webhook_id, d.event_id, e.event, e.idempotency_key, d.state, d.attempts, \
-    d.next_attempt_at, d.last_status, d.last_error, d.is_test, d.created_at, d.updated_at \
-    FROM deliveries d JOIN events e ON e.id = d.event_id"
-    };
-}
-
-macro_rules! webhook_columns {
-    () => {
-        "id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at"
-    };
 }
 
 /// One attempt result as the batched statements read it.
@@ -321,12 +308,10 @@ async fn read_claimed(
     ids: &str,
     at_rest: &AtRest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
-    let rows = sqlx::query(
-        "SELECT d.id, d.webhook_id, d.attempts, d.retry_base, d.is_test, d.claim_token, w.url, w.secret, w.headers, w.rate_limit, \
-                e.event, e.session_id, e.idempotency_key, e.occurred_rfc3339, e.data \
-         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id \
-         WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.next_attempt_at, d.id",
-    )
+    let rows = sqlx::query(concat!(
+        claimed_select!(),
+        " WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.next_attempt_at, d.id"
+    ))
     .bind(ids)
     .fetch_all(&mut *c)
     .await?;
@@ -336,19 +321,16 @@ async fn read_claimed(
 /// Stores one registration's secrets again as `at_rest` writes them, unless they already are
 /// (read and written in the writer's transaction); true if it did.
 async fn reseal_tx(c: &mut SqliteConnection, id: &str, at_rest: &AtRest) -> StoreResult<bool> {
-    let Some(row) = sqlx::query("SELECT secret, headers FROM webhooks WHERE id = ?")
+    let Some(row) = sqlx::query("SELECT id, secret, headers FROM webhooks WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *c)
         .await?
     else {
         return Ok(false);
     };
-    let (secret, headers): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-    if at_rest.is_current(&secret, &headers) {
+    let Some(stored) = reseal::resealed(at_rest, &rows::sealed(&row)?)? else {
         return Ok(false);
-    }
-    let (secret, headers) = at_rest.open(id, &secret, &headers)?;
-    let stored = at_rest.seal(id, &secret, &headers)?;
+    };
     sqlx::query("UPDATE webhooks SET secret = ?, headers = ? WHERE id = ?")
         .bind(&stored.secret)
         .bind(&stored.headers)
@@ -391,6 +373,25 @@ macro_rules! write {
     };
 }
 
+impl ResealRows for SqliteStore {
+    async fn sealed_page(&self, after: &str) -> StoreResult<Vec<SealedRow>> {
+        let page = sqlx::query(
+            "SELECT id, secret, headers FROM webhooks WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(reseal::PAGE)
+        .fetch_all(&self.read)
+        .await?;
+        page.iter().map(rows::sealed).collect()
+    }
+
+    async fn reseal_one(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        let at_rest = self.at_rest.clone();
+        write!(self, |c| reseal_tx(c, &id, &at_rest).await)
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -427,37 +428,7 @@ impl Store for SqliteStore {
     }
 
     async fn reseal_secrets(&self, rewrite: bool) -> StoreResult<ResealReport> {
-        let mut report = ResealReport::default();
-        let mut after = String::new();
-        loop {
-            let page = sqlx::query(
-                "SELECT id, secret, headers FROM webhooks WHERE id > ? ORDER BY id LIMIT 200",
-            )
-            .bind(&after)
-            .fetch_all(&self.read)
-            .await?;
-            let Some(last) = page.last() else {
-                return Ok(report);
-            };
-            after = last.try_get("id")?;
-            for row in &page {
-                let id: String = row.try_get("id")?;
-                let (secret, headers): (String, String) =
-                    (row.try_get("secret")?, row.try_get("headers")?);
-                report.registrations += 1;
-                self.at_rest.open(&id, &secret, &headers)?;
-                if self.at_rest.is_current(&secret, &headers) {
-                    continue;
-                }
-                report.not_current += 1;
-                if rewrite {
-                    let at_rest = self.at_rest.clone();
-                    if write!(self, |c| reseal_tx(c, &id, &at_rest).await)? {
-                        report.rewritten += 1;
-                    }
-                }
-            }
-        }
+        reseal::reseal_all(self, &self.at_rest, rewrite).await
     }
 
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
@@ -608,15 +579,16 @@ impl Store for SqliteStore {
 
     async fn next_due_at(&self) -> StoreResult<Option<i64>> {
         // A leased delivery is due again only when its lease runs out (else the engine would
-        // poll at its shortest interval while its own attempts are in flight). Bounded: only the
-        // earliest pending rows are looked at, in index order.
+        // poll at its shortest interval while its own attempts are in flight). Bounded as the
+        // trait says: only the earliest pending rows are looked at, in index order.
         Ok(sqlx::query_scalar(
             "SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until + 1, 0))) FROM ( \
                SELECT d.next_attempt_at, d.lease_until FROM deliveries d \
                JOIN webhooks w ON w.id = d.webhook_id \
                WHERE d.state = 'pending' AND w.active = 1 \
-               ORDER BY d.next_attempt_at LIMIT 512)",
+               ORDER BY d.next_attempt_at LIMIT ?)",
         )
+        .bind(NEXT_DUE_WINDOW)
         .fetch_one(&self.read)
         .await?)
     }
@@ -824,25 +796,11 @@ impl Store for SqliteStore {
     }
 
     async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>> {
-        let row = sqlx::query(
-            "SELECT d.id, d.webhook_id, d.is_test, e.event, e.session_id, e.idempotency_key, \
-             e.occurred_rfc3339, e.data FROM deliveries d JOIN events e ON e.id = d.event_id \
-             WHERE d.id = ?",
-        )
-        .bind(delivery_id)
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(DeliveryEvent {
-            delivery_id: row.try_get("id")?,
-            webhook_id: row.try_get("webhook_id")?,
-            event: row.try_get("event")?,
-            session_id: row.try_get("session_id")?,
-            idempotency_key: row.try_get("idempotency_key")?,
-            occurred: row.try_get("occurred_rfc3339")?,
-            data: row.try_get("data")?,
-            is_test: row.try_get::<i64, _>("is_test")? != 0,
-        }))
+        let row = sqlx::query(concat!(delivery_event_select!(), " WHERE d.id = ?"))
+            .bind(delivery_id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(rows::delivery_event).transpose()
     }
 }
 
