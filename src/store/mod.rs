@@ -5,6 +5,7 @@
 #[macro_use]
 mod columns;
 mod inspect;
+mod migrations;
 mod model;
 mod outcome;
 mod postgres;

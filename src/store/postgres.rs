@@ -23,37 +23,12 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
+use super::migrations;
 use super::reseal::{self, ResealRows, SealedRow};
 use super::rows::{self, corrupt, to_json};
 use super::*;
 use crate::ids;
 use crate::secret::at_rest::AtRest;
-
-/// Ordered migrations; all pending ones run in one transaction under an advisory lock.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../../migrations/postgres/0001_init.sql")),
-    (
-        2,
-        include_str!("../../migrations/postgres/0002_fanout_index.sql"),
-    ),
-    (
-        3,
-        include_str!("../../migrations/postgres/0003_ignored_events.sql"),
-    ),
-    (
-        4,
-        include_str!("../../migrations/postgres/0004_delivery_counts.sql"),
-    ),
-    (5, include_str!("../../migrations/postgres/0005_claims.sql")),
-    (
-        6,
-        include_str!("../../migrations/postgres/0006_retention.sql"),
-    ),
-];
-
-/// Key of the advisory lock held while migrating, so that instances starting together take
-/// turns ("wabridge" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7761_6272_6964_6765;
 
 /// Key of the advisory lock held while checking for a stored key and storing a generated one,
 /// so that instances starting together on a fresh database store one key per role, not one
@@ -61,8 +36,8 @@ const MIGRATION_LOCK: i64 = 0x7761_6272_6964_6765;
 const FIRST_KEY_LOCK: i64 = 0x7761_6272_6b65_7973;
 
 /// First half of the two-part advisory lock keys ingest takes per session whose status it sets
-/// (the other half hashes the session id); two-part keys never collide with the one-part
-/// migration lock.
+/// (the other half hashes the session id); two-part keys never collide with one-part locks
+/// (the first-key lock, sqlx's migration lock).
 const SESSION_LOCKS: i32 = 0x7762_7373;
 
 /// Connections per instance unless the URL says `pool_size=N`.
@@ -151,22 +126,28 @@ fn instance_id() -> String {
     format!("{host}/{}/{}", std::process::id(), &suffix[..8])
 }
 
+/// Applies pending migrations (see `store/migrations.rs`; sqlx holds an advisory lock while it
+/// migrates, so instances starting together take turns), carrying over a database recorded by
+/// the old runner.
 async fn migrate(pool: &PgPool) -> StoreResult<()> {
-    let mut tx = pool.begin().await?;
-    // Held until commit: a second instance starting now waits here, then finds the work done.
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(MIGRATION_LOCK)
-        .execute(&mut *tx)
+    let mut conn = pool.acquire().await?;
+    let old_newest: Option<i64> =
+        if sqlx::query_scalar::<_, bool>("SELECT to_regclass('_migrations') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await?
+        {
+            sqlx::query_scalar("SELECT MAX(version) FROM _migrations")
+                .fetch_one(&mut *conn)
+                .await?
+        } else {
+            None
+        };
+    let m = migrations::migrator(sqlx::migrate!("migrations/postgres"));
+    migrations::run(&m, &mut *conn, old_newest).await?;
+    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(&mut *conn)
         .await?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS _migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-    )
-    .execute(&mut *tx)
-    .await?;
-    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _migrations")
-        .fetch_one(&mut *tx)
-        .await?;
-    let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    let known = migrations::newest_known(&m);
     if let Some(newest) = newest.filter(|n| *n > known) {
         // A rolling upgrade: a newer instance migrated already. Migrations only add, so this
         // older binary keeps working; it must not be the one left running for long.
@@ -176,23 +157,6 @@ async fn migrate(pool: &PgPool) -> StoreResult<()> {
             "the database schema is newer than this binary; upgrade this instance"
         );
     }
-    for (version, sql) in MIGRATIONS {
-        let done: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM _migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if done.is_none() {
-            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO _migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(version)
-                .bind(crate::clock::now_ms())
-                .execute(&mut *tx)
-                .await?;
-            tracing::info!(version, "applied migration");
-        }
-    }
-    tx.commit().await?;
     Ok(())
 }
 

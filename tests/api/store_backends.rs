@@ -736,3 +736,77 @@ async fn renewal_names_exactly_the_leases_still_held() {
     theirs.sort();
     assert_eq!(theirs, [all[0].clone(), all[2].clone()]);
 }
+
+/// A database made by the hand-written migration runner that came before `sqlx::migrate!`
+/// (its record in `_migrations`, migrations 1–6 applied) opens as it is: nothing is applied
+/// again, its data stays, and it opens again after that.
+#[tokio::test]
+async fn a_database_of_the_old_migration_runner_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    let url = database_url(&db);
+    let backend = if on_postgres() { "postgres" } else { "sqlite" };
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut script = String::from(
+        "CREATE TABLE _migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL);",
+    );
+    for (v, f) in [
+        (1, "0001_init"),
+        (2, "0002_fanout_index"),
+        (3, "0003_ignored_events"),
+        (4, "0004_delivery_counts"),
+        (5, "0005_claims"),
+        (6, "0006_retention"),
+    ] {
+        script += &std::fs::read_to_string(format!("{root}/migrations/{backend}/{f}.sql")).unwrap();
+        script += &format!("\nINSERT INTO _migrations VALUES ({v}, 0);\n");
+    }
+    script += "INSERT INTO api_keys (hash, role, created_at) VALUES ('old-hash', 'admin', 1);";
+    let applied = "SELECT COUNT(*) FROM _sqlx_migrations";
+    let count_applied = |url: String| async move {
+        use sqlx::Connection as _;
+        if on_postgres() {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(applied)
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(applied)
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+        }
+    };
+    {
+        use sqlx::Connection as _;
+        let script = sqlx::AssertSqlSafe(script);
+        if on_postgres() {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(script).execute(&mut c).await.unwrap();
+            c.close().await.unwrap();
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+                .await
+                .unwrap();
+            sqlx::raw_sql(script).execute(&mut c).await.unwrap();
+            c.close().await.unwrap();
+        }
+    }
+    for _ in 0..2 {
+        let s = open(&url).await.expect("the old database opens");
+        assert_eq!(
+            s.key_hashes(wabridge::store::KeyRole::Admin).await.unwrap(),
+            ["old-hash"]
+        );
+        s.create_webhook(&webhook(
+            &format!("wh_{}", uuid::Uuid::new_v4().simple()),
+            &["*"],
+        ))
+        .await
+        .unwrap();
+        drop(s);
+        assert_eq!(count_applied(url.clone()).await, 6, "carried over, once");
+    }
+}

@@ -16,37 +16,13 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 
+use super::migrations;
 use super::reseal::{self, ResealRows, SealedRow};
 use super::rows::{self, to_json};
 use super::*;
 use crate::secret::at_rest::AtRest;
 use ingest::{IngestRequest, Prepared};
 use writer::{BoxFuture, Writer};
-
-/// Ordered migrations; each runs once, in a transaction.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../../../migrations/sqlite/0001_init.sql")),
-    (
-        2,
-        include_str!("../../../migrations/sqlite/0002_fanout_index.sql"),
-    ),
-    (
-        3,
-        include_str!("../../../migrations/sqlite/0003_ignored_events.sql"),
-    ),
-    (
-        4,
-        include_str!("../../../migrations/sqlite/0004_delivery_counts.sql"),
-    ),
-    (
-        5,
-        include_str!("../../../migrations/sqlite/0005_claims.sql"),
-    ),
-    (
-        6,
-        include_str!("../../../migrations/sqlite/0006_retention.sql"),
-    ),
-];
 
 pub struct SqliteStore {
     writer: Writer,
@@ -116,32 +92,24 @@ async fn enable_incremental_vacuum(conn: &mut SqliteConnection) -> StoreResult<(
     Ok(())
 }
 
+/// Applies pending migrations (see `store/migrations.rs`), carrying over a file recorded by the
+/// old runner.
 async fn migrate(conn: &mut SqliteConnection) -> StoreResult<()> {
-    use sqlx::Connection as _;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    let old: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_migrations'",
     )
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    for (version, sql) in MIGRATIONS {
-        let mut tx = conn.begin().await?;
-        let done: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM _migrations WHERE version = ?")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if done.is_none() {
-            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO _migrations (version, applied_at) VALUES (?, ?)")
-                .bind(version)
-                .bind(crate::clock::now_ms())
-                .execute(&mut *tx)
-                .await?;
-            tracing::info!(version, "applied migration");
+    let old_newest: Option<i64> = match old {
+        Some(_) => {
+            sqlx::query_scalar("SELECT MAX(version) FROM _migrations")
+                .fetch_one(&mut *conn)
+                .await?
         }
-        tx.commit().await?;
-    }
-    Ok(())
+        None => None,
+    };
+    let m = migrations::migrator(sqlx::migrate!("migrations/sqlite"));
+    migrations::run(&m, conn, old_newest).await
 }
 
 async fn write_subscriptions(tx: &mut SqliteConnection, webhook: &Webhook) -> StoreResult<()> {
