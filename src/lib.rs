@@ -15,6 +15,7 @@ pub mod ids;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
+pub mod outcome;
 pub mod registration;
 pub mod retention;
 pub mod secret;

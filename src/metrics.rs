@@ -7,7 +7,7 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::store::Store;
+use crate::store::{DeliveryState, Store};
 
 const ATTEMPT_SECONDS: &str = "wabridge_delivery_attempt_duration_seconds";
 
@@ -74,14 +74,20 @@ pub fn pruned(o: &crate::store::PruneOutcome) {
 
 /// The Prometheus text exposition, with the store-backed gauges refreshed.
 pub async fn render(store: &dyn Store) -> String {
-    match store.delivery_counts().await {
-        Ok(c) => {
-            gauge!("wabridge_deliveries", "state" => "pending").set(c.pending as f64);
-            gauge!("wabridge_deliveries", "state" => "delivered").set(c.delivered as f64);
-            gauge!("wabridge_deliveries", "state" => "dead").set(c.dead as f64);
-            gauge!("wabridge_registrations_active").set(c.active_webhooks as f64);
+    match (store.delivery_counts().await, store.active_webhooks().await) {
+        (Ok(c), Ok(active)) => {
+            for (state, n) in [
+                (DeliveryState::Pending, c.pending),
+                (DeliveryState::Delivered, c.delivered),
+                (DeliveryState::Dead, c.dead),
+            ] {
+                gauge!("wabridge_deliveries", "state" => state.as_str()).set(n as f64);
+            }
+            gauge!("wabridge_registrations_active").set(active as f64);
         }
-        Err(e) => tracing::warn!(error = %e, "cannot read store counts for /metrics"),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "cannot read store counts for /metrics")
+        }
     }
     handle().render()
 }

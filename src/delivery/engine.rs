@@ -625,7 +625,7 @@ mod tests {
             for id in &ids {
                 let d = store.get_delivery(id).await.unwrap().unwrap();
                 if d.attempts == 1 {
-                    assert_eq!(d.state, "pending");
+                    assert_eq!(d.state, crate::store::DeliveryState::Pending);
                     assert!(
                         d.next_attempt_at_ms.unwrap() > now + 60_000,
                         "due on the schedule, not at once"

@@ -1,16 +1,6 @@
 //! Plain data for the operator's views (`GET /v1/stats`, `GET /v1/webhooks/{id}/stats`, the
 //! envelope of a delivery). No SQL here, no HTTP.
 
-/// Deliveries by state. `in_flight` are the pending ones leased right now (an instance is
-/// sending them or holds them ready to send); they are counted in `pending` too.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StateCounts {
-    pub pending: u64,
-    pub in_flight: u64,
-    pub delivered: u64,
-    pub dead: u64,
-}
-
 /// The stored event one delivery carries: everything its envelope is built from, and nothing
 /// that signs it.
 #[derive(Debug, Clone)]

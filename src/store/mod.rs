@@ -2,9 +2,14 @@
 //! `dyn Store`; SQLite is the embedded default (one process per file), PostgreSQL implements the
 //! same trait for several instances sharing one database. The URL picks the backend.
 
+#[macro_use]
+mod columns;
 mod inspect;
+mod migrations;
 mod model;
+mod outcome;
 mod postgres;
+mod reseal;
 mod rows;
 mod sqlite;
 
@@ -84,6 +89,10 @@ fn sqlx_unavailable(e: &sqlx::Error) -> bool {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How many of the earliest pending deliveries [`Store::next_due_at`] looks at (the same rule
+/// in every backend).
+pub const NEXT_DUE_WINDOW: i64 = 512;
 
 /// Opens (creating and migrating) the store named by a database URL: `sqlite:` or
 /// `postgres://` / `postgresql://`. Secrets are stored in plaintext (see [`connect_with`]).
@@ -187,7 +196,9 @@ pub trait Store: Send + Sync + 'static {
         per_webhook: u32,
         busy: &[String],
     ) -> StoreResult<Vec<ClaimedDelivery>>;
-    /// When the next pending delivery of an active registration is due, if any.
+    /// When the next pending delivery of an active registration is due, if any: a leased one
+    /// when its lease runs out. Bounded in both backends: only the [`NEXT_DUE_WINDOW`] earliest
+    /// pending rows (by `next_attempt_at`) are looked at.
     async fn next_due_at(&self) -> StoreResult<Option<i64>>;
     /// Records attempt results (each clears its lease), in one transaction. Fenced: a result is
     /// recorded only if its delivery is still pending under the same claim token; results of a
@@ -221,8 +232,11 @@ pub trait Store: Send + Sync + 'static {
         delivery_id: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<u64>;
-    /// Counts by state, for metrics and readiness.
-    async fn delivery_counts(&self) -> StoreResult<DeliveryCounts>;
+    /// Deliveries by state, for metrics and readiness: the counters kept by triggers, whatever
+    /// the size of the table (`in_flight` is not counted here: 0; see [`Store::state_counts`]).
+    async fn delivery_counts(&self) -> StoreResult<StateCounts>;
+    /// How many registrations are active.
+    async fn active_webhooks(&self) -> StoreResult<u64>;
 
     // --- Retention (the rule: `crate::retention`) ---
     /// One short batch of pruning: up to `limit` finished deliveries past their cutoff (delivered

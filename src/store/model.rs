@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+pub use crate::outcome::{DisabledReason, NotDispatched};
 use crate::secret::WebhookSecret;
 
 /// Who a key belongs to.
@@ -94,7 +95,8 @@ pub struct IngestOutcome {
     pub duplicate: bool,
     /// Deliveries were fanned out (false for duplicates and unchanged statuses).
     pub dispatched: bool,
-    pub reason: Option<String>,
+    /// Why it was not (a duplicate, an unchanged status); `None` when it was dispatched.
+    pub reason: Option<NotDispatched>,
     /// Ids of the deliveries created.
     pub deliveries: Vec<String>,
 }
@@ -171,7 +173,7 @@ pub struct DeliveryInfo {
     pub event_id: String,
     pub event: String,
     pub idempotency_key: String,
-    pub state: String,
+    pub state: DeliveryState,
     pub attempts: u32,
     pub next_attempt_at_ms: Option<i64>,
     pub last_status: Option<u16>,
@@ -191,13 +193,66 @@ pub struct AttemptInfo {
     pub error: Option<String>,
 }
 
-/// Counts for metrics: deliveries by state, and active registrations.
+/// Where a delivery stands. Stored as its [`DeliveryState::as_str`] text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeliveryState {
+    /// Waiting for its next attempt (or leased for one right now).
+    Pending,
+    /// A 2xx answer was received.
+    Delivered,
+    /// Given up (attempts exhausted, a permanent failure, 410 Gone); can be redriven.
+    Dead,
+}
+
+impl DeliveryState {
+    pub const ALL: [Self; 3] = [Self::Pending, Self::Delivered, Self::Dead];
+
+    /// The text in the `state` column, in the API and in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// The state a stored text names, if any.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for DeliveryState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Deliveries by state. `in_flight` are the pending ones leased right now (an instance is
+/// sending them or holds them ready to send); they are counted in `pending` too.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DeliveryCounts {
+pub struct StateCounts {
     pub pending: u64,
+    pub in_flight: u64,
     pub delivered: u64,
     pub dead: u64,
-    pub active_webhooks: u64,
+}
+
+impl StateCounts {
+    /// Adds `n` deliveries in `state` (not in flight).
+    pub fn add(&mut self, state: DeliveryState, n: u64) {
+        match state {
+            DeliveryState::Pending => self.pending += n,
+            DeliveryState::Delivered => self.delivered += n,
+            DeliveryState::Dead => self.dead += n,
+        }
+    }
 }
 
 /// An engine delivery acknowledged without becoming a catalog event.

@@ -23,36 +23,12 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
+use super::migrations;
+use super::reseal::{self, ResealRows, SealedRow};
 use super::rows::{self, corrupt, to_json};
 use super::*;
 use crate::ids;
 use crate::secret::at_rest::AtRest;
-
-/// Ordered migrations; all pending ones run in one transaction under an advisory lock.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../../migrations/postgres/0001_init.sql")),
-    (
-        2,
-        include_str!("../../migrations/postgres/0002_fanout_index.sql"),
-    ),
-    (
-        3,
-        include_str!("../../migrations/postgres/0003_ignored_events.sql"),
-    ),
-    (
-        4,
-        include_str!("../../migrations/postgres/0004_delivery_counts.sql"),
-    ),
-    (5, include_str!("../../migrations/postgres/0005_claims.sql")),
-    (
-        6,
-        include_str!("../../migrations/postgres/0006_retention.sql"),
-    ),
-];
-
-/// Key of the advisory lock held while migrating, so that instances starting together take
-/// turns ("wabridge" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7761_6272_6964_6765;
 
 /// Key of the advisory lock held while checking for a stored key and storing a generated one,
 /// so that instances starting together on a fresh database store one key per role, not one
@@ -60,8 +36,8 @@ const MIGRATION_LOCK: i64 = 0x7761_6272_6964_6765;
 const FIRST_KEY_LOCK: i64 = 0x7761_6272_6b65_7973;
 
 /// First half of the two-part advisory lock keys ingest takes per session whose status it sets
-/// (the other half hashes the session id); two-part keys never collide with the one-part
-/// migration lock.
+/// (the other half hashes the session id); two-part keys never collide with one-part locks
+/// (the first-key lock, sqlx's migration lock).
 const SESSION_LOCKS: i32 = 0x7762_7373;
 
 /// Connections per instance unless the URL says `pool_size=N`.
@@ -150,22 +126,28 @@ fn instance_id() -> String {
     format!("{host}/{}/{}", std::process::id(), &suffix[..8])
 }
 
+/// Applies pending migrations (see `store/migrations.rs`; sqlx holds an advisory lock while it
+/// migrates, so instances starting together take turns), carrying over a database recorded by
+/// the old runner.
 async fn migrate(pool: &PgPool) -> StoreResult<()> {
-    let mut tx = pool.begin().await?;
-    // Held until commit: a second instance starting now waits here, then finds the work done.
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(MIGRATION_LOCK)
-        .execute(&mut *tx)
+    let mut conn = pool.acquire().await?;
+    let old_newest: Option<i64> =
+        if sqlx::query_scalar::<_, bool>("SELECT to_regclass('_migrations') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await?
+        {
+            sqlx::query_scalar("SELECT MAX(version) FROM _migrations")
+                .fetch_one(&mut *conn)
+                .await?
+        } else {
+            None
+        };
+    let m = migrations::migrator(sqlx::migrate!("migrations/postgres"));
+    migrations::run(&m, &mut *conn, old_newest).await?;
+    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(&mut *conn)
         .await?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS _migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-    )
-    .execute(&mut *tx)
-    .await?;
-    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _migrations")
-        .fetch_one(&mut *tx)
-        .await?;
-    let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    let known = migrations::newest_known(&m);
     if let Some(newest) = newest.filter(|n| *n > known) {
         // A rolling upgrade: a newer instance migrated already. Migrations only add, so this
         // older binary keeps working; it must not be the one left running for long.
@@ -175,23 +157,6 @@ async fn migrate(pool: &PgPool) -> StoreResult<()> {
             "the database schema is newer than this binary; upgrade this instance"
         );
     }
-    for (version, sql) in MIGRATIONS {
-        let done: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM _migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if done.is_none() {
-            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO _migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(version)
-                .bind(crate::clock::now_ms())
-                .execute(&mut *tx)
-                .await?;
-            tracing::info!(version, "applied migration");
-        }
-    }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -262,20 +227,6 @@ async fn attempts_of(pool: &PgPool, delivery_id: &str) -> StoreResult<Vec<Attemp
     .fetch_all(pool)
     .await?;
     rows.iter().map(rows::attempt).collect()
-}
-
-macro_rules! delivery_select {
-    () => {
-        "SELECT d.id, d.webhook_id, d.event_id, e.event, e.idempotency_key, d.state, d.attempts, \
-    d.next_attempt_at, d.last_status, d.last_error, d.is_test, d.created_at, d.updated_at \
-    FROM deliveries d JOIN events e ON e.id = d.event_id"
-    };
-}
-
-macro_rules! webhook_columns {
-    () => {
-        "id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at"
-    };
 }
 
 impl PostgresStore {
@@ -402,14 +353,10 @@ impl PostgresStore {
         let mut started = Vec::with_capacity(results.len());
         let mut latencies = Vec::with_capacity(results.len());
         for r in results {
-            let (state, next) = match &r.next {
-                AttemptNext::Delivered => ("delivered", None),
-                AttemptNext::RetryAt(at) => ("pending", Some(*at)),
-                AttemptNext::Dead | AttemptNext::Gone => ("dead", None),
-            };
+            let (state, next) = r.next.state();
             ids.push(r.delivery_id.as_str());
             tokens.push(r.claim_token);
-            states.push(state);
+            states.push(state.as_str());
             attempts.push(to_i32(r.attempt)?);
             next_at.push(next);
             statuses.push(r.status_code.map(i32::from));
@@ -460,7 +407,7 @@ impl PostgresStore {
                 "UPDATE webhooks SET active = FALSE, disabled_reason = $1, updated_at = $2 \
                  WHERE id = ANY($3)",
             )
-            .bind("the endpoint answered 410 Gone; set active to true to resume")
+            .bind(DisabledReason::Gone.to_string())
             .bind(now)
             .bind(&gone)
             .execute(&mut *tx)
@@ -512,8 +459,8 @@ impl PostgresStore {
             .await?;
             let mut events = Vec::with_capacity(gone.len());
             for row in &gone {
-                match row.try_get::<&str, _>(0)? {
-                    "delivered" => out.delivered += 1,
+                match rows::state(row.try_get(0)?)? {
+                    DeliveryState::Delivered => out.delivered += 1,
                     _ => out.dead += 1,
                 }
                 events.push(row.try_get::<String, _>(1)?);
@@ -548,19 +495,16 @@ impl PostgresStore {
     async fn reseal_tx(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let Some(row) =
-            sqlx::query("SELECT secret, headers FROM webhooks WHERE id = $1 FOR UPDATE")
+            sqlx::query("SELECT id, secret, headers FROM webhooks WHERE id = $1 FOR UPDATE")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?
         else {
             return Ok(false);
         };
-        let (secret, headers): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-        if self.at_rest.is_current(&secret, &headers) {
+        let Some(stored) = reseal::resealed(&self.at_rest, &rows::sealed(&row)?)? else {
             return Ok(false);
-        }
-        let (secret, headers) = self.at_rest.open(id, &secret, &headers)?;
-        let stored = self.at_rest.seal(id, &secret, &headers)?;
+        };
         sqlx::query("UPDATE webhooks SET secret = $1, headers = $2 WHERE id = $3")
             .bind(&stored.secret)
             .bind(&stored.headers)
@@ -604,6 +548,23 @@ impl PostgresStore {
     }
 }
 
+impl ResealRows for PostgresStore {
+    async fn sealed_page(&self, after: &str) -> StoreResult<Vec<SealedRow>> {
+        let page = sqlx::query(
+            "SELECT id, secret, headers FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(reseal::PAGE)
+        .fetch_all(&self.pool)
+        .await?;
+        page.iter().map(rows::sealed).collect()
+    }
+
+    async fn reseal_one(&self, id: &str) -> StoreResult<bool> {
+        self.reseal_tx(id).await
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -644,34 +605,7 @@ impl Store for PostgresStore {
     }
 
     async fn reseal_secrets(&self, rewrite: bool) -> StoreResult<ResealReport> {
-        let mut report = ResealReport::default();
-        let mut after = String::new();
-        loop {
-            let page = sqlx::query(
-                "SELECT id, secret, headers FROM webhooks WHERE id > $1 ORDER BY id LIMIT 200",
-            )
-            .bind(&after)
-            .fetch_all(&self.pool)
-            .await?;
-            let Some(last) = page.last() else {
-                return Ok(report);
-            };
-            after = last.try_get("id")?;
-            for row in &page {
-                let id: String = row.try_get("id")?;
-                let (secret, headers): (String, String) =
-                    (row.try_get("secret")?, row.try_get("headers")?);
-                report.registrations += 1;
-                self.at_rest.open(&id, &secret, &headers)?;
-                if self.at_rest.is_current(&secret, &headers) {
-                    continue;
-                }
-                report.not_current += 1;
-                if rewrite && self.reseal_tx(&id).await? {
-                    report.rewritten += 1;
-                }
-            }
-        }
+        reseal::reseal_all(self, &self.at_rest, rewrite).await
     }
 
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
@@ -797,11 +731,15 @@ impl Store for PostgresStore {
     async fn next_due_at(&self) -> StoreResult<Option<i64>> {
         // A delivery leased by any instance is due for the others only when its lease runs out:
         // without that, every instance would poll at the shortest interval while one works.
+        // Bounded as the trait says (the earliest rows of deliveries_due).
         Ok(sqlx::query_scalar(
-            "SELECT MIN(GREATEST(d.next_attempt_at, COALESCE(d.lease_until + 1, d.next_attempt_at))) \
-             FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.state = 'pending' AND w.active",
+            "SELECT MIN(GREATEST(next_attempt_at, COALESCE(lease_until + 1, next_attempt_at))) \
+             FROM (SELECT d.next_attempt_at, d.lease_until FROM deliveries d \
+               JOIN webhooks w ON w.id = d.webhook_id \
+               WHERE d.state = 'pending' AND w.active \
+               ORDER BY d.next_attempt_at LIMIT $1) AS due",
         )
+        .bind(NEXT_DUE_WINDOW)
         .fetch_one(&self.pool)
         .await?)
     }
@@ -928,7 +866,7 @@ impl Store for PostgresStore {
         Ok(0)
     }
 
-    async fn delivery_counts(&self) -> StoreResult<DeliveryCounts> {
+    async fn delivery_counts(&self) -> StoreResult<StateCounts> {
         // Appended per statement by triggers (migration 0004); fold what was appended since the
         // last read into one row per state, then read those. Two instances folding at once are
         // safe: each folds only the rows its DELETE took.
@@ -943,21 +881,14 @@ impl Store for PostgresStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut c = DeliveryCounts::default();
-        for row in rows {
-            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
-            match row.try_get::<&str, _>("state")? {
-                "pending" => c.pending = n,
-                "delivered" => c.delivered = n,
-                "dead" => c.dead = n,
-                _ => {}
-            }
-        }
+        rows::counters(&rows)
+    }
+
+    async fn active_webhooks(&self) -> StoreResult<u64> {
         let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE active")
             .fetch_one(&self.pool)
             .await?;
-        c.active_webhooks = u64::try_from(active).unwrap_or(0);
-        Ok(c)
+        Ok(u64::try_from(active).unwrap_or(0))
     }
 
     async fn state_counts(
@@ -975,10 +906,8 @@ impl Store for PostgresStore {
             .fetch_one(&self.pool)
             .await?;
             return Ok(StateCounts {
-                pending: c.pending,
                 in_flight: u64::try_from(in_flight).unwrap_or(0),
-                delivered: c.delivered,
-                dead: c.dead,
+                ..c
             });
         };
         let row = sqlx::query(
@@ -992,37 +921,15 @@ impl Store for PostgresStore {
         .bind(webhook_id)
         .fetch_one(&self.pool)
         .await?;
-        let n = |col: &str| -> StoreResult<u64> {
-            Ok(u64::try_from(row.try_get::<i64, _>(col)?).unwrap_or(0))
-        };
-        Ok(StateCounts {
-            pending: n("pending")?,
-            in_flight: n("in_flight")?,
-            delivered: n("delivered")?,
-            dead: n("dead")?,
-        })
+        rows::state_counts(&row)
     }
 
     async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>> {
-        let row = sqlx::query(
-            "SELECT d.id, d.webhook_id, d.is_test, e.event, e.session_id, e.idempotency_key, \
-             e.occurred_rfc3339, e.data FROM deliveries d JOIN events e ON e.id = d.event_id \
-             WHERE d.id = $1",
-        )
-        .bind(delivery_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(DeliveryEvent {
-            delivery_id: row.try_get("id")?,
-            webhook_id: row.try_get("webhook_id")?,
-            event: row.try_get("event")?,
-            session_id: row.try_get("session_id")?,
-            idempotency_key: row.try_get("idempotency_key")?,
-            occurred: row.try_get("occurred_rfc3339")?,
-            data: row.try_get("data")?,
-            is_test: row.try_get::<bool, _>("is_test")?,
-        }))
+        let row = sqlx::query(concat!(delivery_event_select!(), " WHERE d.id = $1"))
+            .bind(delivery_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::delivery_event).transpose()
     }
 
     async fn update_webhook_if_unchanged(
@@ -1092,12 +999,10 @@ async fn lease_and_read(
     .bind(ids)
     .execute(&mut **tx)
     .await?;
-    let rows = sqlx::query(
-        "SELECT d.id, d.webhook_id, d.attempts, d.retry_base, d.is_test, d.claim_token, w.url, w.secret, w.headers, w.rate_limit, \
-                e.event, e.session_id, e.idempotency_key, e.occurred_rfc3339, e.data \
-         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id \
-         WHERE d.id = ANY($1) ORDER BY d.next_attempt_at, d.id",
-    )
+    let rows = sqlx::query(concat!(
+        claimed_select!(),
+        " WHERE d.id = ANY($1) ORDER BY d.next_attempt_at, d.id"
+    ))
     .bind(ids)
     .fetch_all(&mut **tx)
     .await?;
@@ -1142,16 +1047,7 @@ async fn dispatch_one(
                 .bind(&e.idempotency_key)
                 .fetch_one(&mut **tx)
                 .await?;
-        return Ok(IngestOutcome {
-            event_id: existing,
-            idempotency_key: e.idempotency_key.clone(),
-            duplicate: true,
-            dispatched: false,
-            reason: Some(
-                "this idempotency key was already accepted; nothing new was stored".into(),
-            ),
-            deliveries: Vec::new(),
-        });
+        return Ok(IngestOutcome::duplicate(existing, &e.idempotency_key));
     };
 
     if let Some(status) = &e.status {
@@ -1169,25 +1065,20 @@ async fn dispatch_one(
         .fetch_optional(&mut **tx)
         .await?;
         if changed.is_none() {
-            let reason = format!(
-                "session {} is already '{status}': session.status is dispatched only when it changes",
-                e.session_id
+            let outcome = IngestOutcome::status_unchanged(
+                event_id,
+                &e.idempotency_key,
+                &e.session_id,
+                status,
             );
             sqlx::query(
                 "UPDATE events SET dispatched = FALSE, not_dispatched_reason = $1 WHERE id = $2",
             )
-            .bind(&reason)
-            .bind(&event_id)
+            .bind(outcome.reason.as_ref().map(ToString::to_string))
+            .bind(&outcome.event_id)
             .execute(&mut **tx)
             .await?;
-            return Ok(IngestOutcome {
-                event_id,
-                idempotency_key: e.idempotency_key.clone(),
-                duplicate: false,
-                dispatched: false,
-                reason: Some(reason),
-                deliveries: Vec::new(),
-            });
+            return Ok(outcome);
         }
     }
 
@@ -1235,14 +1126,7 @@ async fn dispatch_one(
         .execute(&mut **tx)
         .await?;
     }
-    Ok(IngestOutcome {
-        event_id,
-        idempotency_key: e.idempotency_key.clone(),
-        duplicate: false,
-        dispatched: true,
-        reason: None,
-        deliveries: ids,
-    })
+    Ok(IngestOutcome::dispatched(event_id, &e.idempotency_key, ids))
 }
 
 #[cfg(test)]

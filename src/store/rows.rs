@@ -8,13 +8,19 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use super::{
-    AttemptInfo, ClaimedDelivery, DeliveryInfo, IgnoredSummary, StoreError, StoreResult, Webhook,
+    AttemptInfo, ClaimedDelivery, DeliveryEvent, DeliveryInfo, DeliveryState, IgnoredSummary,
+    StateCounts, StoreError, StoreResult, Webhook,
 };
 use crate::secret::WebhookSecret;
 use crate::secret::at_rest::AtRest;
 
 pub(super) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
+}
+
+/// A delivery's state from its stored text.
+pub(super) fn state(text: &str) -> StoreResult<DeliveryState> {
+    DeliveryState::parse(text).ok_or_else(|| corrupt(format!("unknown delivery state {text:?}")))
 }
 
 pub(super) fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
@@ -130,7 +136,7 @@ pub(super) fn claimed<R: RowExt>(row: &R, at_rest: &AtRest) -> StoreResult<Claim
 
 /// Columns of `delivery_select!` in each backend.
 pub(super) fn delivery<R: RowExt>(row: &R) -> StoreResult<DeliveryInfo> {
-    let state = row.text("state")?;
+    let state = state(&row.text("state")?)?;
     let next = row.int("next_attempt_at")?;
     Ok(DeliveryInfo {
         id: row.text("id")?,
@@ -138,7 +144,7 @@ pub(super) fn delivery<R: RowExt>(row: &R) -> StoreResult<DeliveryInfo> {
         event_id: row.text("event_id")?,
         event: row.text("event")?,
         idempotency_key: row.text("idempotency_key")?,
-        next_attempt_at_ms: (state == "pending").then_some(next),
+        next_attempt_at_ms: (state == DeliveryState::Pending).then_some(next),
         state,
         attempts: row.count("attempts")?,
         last_status: row.opt_status("last_status")?,
@@ -169,5 +175,50 @@ pub(super) fn ignored<R: RowExt>(row: &R) -> StoreResult<IgnoredSummary> {
         first_seen_at_ms: row.int("first_seen_at")?,
         last_seen_at_ms: row.int("last_seen_at")?,
         last_reason: row.text("last_reason")?,
+    })
+}
+
+/// Counts by state from the counter rows kept by triggers (columns: state, n; several rows per
+/// state are summed). `in_flight` is not among them: 0.
+pub(super) fn counters<R: RowExt>(rows: &[R]) -> StoreResult<StateCounts> {
+    let mut c = StateCounts::default();
+    for row in rows {
+        let n = u64::try_from(row.int("n")?).unwrap_or(0);
+        c.add(state(&row.text("state")?)?, n);
+    }
+    Ok(c)
+}
+
+/// Columns: pending, in_flight, delivered, dead.
+pub(super) fn state_counts<R: RowExt>(row: &R) -> StoreResult<StateCounts> {
+    let n = |col: &str| -> StoreResult<u64> { Ok(u64::try_from(row.int(col)?).unwrap_or(0)) };
+    Ok(StateCounts {
+        pending: n("pending")?,
+        in_flight: n("in_flight")?,
+        delivered: n("delivered")?,
+        dead: n("dead")?,
+    })
+}
+
+/// Columns: id, secret, headers (as stored, not opened).
+pub(super) fn sealed<R: RowExt>(row: &R) -> StoreResult<super::reseal::SealedRow> {
+    Ok(super::reseal::SealedRow {
+        id: row.text("id")?,
+        secret: row.text("secret")?,
+        headers: row.text("headers")?,
+    })
+}
+
+/// Columns of `delivery_event_select!`.
+pub(super) fn delivery_event<R: RowExt>(row: &R) -> StoreResult<DeliveryEvent> {
+    Ok(DeliveryEvent {
+        delivery_id: row.text("id")?,
+        webhook_id: row.text("webhook_id")?,
+        event: row.text("event")?,
+        session_id: row.text("session_id")?,
+        idempotency_key: row.text("idempotency_key")?,
+        occurred: row.text("occurred_rfc3339")?,
+        data: row.text("data")?,
+        is_test: row.flag("is_test")?,
     })
 }

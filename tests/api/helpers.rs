@@ -620,3 +620,69 @@ pub async fn spawn_app_on_with_keys(
     };
     (test_app, generated)
 }
+
+// --- Store fixtures: tests that speak to the store directly ------------------------------------
+
+/// The one way store tests open a store and build what they store, on the suite's backend.
+pub mod store_fixtures {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use wabridge::secret::WebhookSecret;
+    use wabridge::store::{EventSource, NewEvent, Store, Webhook};
+
+    /// Opens (creating and migrating) the test database at `db` (see [`super::database_url`]).
+    pub async fn open_store(db: &Path) -> Arc<dyn Store> {
+        wabridge::store::connect(&super::database_url(db))
+            .await
+            .expect("the store opens")
+    }
+
+    /// An active registration of these patterns, for every session, created at `now`.
+    pub fn webhook(id: &str, events: &[&str], now: i64) -> Webhook {
+        Webhook {
+            id: id.into(),
+            url: "http://127.0.0.1:9/hook".into(),
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+            session_id: None,
+            description: None,
+            headers: BTreeMap::new(),
+            secret: WebhookSecret::generate(),
+            active: true,
+            rate_limit: None,
+            disabled_reason: None,
+            created_at_ms: now,
+            updated_at_ms: now,
+        }
+    }
+
+    /// A message.received of session s1 under this idempotency key.
+    pub fn message(key: &str) -> NewEvent {
+        NewEvent {
+            id: wabridge::ids::event_id(),
+            idempotency_key: key.into(),
+            event: "message.received".into(),
+            session_id: "s1".into(),
+            data: json!({"id": key, "body": "hi"}),
+            occurred: "2026-11-28T10:00:00Z".into(),
+            source: EventSource::Api,
+            status: None,
+            only_webhook: None,
+            subscribed_by: ["message.received".into(), "message.*".into(), "*".into()],
+        }
+    }
+
+    /// A session.status of this session under this idempotency key.
+    pub fn status(key: &str, session: &str, status: &str) -> NewEvent {
+        NewEvent {
+            event: "session.status".into(),
+            session_id: session.into(),
+            data: json!({"sessionId": session, "status": status}),
+            status: Some(status.into()),
+            subscribed_by: ["session.status".into(), "session.*".into(), "*".into()],
+            ..message(key)
+        }
+    }
+}

@@ -3,66 +3,23 @@
 //! of events still within the window stay. Store tests run on the suite's backend (SQLite, or
 //! PostgreSQL with `WABRIDGE_TEST_POSTGRES_URL`), with the time as an input to the prune.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use wabridge::retention::Retention;
 use wabridge::retention::pruner::{PrunerConfig, prune_once};
-use wabridge::secret::WebhookSecret;
 use wabridge::store::{
-    AttemptNext, AttemptRecord, ClaimedDelivery, EventSource, NewEvent, PruneOutcome, Store,
-    Webhook, connect as open,
+    AttemptNext, AttemptRecord, ClaimedDelivery, NewEvent, PruneOutcome, Store, connect as open,
 };
 
 use crate::delivery::eventually;
+use crate::helpers::store_fixtures::{message, open_store, status, webhook};
 use crate::helpers::*;
 
 const MINUTE: i64 = 60_000;
 const DAY: i64 = 24 * 60 * MINUTE;
 const LEASE: i64 = 10_000;
-
-fn webhook(id: &str, events: &[&str], now: i64) -> Webhook {
-    Webhook {
-        id: id.into(),
-        url: "http://127.0.0.1:9/hook".into(),
-        events: events.iter().map(|e| (*e).to_owned()).collect(),
-        session_id: None,
-        description: None,
-        headers: BTreeMap::new(),
-        secret: WebhookSecret::generate(),
-        active: true,
-        rate_limit: None,
-        disabled_reason: None,
-        created_at_ms: now,
-        updated_at_ms: now,
-    }
-}
-
-fn message(key: &str) -> NewEvent {
-    NewEvent {
-        id: wabridge::ids::event_id(),
-        idempotency_key: key.into(),
-        event: "message.received".into(),
-        session_id: "s1".into(),
-        data: json!({"id": key, "body": "hi"}),
-        occurred: "2026-11-28T10:00:00Z".into(),
-        source: EventSource::Api,
-        status: None,
-        only_webhook: None,
-        subscribed_by: ["message.received".into(), "message.*".into(), "*".into()],
-    }
-}
-
-fn status(key: &str, status: &str) -> NewEvent {
-    NewEvent {
-        event: "session.status".into(),
-        data: json!({"sessionId": "s1", "status": status}),
-        status: Some(status.into()),
-        subscribed_by: ["session.status".into(), "session.*".into(), "*".into()],
-        ..message(key)
-    }
-}
 
 fn result(d: &ClaimedDelivery, next: AttemptNext) -> AttemptRecord {
     AttemptRecord {
@@ -105,7 +62,7 @@ async fn deliveries(s: &dyn Store) -> BTreeSet<(String, String, String)> {
                 d.attempts,
                 "attempts kept with it"
             );
-            out.insert((w.to_owned(), d.idempotency_key, d.state));
+            out.insert((w.to_owned(), d.idempotency_key, d.state.to_string()));
         }
     }
     out
@@ -128,7 +85,7 @@ async fn duplicate(s: &dyn Store, e: NewEvent, now: i64) -> bool {
 #[tokio::test]
 async fn prune_takes_exactly_what_the_windows_allow() {
     let dir = tempfile::tempdir().unwrap();
-    let s = open(&database_url(&dir.path().join("r.db"))).await.unwrap();
+    let s = open_store(&dir.path().join("r.db")).await;
     let s = s.as_ref();
     // Results are stamped with the wall clock: work relative to it, with margins of minutes.
     let t0 = wabridge::clock::now_ms();
@@ -146,8 +103,8 @@ async fn prune_takes_exactly_what_the_windows_allow() {
                 message("m1"),
                 message("m2"),
                 message("m3"),
-                status("st1", "WORKING"),
-                status("st2", "WORKING"),
+                status("st1", "s1", "WORKING"),
+                status("st2", "s1", "WORKING"),
             ],
             t0,
         )
@@ -226,9 +183,15 @@ async fn prune_takes_exactly_what_the_windows_allow() {
         "pruned with its event"
     );
     // Status-change state survives the prune of the events that set it.
-    let again = s.ingest(&[status("st3", "WORKING")], later).await.unwrap();
+    let again = s
+        .ingest(&[status("st3", "s1", "WORKING")], later)
+        .await
+        .unwrap();
     assert!(!again[0].dispatched, "still WORKING: not a change");
-    let changed = s.ingest(&[status("st4", "FAILED")], later).await.unwrap();
+    let changed = s
+        .ingest(&[status("st4", "s1", "FAILED")], later)
+        .await
+        .unwrap();
     assert!(changed[0].dispatched, "a change is dispatched");
     // m1 again and st4: 3 new pending deliveries.
     assert_eq!(counts(s).await, (4, 0, 1));
@@ -257,7 +220,7 @@ async fn prune_takes_exactly_what_the_windows_allow() {
 #[tokio::test]
 async fn events_of_a_deleted_registration_are_pruned() {
     let dir = tempfile::tempdir().unwrap();
-    let s = open(&database_url(&dir.path().join("r.db"))).await.unwrap();
+    let s = open_store(&dir.path().join("r.db")).await;
     let t0 = wabridge::clock::now_ms();
     s.create_webhook(&webhook("wh_a", &["*"], t0))
         .await

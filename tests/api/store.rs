@@ -2,14 +2,14 @@
 
 use serde_json::json;
 use wabridge::secret::WebhookSecret;
-use wabridge::store::{AttemptNext, AttemptRecord, EventSource, NewEvent, Webhook, connect};
+use wabridge::store::{AttemptNext, AttemptRecord, EventSource, NewEvent, Webhook};
+
+use crate::helpers::store_fixtures::open_store;
 
 #[tokio::test]
 async fn results_of_deleted_deliveries_do_not_sink_a_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let store = connect(&crate::helpers::database_url(&dir.path().join("s.db")))
-        .await
-        .unwrap();
+    let store = open_store(&dir.path().join("s.db")).await;
     let now = wabridge::clock::now_ms();
     let webhook = |id: &str| Webhook {
         id: id.into(),
@@ -70,7 +70,7 @@ async fn results_of_deleted_deliveries_do_not_sink_a_batch() {
         .await
         .unwrap();
     let got = store.get_delivery(&b.id).await.unwrap().unwrap();
-    assert_eq!(got.state, "delivered");
+    assert_eq!(got.state.as_str(), "delivered");
     assert_eq!(got.attempt_log.len(), 1);
     assert!(store.get_delivery(&a.id).await.unwrap().is_none());
 }

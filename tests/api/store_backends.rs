@@ -3,25 +3,18 @@
 //! ingest invariants when two store handles (two instances) work on one database at once.
 //! Time is an input here: every call gets its `now`.
 
-use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use serde_json::json;
-use wabridge::secret::WebhookSecret;
 use wabridge::store::{
-    AttemptNext, AttemptRecord, ClaimedDelivery, EventSource, HeldLease, NewEvent, Store, Webhook,
-    connect as open,
+    AttemptNext, AttemptRecord, ClaimedDelivery, HeldLease, NewEvent, Store, connect as open,
 };
 
+use crate::helpers::store_fixtures::{message, open_store, status, webhook};
 use crate::helpers::*;
 
 const T0: i64 = 1_800_000_000_000;
 const LEASE: i64 = 10_000;
-
-async fn store_at(db: &Path) -> Arc<dyn Store> {
-    open(&database_url(db)).await.expect("the store opens")
-}
 
 /// A fresh database and `n` handles on it, as `n` instances would hold them. PostgreSQL: `n`
 /// separate stores (pools, instance ids). SQLite: one store shared `n` times, since one process
@@ -29,59 +22,16 @@ async fn store_at(db: &Path) -> Arc<dyn Store> {
 async fn stores(n: usize) -> (tempfile::TempDir, Vec<Arc<dyn Store>>) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
-    let mut out = vec![store_at(&db).await];
+    let mut out = vec![open_store(&db).await];
     for _ in 1..n {
         let next = if on_postgres() {
-            store_at(&db).await
+            open_store(&db).await
         } else {
             Arc::clone(&out[0])
         };
         out.push(next);
     }
     (dir, out)
-}
-
-fn webhook(id: &str, events: &[&str]) -> Webhook {
-    Webhook {
-        id: id.into(),
-        url: "http://127.0.0.1:9/hook".into(),
-        events: events.iter().map(|e| (*e).to_owned()).collect(),
-        session_id: None,
-        description: None,
-        headers: BTreeMap::new(),
-        secret: WebhookSecret::generate(),
-        active: true,
-        rate_limit: None,
-        disabled_reason: None,
-        created_at_ms: T0,
-        updated_at_ms: T0,
-    }
-}
-
-fn message(key: &str) -> NewEvent {
-    NewEvent {
-        id: wabridge::ids::event_id(),
-        idempotency_key: key.into(),
-        event: "message.received".into(),
-        session_id: "s1".into(),
-        data: json!({"id": key, "body": "hi"}),
-        occurred: "2026-11-28T10:00:00Z".into(),
-        source: EventSource::Api,
-        status: None,
-        only_webhook: None,
-        subscribed_by: ["message.received".into(), "message.*".into(), "*".into()],
-    }
-}
-
-fn status(key: &str, session: &str, status: &str) -> NewEvent {
-    NewEvent {
-        event: "session.status".into(),
-        session_id: session.into(),
-        data: json!({"sessionId": session, "status": status}),
-        status: Some(status.into()),
-        subscribed_by: ["session.status".into(), "session.*".into(), "*".into()],
-        ..message(key)
-    }
 }
 
 /// A delivered result, recorded under the claim that took `d`.
@@ -125,10 +75,12 @@ async fn claim_ids(s: &dyn Store, now: i64, limit: u32) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_never_claim_the_same_delivery() {
     let (_dir, s) = stores(2).await;
-    s[0].create_webhook(&webhook("wh_a", &["message.*"]))
+    s[0].create_webhook(&webhook("wh_a", &["message.*"], T0))
         .await
         .unwrap();
-    s[0].create_webhook(&webhook("wh_b", &["*"])).await.unwrap();
+    s[0].create_webhook(&webhook("wh_b", &["*"], T0))
+        .await
+        .unwrap();
     let events: Vec<NewEvent> = (0..150).map(|i| message(&format!("k{i}"))).collect();
     let out = s[1].ingest(&events, T0).await.unwrap();
     let all: HashSet<String> = out.iter().flat_map(|o| o.deliveries.clone()).collect();
@@ -171,8 +123,12 @@ async fn two_instances_never_claim_the_same_delivery() {
 async fn the_per_registration_cap_and_busy_registrations_are_respected() {
     let (_dir, s) = stores(1).await;
     let s = &s[0];
-    s.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
-    s.create_webhook(&webhook("wh_b", &["*"])).await.unwrap();
+    s.create_webhook(&webhook("wh_a", &["*"], T0))
+        .await
+        .unwrap();
+    s.create_webhook(&webhook("wh_b", &["*"], T0))
+        .await
+        .unwrap();
     let events: Vec<NewEvent> = (0..5).map(|i| message(&format!("k{i}"))).collect();
     s.ingest(&events, T0).await.unwrap();
     let got = s.claim_due(T0, LEASE, 100, 2, &[]).await.unwrap();
@@ -190,7 +146,9 @@ async fn the_per_registration_cap_and_busy_registrations_are_respected() {
 async fn an_expired_lease_is_taken_over_and_a_renewed_one_is_not() {
     let (_dir, s) = stores(2).await;
     let (a, b) = (&s[0], &s[1]);
-    a.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    a.create_webhook(&webhook("wh_a", &["*"], T0))
+        .await
+        .unwrap();
     a.ingest(&[message("k1"), message("k2")], T0).await.unwrap();
 
     let claimed = claim(a.as_ref(), T0, 10).await;
@@ -239,7 +197,7 @@ async fn an_expired_lease_is_taken_over_and_a_renewed_one_is_not() {
         "only the unfinished one comes back once every lease ran out"
     );
     let d = a.get_delivery(&mine[0]).await.unwrap().unwrap();
-    assert_eq!(d.state, "delivered");
+    assert_eq!(d.state.as_str(), "delivered");
     assert_eq!(d.attempt_log.len(), 1);
 }
 
@@ -247,16 +205,16 @@ async fn an_expired_lease_is_taken_over_and_a_renewed_one_is_not() {
 async fn start_up_recovery_depends_on_the_backend() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
-    let first = store_at(&db).await;
+    let first = open_store(&db).await;
     first
-        .create_webhook(&webhook("wh_a", &["*"]))
+        .create_webhook(&webhook("wh_a", &["*"], T0))
         .await
         .unwrap();
     first.ingest(&[message("k1")], T0).await.unwrap();
     assert_eq!(claim_ids(first.as_ref(), T0, 10).await.len(), 1);
     drop(first); // "killed" holding the lease
 
-    let next = store_at(&db).await;
+    let next = open_store(&db).await;
     let released = next.recover_leases_on_start().await.unwrap();
     if on_postgres() {
         // Other instances may be alive: nothing is released; the lease runs out instead.
@@ -273,7 +231,9 @@ async fn start_up_recovery_depends_on_the_backend() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_key_into_two_instances_at_once_is_accepted_once() {
     let (_dir, s) = stores(2).await;
-    s[0].create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    s[0].create_webhook(&webhook("wh_a", &["*"], T0))
+        .await
+        .unwrap();
     for round in 0..30 {
         let key = format!("race-{round}");
         let tasks: Vec<_> = s
@@ -305,7 +265,7 @@ async fn the_same_key_into_two_instances_at_once_is_accepted_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_new_status_into_two_instances_at_once_is_dispatched_once() {
     let (_dir, s) = stores(2).await;
-    s[0].create_webhook(&webhook("wh_a", &["session.*"]))
+    s[0].create_webhook(&webhook("wh_a", &["session.*"], T0))
         .await
         .unwrap();
     let mut dispatched_total = 0;
@@ -351,7 +311,9 @@ async fn the_same_new_status_into_two_instances_at_once_is_dispatched_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn overlapping_batches_in_opposite_orders_both_succeed_without_stalling() {
     let (_dir, s) = stores(2).await;
-    s[0].create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    s[0].create_webhook(&webhook("wh_a", &["*"], T0))
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     for round in 0..10 {
         let mut forward: Vec<NewEvent> =
@@ -392,7 +354,7 @@ async fn overlapping_batches_in_opposite_orders_both_succeed_without_stalling() 
 async fn registrations_made_through_one_instance_are_used_by_the_other_at_once() {
     let (_dir, s) = stores(2).await;
     let (a, b) = (&s[0], &s[1]);
-    a.create_webhook(&webhook("wh_a", &["message.*"]))
+    a.create_webhook(&webhook("wh_a", &["message.*"], T0))
         .await
         .unwrap();
     let out = b.ingest(&[message("k1")], T0).await.unwrap();
@@ -415,7 +377,9 @@ async fn registrations_made_through_one_instance_are_used_by_the_other_at_once()
 async fn gone_deactivates_and_redrive_restarts_the_schedule() {
     let (_dir, s) = stores(1).await;
     let s = &s[0];
-    s.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    s.create_webhook(&webhook("wh_a", &["*"], T0))
+        .await
+        .unwrap();
     s.ingest(&[message("k1"), message("k2")], T0).await.unwrap();
     let claimed = claim(s.as_ref(), T0, 10).await;
     let ids: Vec<String> = claimed.iter().map(|d| d.id.clone()).collect();
@@ -443,7 +407,7 @@ async fn gone_deactivates_and_redrive_restarts_the_schedule() {
     assert_eq!(s.redrive("wh_a", None, T0 + 6).await.unwrap(), 1);
     assert_eq!(s.redrive("wh_a", None, T0 + 7).await.unwrap(), 0);
     let d = s.get_delivery(&ids[1]).await.unwrap().unwrap();
-    assert_eq!(d.state, "pending");
+    assert_eq!(d.state.as_str(), "pending");
     assert_eq!(d.next_attempt_at_ms, Some(T0 + 5));
 
     let mut w = s.get_webhook("wh_a").await.unwrap().unwrap();
@@ -523,12 +487,15 @@ async fn delivery_counts_follow_every_state_change() {
         let s = Arc::clone(s);
         async move {
             let c = s.delivery_counts().await.unwrap();
-            (c.pending, c.delivered, c.dead, c.active_webhooks)
+            let active = s.active_webhooks().await.unwrap();
+            (c.pending, c.delivered, c.dead, active)
         }
     };
     assert_eq!(counts(a).await, (0, 0, 0, 0));
-    a.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
-    b.create_webhook(&webhook("wh_b", &["message.*"]))
+    a.create_webhook(&webhook("wh_a", &["*"], T0))
+        .await
+        .unwrap();
+    b.create_webhook(&webhook("wh_b", &["message.*"], T0))
         .await
         .unwrap();
     a.ingest(&[message("c1"), message("c2"), message("c3")], T0)
@@ -585,7 +552,9 @@ async fn delivery_counts_follow_every_state_change() {
 async fn a_stale_holder_cannot_record_after_a_takeover() {
     let (_dir, s) = stores(2).await;
     let (a, b) = (&s[0], &s[1]);
-    a.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    a.create_webhook(&webhook("wh_a", &["*"], T0))
+        .await
+        .unwrap();
     a.ingest(&[message("f1")], T0).await.unwrap();
     let old = claim(a.as_ref(), T0, 10).await;
     assert_eq!(old.len(), 1);
@@ -633,8 +602,10 @@ async fn a_stale_holder_cannot_record_after_a_takeover() {
 async fn ingest_and_claim_hands_off_leased_deliveries() {
     let (_dir, s) = stores(2).await;
     let (a, b) = (&s[0], &s[1]);
-    a.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
-    a.create_webhook(&webhook("wh_b", &["message.received"]))
+    a.create_webhook(&webhook("wh_a", &["*"], T0))
+        .await
+        .unwrap();
+    a.create_webhook(&webhook("wh_b", &["message.received"], T0))
         .await
         .unwrap();
     let (out, handed) = a
@@ -683,8 +654,12 @@ async fn ingest_and_claim_hands_off_leased_deliveries() {
 async fn renewal_names_exactly_the_leases_still_held() {
     let (_dir, s) = stores(2).await;
     let (a, b) = (&s[0], &s[1]);
-    a.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
-    a.create_webhook(&webhook("wh_b", &["*"])).await.unwrap();
+    a.create_webhook(&webhook("wh_a", &["*"], T0))
+        .await
+        .unwrap();
+    a.create_webhook(&webhook("wh_b", &["*"], T0))
+        .await
+        .unwrap();
     a.ingest(&[message("k1"), message("k2")], T0).await.unwrap();
     let mut claimed = claim(a.as_ref(), T0, 10).await;
     claimed.sort_by(|x, y| x.id.cmp(&y.id));
@@ -745,7 +720,9 @@ async fn a_patch_racing_a_gone_deactivation_does_not_undo_it() {
 
     let (_dir, s) = stores(2).await;
     let (api, engine) = (&s[0], &s[1]);
-    api.create_webhook(&webhook("wh_a", &["*"])).await.unwrap();
+    api.create_webhook(&webhook("wh_a", &["*"], T0))
+        .await
+        .unwrap();
     let read = api.get_webhook("wh_a").await.unwrap().unwrap();
     let patch = RegistrationPatch {
         description: Some(Some("renamed".into())),
@@ -814,4 +791,79 @@ async fn a_patch_racing_a_gone_deactivation_does_not_undo_it() {
         update(api.as_ref(), "wh_a", &patch, T0 + 40).await,
         Err(UpdateError::NotFound(_))
     ));
+}
+
+/// A database made by the hand-written migration runner that came before `sqlx::migrate!`
+/// (its record in `_migrations`, migrations 1–6 applied) opens as it is: nothing is applied
+/// again, its data stays, and it opens again after that.
+#[tokio::test]
+async fn a_database_of_the_old_migration_runner_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    let url = database_url(&db);
+    let backend = if on_postgres() { "postgres" } else { "sqlite" };
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut script = String::from(
+        "CREATE TABLE _migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL);",
+    );
+    for (v, f) in [
+        (1, "0001_init"),
+        (2, "0002_fanout_index"),
+        (3, "0003_ignored_events"),
+        (4, "0004_delivery_counts"),
+        (5, "0005_claims"),
+        (6, "0006_retention"),
+    ] {
+        script += &std::fs::read_to_string(format!("{root}/migrations/{backend}/{f}.sql")).unwrap();
+        script += &format!("\nINSERT INTO _migrations VALUES ({v}, 0);\n");
+    }
+    script += "INSERT INTO api_keys (hash, role, created_at) VALUES ('old-hash', 'admin', 1);";
+    let applied = "SELECT COUNT(*) FROM _sqlx_migrations";
+    let count_applied = |url: String| async move {
+        use sqlx::Connection as _;
+        if on_postgres() {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(applied)
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(applied)
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+        }
+    };
+    {
+        use sqlx::Connection as _;
+        let script = sqlx::AssertSqlSafe(script);
+        if on_postgres() {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(script).execute(&mut c).await.unwrap();
+            c.close().await.unwrap();
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+                .await
+                .unwrap();
+            sqlx::raw_sql(script).execute(&mut c).await.unwrap();
+            c.close().await.unwrap();
+        }
+    }
+    for _ in 0..2 {
+        let s = open(&url).await.expect("the old database opens");
+        assert_eq!(
+            s.key_hashes(wabridge::store::KeyRole::Admin).await.unwrap(),
+            ["old-hash"]
+        );
+        s.create_webhook(&webhook(
+            &format!("wh_{}", uuid::Uuid::new_v4().simple()),
+            &["*"],
+            T0,
+        ))
+        .await
+        .unwrap();
+        drop(s);
+        assert_eq!(count_applied(url.clone()).await, 6, "carried over, once");
+    }
 }

@@ -11,7 +11,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiQuery, Page, next_page, parse_json};
 use crate::http::state::AppState;
 use crate::ingest::{TestEventRefusal, test_event};
-use crate::store::DeliveryInfo;
+use crate::store::{DeliveryInfo, DeliveryState};
 use crate::validation::{ErrorCode, FieldError};
 
 fn delivery_json(d: &DeliveryInfo) -> Value {
@@ -103,7 +103,7 @@ pub async fn redrive_one(
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let d = load_delivery(&state, &id, &delivery_id).await?;
-    if d.state != "dead" {
+    if d.state != DeliveryState::Dead {
         return Err(ApiError::invalid(
             format!(
                 "delivery '{delivery_id}' is {}, only dead deliveries can be redriven",

@@ -34,7 +34,7 @@ fn outcome_json(o: &IngestOutcome) -> Value {
         "deliveries": o.deliveries,
     });
     if let Some(r) = &o.reason {
-        v["reason"] = Value::String(r.clone());
+        v["reason"] = Value::String(r.to_string());
     }
     v
 }

@@ -367,20 +367,13 @@ pub(super) async fn write_merged(
                 }
                 delivery_rows.push((id.clone(), &e.id, w, lease.map(|l| l.0), lease.map(|l| l.1)));
             }
-            outcomes.push(IngestOutcome {
-                event_id: e.id.clone(),
-                idempotency_key: e.key.clone(),
-                duplicate: false,
-                dispatched: true,
-                reason: None,
-                deliveries: ids,
-            });
+            outcomes.push(IngestOutcome::dispatched(e.id.clone(), &e.key, ids));
         } else {
             let existing = existing
                 .get(&e.key)
                 .cloned()
                 .ok_or_else(|| StoreError::Corrupt(format!("no stored event for key {}", e.key)))?;
-            outcomes.push(duplicate(existing, &e.key));
+            outcomes.push(IngestOutcome::duplicate(existing, &e.key));
         }
     }
     if !delivery_rows.is_empty() {
@@ -402,17 +395,6 @@ pub(super) async fn write_merged(
         r.result = Some(Ok((mine, claimed)));
     }
     Ok(())
-}
-
-fn duplicate(event_id: String, key: &str) -> IngestOutcome {
-    IngestOutcome {
-        event_id,
-        idempotency_key: key.to_owned(),
-        duplicate: true,
-        dispatched: false,
-        reason: Some("this idempotency key was already accepted; nothing new was stored".into()),
-        deliveries: Vec::new(),
-    }
 }
 
 /// One event at a time: for `session.status` (dispatched only when it changes, so the order
@@ -442,7 +424,7 @@ async fn ingest_one(
                 .bind(&e.key)
                 .fetch_one(&mut *conn)
                 .await?;
-        return Ok(duplicate(existing, &e.key));
+        return Ok(IngestOutcome::duplicate(existing, &e.key));
     };
 
     if let Some(status) = &e.status {
@@ -458,23 +440,13 @@ async fn ingest_one(
         .fetch_optional(&mut *conn)
         .await?;
         if changed.is_none() {
-            let reason = format!(
-                "session {} is already '{status}': session.status is dispatched only when it changes",
-                e.session
-            );
+            let outcome = IngestOutcome::status_unchanged(event_id, &e.key, &e.session, status);
             sqlx::query("UPDATE events SET dispatched = 0, not_dispatched_reason = ? WHERE id = ?")
-                .bind(&reason)
-                .bind(&event_id)
+                .bind(outcome.reason.as_ref().map(ToString::to_string))
+                .bind(&outcome.event_id)
                 .execute(&mut *conn)
                 .await?;
-            return Ok(IngestOutcome {
-                event_id,
-                idempotency_key: e.key.clone(),
-                duplicate: false,
-                dispatched: false,
-                reason: Some(reason),
-                deliveries: Vec::new(),
-            });
+            return Ok(outcome);
         }
     }
 
@@ -524,12 +496,5 @@ async fn ingest_one(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(IngestOutcome {
-        event_id,
-        idempotency_key: e.key.clone(),
-        duplicate: false,
-        dispatched: true,
-        reason: None,
-        deliveries: ids,
-    })
+    Ok(IngestOutcome::dispatched(event_id, &e.key, ids))
 }

@@ -16,36 +16,13 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 
+use super::migrations;
+use super::reseal::{self, ResealRows, SealedRow};
 use super::rows::{self, to_json};
 use super::*;
 use crate::secret::at_rest::AtRest;
 use ingest::{IngestRequest, Prepared};
 use writer::{BoxFuture, Writer};
-
-/// Ordered migrations; each runs once, in a transaction.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../../../migrations/sqlite/0001_init.sql")),
-    (
-        2,
-        include_str!("../../../migrations/sqlite/0002_fanout_index.sql"),
-    ),
-    (
-        3,
-        include_str!("../../../migrations/sqlite/0003_ignored_events.sql"),
-    ),
-    (
-        4,
-        include_str!("../../../migrations/sqlite/0004_delivery_counts.sql"),
-    ),
-    (
-        5,
-        include_str!("../../../migrations/sqlite/0005_claims.sql"),
-    ),
-    (
-        6,
-        include_str!("../../../migrations/sqlite/0006_retention.sql"),
-    ),
-];
 
 pub struct SqliteStore {
     writer: Writer,
@@ -115,32 +92,24 @@ async fn enable_incremental_vacuum(conn: &mut SqliteConnection) -> StoreResult<(
     Ok(())
 }
 
+/// Applies pending migrations (see `store/migrations.rs`), carrying over a file recorded by the
+/// old runner.
 async fn migrate(conn: &mut SqliteConnection) -> StoreResult<()> {
-    use sqlx::Connection as _;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    let old: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_migrations'",
     )
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    for (version, sql) in MIGRATIONS {
-        let mut tx = conn.begin().await?;
-        let done: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM _migrations WHERE version = ?")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if done.is_none() {
-            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO _migrations (version, applied_at) VALUES (?, ?)")
-                .bind(version)
-                .bind(crate::clock::now_ms())
-                .execute(&mut *tx)
-                .await?;
-            tracing::info!(version, "applied migration");
+    let old_newest: Option<i64> = match old {
+        Some(_) => {
+            sqlx::query_scalar("SELECT MAX(version) FROM _migrations")
+                .fetch_one(&mut *conn)
+                .await?
         }
-        tx.commit().await?;
-    }
-    Ok(())
+        None => None,
+    };
+    let m = migrations::migrator(sqlx::migrate!("migrations/sqlite"));
+    migrations::run(&m, conn, old_newest).await
 }
 
 async fn write_subscriptions(tx: &mut SqliteConnection, webhook: &Webhook) -> StoreResult<()> {
@@ -160,26 +129,12 @@ async fn write_subscriptions(tx: &mut SqliteConnection, webhook: &Webhook) -> St
     Ok(())
 }
 
-macro_rules! delivery_select {
-    () => {
-        "SELECT d.id, d.webhook_id, d.event_id, e.event, e.idempotency_key, d.state, d.attempts, \
-    d.next_attempt_at, d.last_status, d.last_error, d.is_test, d.created_at, d.updated_at \
-    FROM deliveries d JOIN events e ON e.id = d.event_id"
-    };
-}
-
-macro_rules! webhook_columns {
-    () => {
-        "id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at"
-    };
-}
-
 /// One attempt result as the batched statements read it.
 #[derive(Serialize)]
 struct ResultRow<'a> {
     id: &'a str,
     tok: i64,
-    st: &'static str,
+    st: DeliveryState,
     a: u32,
     nx: Option<i64>,
     sc: Option<u16>,
@@ -200,11 +155,7 @@ async fn record_batch(
     let rows: Vec<ResultRow> = results
         .iter()
         .map(|r| {
-            let (st, nx) = match &r.next {
-                AttemptNext::Delivered => ("delivered", None),
-                AttemptNext::RetryAt(at) => ("pending", Some(*at)),
-                AttemptNext::Dead | AttemptNext::Gone => ("dead", None),
-            };
+            let (st, nx) = r.next.state();
             ResultRow {
                 id: &r.delivery_id,
                 tok: r.claim_token,
@@ -256,7 +207,7 @@ async fn record_batch(
             "UPDATE webhooks SET active = 0, disabled_reason = ?1, updated_at = ?2 \
              WHERE id IN (SELECT value FROM json_each(?3))",
         )
-        .bind("the endpoint answered 410 Gone; set active to true to resume")
+        .bind(DisabledReason::Gone.to_string())
         .bind(now)
         .bind(to_json(&gone)?)
         .execute(&mut *c)
@@ -325,12 +276,10 @@ async fn read_claimed(
     ids: &str,
     at_rest: &AtRest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
-    let rows = sqlx::query(
-        "SELECT d.id, d.webhook_id, d.attempts, d.retry_base, d.is_test, d.claim_token, w.url, w.secret, w.headers, w.rate_limit, \
-                e.event, e.session_id, e.idempotency_key, e.occurred_rfc3339, e.data \
-         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id \
-         WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.next_attempt_at, d.id",
-    )
+    let rows = sqlx::query(concat!(
+        claimed_select!(),
+        " WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.next_attempt_at, d.id"
+    ))
     .bind(ids)
     .fetch_all(&mut *c)
     .await?;
@@ -340,19 +289,16 @@ async fn read_claimed(
 /// Stores one registration's secrets again as `at_rest` writes them, unless they already are
 /// (read and written in the writer's transaction); true if it did.
 async fn reseal_tx(c: &mut SqliteConnection, id: &str, at_rest: &AtRest) -> StoreResult<bool> {
-    let Some(row) = sqlx::query("SELECT secret, headers FROM webhooks WHERE id = ?")
+    let Some(row) = sqlx::query("SELECT id, secret, headers FROM webhooks WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *c)
         .await?
     else {
         return Ok(false);
     };
-    let (secret, headers): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-    if at_rest.is_current(&secret, &headers) {
+    let Some(stored) = reseal::resealed(at_rest, &rows::sealed(&row)?)? else {
         return Ok(false);
-    }
-    let (secret, headers) = at_rest.open(id, &secret, &headers)?;
-    let stored = at_rest.seal(id, &secret, &headers)?;
+    };
     sqlx::query("UPDATE webhooks SET secret = ?, headers = ? WHERE id = ?")
         .bind(&stored.secret)
         .bind(&stored.headers)
@@ -395,6 +341,25 @@ macro_rules! write {
     };
 }
 
+impl ResealRows for SqliteStore {
+    async fn sealed_page(&self, after: &str) -> StoreResult<Vec<SealedRow>> {
+        let page = sqlx::query(
+            "SELECT id, secret, headers FROM webhooks WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(reseal::PAGE)
+        .fetch_all(&self.read)
+        .await?;
+        page.iter().map(rows::sealed).collect()
+    }
+
+    async fn reseal_one(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        let at_rest = self.at_rest.clone();
+        write!(self, |c| reseal_tx(c, &id, &at_rest).await)
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -431,37 +396,7 @@ impl Store for SqliteStore {
     }
 
     async fn reseal_secrets(&self, rewrite: bool) -> StoreResult<ResealReport> {
-        let mut report = ResealReport::default();
-        let mut after = String::new();
-        loop {
-            let page = sqlx::query(
-                "SELECT id, secret, headers FROM webhooks WHERE id > ? ORDER BY id LIMIT 200",
-            )
-            .bind(&after)
-            .fetch_all(&self.read)
-            .await?;
-            let Some(last) = page.last() else {
-                return Ok(report);
-            };
-            after = last.try_get("id")?;
-            for row in &page {
-                let id: String = row.try_get("id")?;
-                let (secret, headers): (String, String) =
-                    (row.try_get("secret")?, row.try_get("headers")?);
-                report.registrations += 1;
-                self.at_rest.open(&id, &secret, &headers)?;
-                if self.at_rest.is_current(&secret, &headers) {
-                    continue;
-                }
-                report.not_current += 1;
-                if rewrite {
-                    let at_rest = self.at_rest.clone();
-                    if write!(self, |c| reseal_tx(c, &id, &at_rest).await)? {
-                        report.rewritten += 1;
-                    }
-                }
-            }
-        }
+        reseal::reseal_all(self, &self.at_rest, rewrite).await
     }
 
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
@@ -612,15 +547,16 @@ impl Store for SqliteStore {
 
     async fn next_due_at(&self) -> StoreResult<Option<i64>> {
         // A leased delivery is due again only when its lease runs out (else the engine would
-        // poll at its shortest interval while its own attempts are in flight). Bounded: only the
-        // earliest pending rows are looked at, in index order.
+        // poll at its shortest interval while its own attempts are in flight). Bounded as the
+        // trait says: only the earliest pending rows are looked at, in index order.
         Ok(sqlx::query_scalar(
             "SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until + 1, 0))) FROM ( \
                SELECT d.next_attempt_at, d.lease_until FROM deliveries d \
                JOIN webhooks w ON w.id = d.webhook_id \
                WHERE d.state = 'pending' AND w.active = 1 \
-               ORDER BY d.next_attempt_at LIMIT 512)",
+               ORDER BY d.next_attempt_at LIMIT ?)",
         )
+        .bind(NEXT_DUE_WINDOW)
         .fetch_one(&self.read)
         .await?)
     }
@@ -779,26 +715,19 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn delivery_counts(&self) -> StoreResult<DeliveryCounts> {
+    async fn delivery_counts(&self) -> StoreResult<StateCounts> {
         // Kept by triggers (migration 0004): three rows, whatever the size of the table.
         let rows = sqlx::query("SELECT state, n FROM delivery_state_counts")
             .fetch_all(&self.read)
             .await?;
-        let mut c = DeliveryCounts::default();
-        for row in rows {
-            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
-            match row.try_get::<&str, _>("state")? {
-                "pending" => c.pending = n,
-                "delivered" => c.delivered = n,
-                "dead" => c.dead = n,
-                _ => {}
-            }
-        }
+        rows::counters(&rows)
+    }
+
+    async fn active_webhooks(&self) -> StoreResult<u64> {
         let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE active = 1")
             .fetch_one(&self.read)
             .await?;
-        c.active_webhooks = u64::try_from(active).unwrap_or(0);
-        Ok(c)
+        Ok(u64::try_from(active).unwrap_or(0))
     }
 
     async fn state_counts(
@@ -816,10 +745,8 @@ impl Store for SqliteStore {
             .fetch_one(&self.read)
             .await?;
             return Ok(StateCounts {
-                pending: c.pending,
                 in_flight: u64::try_from(in_flight).unwrap_or(0),
-                delivered: c.delivered,
-                dead: c.dead,
+                ..c
             });
         };
         let row = sqlx::query(
@@ -833,37 +760,15 @@ impl Store for SqliteStore {
         .bind(webhook_id)
         .fetch_one(&self.read)
         .await?;
-        let n = |col: &str| -> StoreResult<u64> {
-            Ok(u64::try_from(row.try_get::<i64, _>(col)?).unwrap_or(0))
-        };
-        Ok(StateCounts {
-            pending: n("pending")?,
-            in_flight: n("in_flight")?,
-            delivered: n("delivered")?,
-            dead: n("dead")?,
-        })
+        rows::state_counts(&row)
     }
 
     async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>> {
-        let row = sqlx::query(
-            "SELECT d.id, d.webhook_id, d.is_test, e.event, e.session_id, e.idempotency_key, \
-             e.occurred_rfc3339, e.data FROM deliveries d JOIN events e ON e.id = d.event_id \
-             WHERE d.id = ?",
-        )
-        .bind(delivery_id)
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(DeliveryEvent {
-            delivery_id: row.try_get("id")?,
-            webhook_id: row.try_get("webhook_id")?,
-            event: row.try_get("event")?,
-            session_id: row.try_get("session_id")?,
-            idempotency_key: row.try_get("idempotency_key")?,
-            occurred: row.try_get("occurred_rfc3339")?,
-            data: row.try_get("data")?,
-            is_test: row.try_get::<i64, _>("is_test")? != 0,
-        }))
+        let row = sqlx::query(concat!(delivery_event_select!(), " WHERE d.id = ?"))
+            .bind(delivery_id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(rows::delivery_event).transpose()
     }
 
     async fn update_webhook_if_unchanged(
@@ -967,8 +872,8 @@ async fn prune_batch(
         .await?;
         let mut events = Vec::with_capacity(gone.len());
         for row in &gone {
-            match row.try_get::<&str, _>(0)? {
-                "delivered" => out.delivered += 1,
+            match rows::state(row.try_get(0)?)? {
+                DeliveryState::Delivered => out.delivered += 1,
                 _ => out.dead += 1,
             }
             events.push(row.try_get::<String, _>(1)?);
