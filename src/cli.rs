@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::catalog::{Catalog, parse_specs, served_files};
 use crate::config::{Config, LogFormat, parse_duration, split_list};
+use crate::defaults;
 use crate::delivery::net_policy::NetPolicy;
 use crate::delivery::retry::RetrySchedule;
 use crate::registration::parse_registration;
@@ -35,9 +36,8 @@ pub enum Command {
     Validate {
         /// Path of the JSON file, or - for standard input.
         file: PathBuf,
-        /// The engines that feed the bridge the registration is for (as for `serve`).
-        #[arg(long, env = "WABRIDGE_SOURCES", default_value = crate::catalog::DEFAULT_SOURCES)]
-        sources: String,
+        #[command(flatten)]
+        sources: SourcesArg,
     },
     /// Work with the published JSON Schemas.
     Schemas {
@@ -60,16 +60,30 @@ pub enum SecretsCommand {
     /// them in plaintext again. Safe while bridges run, if they have both keys (see
     /// docs/reliability.md).
     Rotate {
-        /// Database URL, as for `serve`.
-        #[arg(
-            long,
-            env = "WABRIDGE_DATABASE_URL",
-            default_value = "sqlite://wabridge.db"
-        )]
-        database_url: String,
+        #[command(flatten)]
+        database: DatabaseArg,
         #[command(flatten)]
         keys: SecretKeyArgs,
     },
+}
+
+/// The database, shared by `serve` and `secrets rotate`.
+#[derive(clap::Args)]
+pub struct DatabaseArg {
+    /// Database URL: sqlite://<file> (created if missing) or postgres://user:password@host/db
+    /// (several instances may share one PostgreSQL database; see docs/deployment.md).
+    #[arg(long, env = "WABRIDGE_DATABASE_URL", default_value = defaults::DATABASE_URL)]
+    pub database_url: String,
+}
+
+/// The engines feeding the bridge, shared by `serve`, `validate` and `schemas export`.
+#[derive(clap::Args)]
+pub struct SourcesArg {
+    /// The engines that feed this bridge, comma-separated: `engine` (its current line) or
+    /// `engine@version` (e.g. openwa, openwa@0.4.3). Events none of them emits are reserved
+    /// here: registrations for them are refused with an explanation.
+    #[arg(long, env = "WABRIDGE_SOURCES", default_value = crate::catalog::DEFAULT_SOURCES)]
+    pub sources: String,
 }
 
 /// The keys of secrets at rest, shared by `serve` and `secrets rotate`.
@@ -149,26 +163,18 @@ pub enum SchemasCommand {
         /// Base URL for the `$id`s (default: the default listen address).
         #[arg(long, env = "WABRIDGE_PUBLIC_URL")]
         public_url: Option<String>,
-        /// The engines that feed the bridge (as for `serve`): they decide the webhooks of
-        /// openapi.json and the messages of asyncapi.json.
-        #[arg(long, env = "WABRIDGE_SOURCES", default_value = crate::catalog::DEFAULT_SOURCES)]
-        sources: String,
+        #[command(flatten)]
+        sources: SourcesArg,
     },
 }
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "WABRIDGE_LISTEN", default_value = "127.0.0.1:8787")]
+    #[arg(long, env = "WABRIDGE_LISTEN", default_value = defaults::LISTEN)]
     pub listen: SocketAddr,
-    /// Database URL: sqlite://<file> (created if missing) or postgres://user:password@host/db
-    /// (several instances may share one PostgreSQL database; see docs/deployment.md).
-    #[arg(
-        long,
-        env = "WABRIDGE_DATABASE_URL",
-        default_value = "sqlite://wabridge.db"
-    )]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: DatabaseArg,
     /// Public base URL of this bridge (used in schema $ids); default http://<listen>.
     #[arg(long, env = "WABRIDGE_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -208,43 +214,36 @@ pub struct ServeArgs {
     /// WAHA's API key (sent as X-Api-Key when fetching QR codes).
     #[arg(long, env = "WABRIDGE_WAHA_API_KEY", hide_env_values = true)]
     pub waha_api_key: Option<String>,
-    /// The engines that feed this bridge, comma-separated: `engine` (its current line) or
-    /// `engine@version` (e.g. openwa, openwa@0.4.3). Events none of them emits are reserved
-    /// here: registrations for them are refused with an explanation.
-    #[arg(long, env = "WABRIDGE_SOURCES", default_value = crate::catalog::DEFAULT_SOURCES)]
-    pub sources: String,
+    #[command(flatten)]
+    pub sources: SourcesArg,
     /// Private delivery targets to allow: CIDRs and host names, comma-separated
     /// (e.g. 127.0.0.1/32,10.0.0.0/8,n8n.internal).
-    #[arg(long, env = "WABRIDGE_ALLOW_TARGETS", default_value = "")]
+    #[arg(long, env = "WABRIDGE_ALLOW_TARGETS", default_value = defaults::ALLOW_TARGETS)]
     pub allow_targets: String,
     /// Delay before each attempt, comma-separated (ms, s, m, h).
-    #[arg(
-        long,
-        env = "WABRIDGE_RETRY_SCHEDULE",
-        default_value = "0,5s,5m,30m,2h,5h,10h,10h"
-    )]
+    #[arg(long, env = "WABRIDGE_RETRY_SCHEDULE", default_value = defaults::RETRY_SCHEDULE)]
     pub retry_schedule: String,
     /// Timeout of one delivery attempt.
-    #[arg(long, env = "WABRIDGE_ATTEMPT_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, env = "WABRIDGE_ATTEMPT_TIMEOUT", default_value = defaults::ATTEMPT_TIMEOUT, value_parser = parse_duration)]
     pub attempt_timeout: Duration,
     /// Deliveries in flight at once, in total.
-    #[arg(long, env = "WABRIDGE_MAX_IN_FLIGHT", default_value_t = 256)]
+    #[arg(long, env = "WABRIDGE_MAX_IN_FLIGHT", default_value_t = defaults::MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
     /// Deliveries in flight at once to one registration.
-    #[arg(long, env = "WABRIDGE_PER_WEBHOOK_IN_FLIGHT", default_value_t = 8)]
+    #[arg(long, env = "WABRIDGE_PER_WEBHOOK_IN_FLIGHT", default_value_t = defaults::PER_WEBHOOK_IN_FLIGHT)]
     pub per_webhook_in_flight: usize,
     /// How long shutdown waits for in-flight deliveries.
-    #[arg(long, env = "WABRIDGE_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "WABRIDGE_SHUTDOWN_GRACE", default_value = defaults::SHUTDOWN_GRACE, value_parser = parse_duration)]
     pub shutdown_grace: Duration,
     /// How long a client may take to send a request head; also how long an idle keep-alive
     /// connection is kept.
-    #[arg(long, env = "WABRIDGE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "WABRIDGE_HEADER_TIMEOUT", default_value = defaults::HEADER_TIMEOUT, value_parser = parse_duration)]
     pub header_timeout: Duration,
     /// How long a client may take to send a request body.
-    #[arg(long, env = "WABRIDGE_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "WABRIDGE_BODY_TIMEOUT", default_value = defaults::BODY_TIMEOUT, value_parser = parse_duration)]
     pub body_timeout: Duration,
     /// Connections served at once; further ones wait in the accept queue.
-    #[arg(long, env = "WABRIDGE_MAX_CONNECTIONS", default_value_t = 1024)]
+    #[arg(long, env = "WABRIDGE_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
     pub max_connections: usize,
     /// How long a claimed delivery stays leased without renewal, i.e. how soon another
     /// instance takes over the work of one that died (default: attempt timeout + 60s; at least 2s).
@@ -252,11 +251,11 @@ pub struct ServeArgs {
     pub lease: Option<Duration>,
     /// How long delivered deliveries (and their attempts) are kept after delivery; an event goes
     /// with its last delivery. Units: ms, s, m, h, d.
-    #[arg(long, env = "WABRIDGE_RETENTION_DELIVERED", default_value = "7d", value_parser = parse_duration)]
+    #[arg(long, env = "WABRIDGE_RETENTION_DELIVERED", default_value = defaults::RETENTION_DELIVERED, value_parser = parse_duration)]
     pub retention_delivered: Duration,
     /// How long dead letters (and their attempts) are kept after they died (redrive works
     /// until then).
-    #[arg(long, env = "WABRIDGE_RETENTION_DEAD", default_value = "30d", value_parser = parse_duration)]
+    #[arg(long, env = "WABRIDGE_RETENTION_DEAD", default_value = defaults::RETENTION_DEAD, value_parser = parse_duration)]
     pub retention_dead: Duration,
     /// Log format.
     #[arg(long, env = "WABRIDGE_LOG_FORMAT", value_enum, default_value = "human")]
@@ -275,7 +274,7 @@ impl ServeArgs {
             .retry_schedule
             .parse()
             .context("WABRIDGE_RETRY_SCHEDULE / --retry-schedule")?;
-        let mut c = Config::new(self.listen, self.database_url);
+        let mut c = Config::new(self.listen, self.database.database_url);
         c.public_url = self.public_url.map(|u| u.trim_end_matches('/').to_owned());
         c.api_keys = self.api_key.as_deref().map(split_list).unwrap_or_default();
         c.ingest_keys = self
@@ -289,7 +288,7 @@ impl ServeArgs {
         c.waha_hmac_key = self.waha_hmac_key.filter(|s| !s.is_empty());
         c.waha_url = self.waha_url.filter(|s| !s.is_empty());
         c.waha_api_key = self.waha_api_key.filter(|s| !s.is_empty());
-        c.sources = parse_specs(&self.sources)
+        c.sources = parse_specs(&self.sources.sources)
             .map_err(anyhow::Error::msg)
             .context("WABRIDGE_SOURCES / --sources")?;
         c.allow_targets = allow_targets;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::catalog::SourceSpec;
+use crate::defaults;
 use crate::delivery::net_policy::NetPolicy;
 use crate::delivery::retry::RetrySchedule;
 use crate::duration::{self, DurationError};
@@ -73,7 +74,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults for everything but the database (tests and embedding).
+    /// Defaults ([`crate::defaults`]) for everything but the listen address and the database
+    /// (tests and embedding).
     pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
         Self {
             listen,
@@ -90,13 +92,13 @@ impl Config {
             sources: crate::catalog::default_sources(),
             allow_targets: NetPolicy::default(),
             retry_schedule: RetrySchedule::default(),
-            attempt_timeout: Duration::from_secs(15),
-            max_in_flight: 256,
-            per_webhook_in_flight: 8,
-            shutdown_grace: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(30),
-            max_connections: 1024,
+            attempt_timeout: defaults::duration(defaults::ATTEMPT_TIMEOUT),
+            max_in_flight: defaults::MAX_IN_FLIGHT,
+            per_webhook_in_flight: defaults::PER_WEBHOOK_IN_FLIGHT,
+            shutdown_grace: defaults::duration(defaults::SHUTDOWN_GRACE),
+            header_read_timeout: defaults::duration(defaults::HEADER_TIMEOUT),
+            body_timeout: defaults::duration(defaults::BODY_TIMEOUT),
+            max_connections: defaults::MAX_CONNECTIONS,
             lease: None,
             retention: crate::retention::Retention::default(),
             prune_every: Duration::from_secs(60),

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod defaults;
 pub mod delivery;
 pub mod duration;
 pub mod http;

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Validate { file, sources } => {
-            match wabridge::cli::validate_file(&file, &sources) {
+            match wabridge::cli::validate_file(&file, &sources.sources) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(e) => {
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
                     public_url,
                     sources,
                 },
-        } => match wabridge::cli::export_schemas(&dir, public_url.as_deref(), &sources) {
+        } => match wabridge::cli::export_schemas(&dir, public_url.as_deref(), &sources.sources) {
             Ok(n) => {
                 println!("wrote {n} schema files to {}", dir.display());
                 ExitCode::SUCCESS
@@ -84,8 +84,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Secrets {
-            command: SecretsCommand::Rotate { database_url, keys },
-        } => match rotate(&database_url, &keys) {
+            command: SecretsCommand::Rotate { database, keys },
+        } => match rotate(&database.database_url, &keys) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("wabridge secrets rotate: {e:#}");

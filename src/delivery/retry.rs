@@ -13,6 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
+use crate::defaults;
 use crate::duration::{self, DurationError};
 
 /// The longest `Retry-After` that is honoured; longer values are cut to this.
@@ -113,25 +114,11 @@ fn apply_jitter(delay: Duration, jitter: f64) -> Duration {
 }
 
 impl Default for RetrySchedule {
-    /// Immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about 28 hours.
+    /// [`defaults::RETRY_SCHEDULE`]: eight attempts over about 28 hours.
     fn default() -> Self {
-        const MIN: u64 = 60;
-        const HOUR: u64 = 60 * MIN;
-        Self {
-            delays: [
-                0,
-                5,
-                5 * MIN,
-                30 * MIN,
-                2 * HOUR,
-                5 * HOUR,
-                10 * HOUR,
-                10 * HOUR,
-            ]
-            .into_iter()
-            .map(Duration::from_secs)
-            .collect(),
-        }
+        defaults::RETRY_SCHEDULE
+            .parse()
+            .expect("the default retry schedule parses")
     }
 }
 

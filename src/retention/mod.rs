@@ -19,10 +19,7 @@ pub mod pruner;
 
 use std::time::Duration;
 
-/// Default: delivered deliveries are kept 7 days.
-pub const DEFAULT_DELIVERED: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Default: dead letters are kept 30 days.
-pub const DEFAULT_DEAD: Duration = Duration::from_secs(30 * 24 * 3600);
+use crate::defaults;
 
 /// How long finished work is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,10 +29,11 @@ pub struct Retention {
 }
 
 impl Default for Retention {
+    /// [`defaults::RETENTION_DELIVERED`] and [`defaults::RETENTION_DEAD`].
     fn default() -> Self {
         Self {
-            delivered: DEFAULT_DELIVERED,
-            dead: DEFAULT_DEAD,
+            delivered: defaults::duration(defaults::RETENTION_DELIVERED),
+            dead: defaults::duration(defaults::RETENTION_DEAD),
         }
     }
 }

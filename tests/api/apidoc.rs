@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::*;
+use crate::real_binary::free_port;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -271,14 +272,6 @@ async fn schemas_export_writes_the_served_documents() {
 }
 
 // --- The receivers of docs/integrations.md ----------------------------------------------------
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Starts a receiver program on a free port with the secret, registers it, sends an event,
 /// and waits for the receiver to print that it verified the delivery; then checks that a forged

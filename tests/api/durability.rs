@@ -4,69 +4,13 @@
 //! PostgreSQL it waits for them to run out (a short lease, `WABRIDGE_LEASE`, keeps that quick).
 
 use std::collections::HashSet;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
 
 use crate::helpers::*;
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts the real binary on the test database `db` (see [`database_url`]) and waits until it is
-/// ready. Leases last 3 s, so that work of a killed process is taken over quickly.
-pub async fn start_bridge(db: &std::path::Path, port: u16) -> Child {
-    start_bridge_with(db, port, &[]).await
-}
-
-/// [`start_bridge`] with more environment variables.
-pub async fn start_bridge_with(db: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_wabridge"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            &database_url(db),
-        ])
-        .env("WABRIDGE_LEASE", "3s")
-        .env("WABRIDGE_API_KEY", ADMIN_KEY)
-        .env("WABRIDGE_INGEST_KEY", INGEST_KEY)
-        .env("WABRIDGE_ALLOW_TARGETS", "127.0.0.1/32")
-        .env(
-            "WABRIDGE_RETRY_SCHEDULE",
-            "0,100ms,200ms,300ms,500ms,1s,1s,1s,1s,1s",
-        )
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the wabridge binary starts");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-            && r.status() == 200
-        {
-            return child;
-        }
-        assert!(Instant::now() < deadline, "wabridge did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use crate::real_binary::{free_port, start_bridge};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nothing_acknowledged_is_lost_when_the_process_is_killed() {

@@ -4,15 +4,14 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use wabridge::adapters::evolution::sign_like_evolution;
 use wabridge::catalog::Catalog;
 
-use crate::durability::free_port;
 use crate::helpers::*;
+use crate::real_binary::{free_port, start_bridge_logging_to};
 
 const JWT_KEY: &str = "evolution-jwt-key-for-tests-0123456789";
 /// The `apikey` value in every fixture.
@@ -286,34 +285,14 @@ async fn the_apikey_is_in_no_log_line_at_debug_level() {
     let db_path = dir.path().join("evolution.db");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wabridge"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            &database_url(&db_path),
-            "--log-format",
-            "json",
-        ])
-        .env("WABRIDGE_API_KEY", ADMIN_KEY)
-        .env("WABRIDGE_INGEST_KEY", INGEST_KEY)
-        .env("WABRIDGE_SOURCES", "evolution")
-        .env("WABRIDGE_EVOLUTION_JWT_KEY", JWT_KEY)
-        .env("WABRIDGE_ALLOW_TARGETS", "127.0.0.1/32")
-        .env("WABRIDGE_RETRY_SCHEDULE", "0,100ms")
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let env = [
+        ("WABRIDGE_SOURCES", "evolution"),
+        ("WABRIDGE_EVOLUTION_JWT_KEY", JWT_KEY),
+        ("WABRIDGE_RETRY_SCHEDULE", "0,100ms"),
+        ("RUST_LOG", "debug"),
+    ];
+    let mut child = start_bridge_logging_to(&db_path, port, &env, &log_path).await;
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{base}/readyz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let rx = Receiver::start().await;
     let res = client
         .post(format!("{base}/v1/webhooks"))

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::durability::free_port;
 use crate::helpers::*;
+use crate::real_binary::free_port;
 
 fn message(id: &str, body: &str) -> Value {
     json!({"event": "message.received", "sessionId": "s1", "data": {

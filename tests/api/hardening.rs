@@ -133,8 +133,8 @@ async fn the_database_files_are_readable_by_their_owner_only() {
     init_crypto();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("private.db");
-    let port = crate::durability::free_port();
-    let mut child = crate::durability::start_bridge(&db, port).await;
+    let port = crate::real_binary::free_port();
+    let mut child = crate::real_binary::start_bridge(&db, port).await;
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let res = client

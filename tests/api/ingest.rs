@@ -447,8 +447,8 @@ async fn metrics_count_ingests_and_deliveries() {
     init_crypto();
     // The bridge as a separate process, so its metrics recorder counts only this test's traffic.
     let dir = tempfile::tempdir().unwrap();
-    let port = crate::durability::free_port();
-    let _bridge = crate::durability::start_bridge(&dir.path().join("metrics.db"), port).await;
+    let port = crate::real_binary::free_port();
+    let _bridge = crate::real_binary::start_bridge(&dir.path().join("metrics.db"), port).await;
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let rx = Receiver::start().await;

@@ -1,13 +1,12 @@
 //! Logs: structured (JSON on request), with a request id, and never a secret — checked on the
 //! real binary at debug level while secrets pass through every path.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::durability::free_port;
 use crate::helpers::*;
+use crate::real_binary::{free_port, start_bridge_logging_to};
 
 #[tokio::test]
 async fn json_logs_carry_request_ids_and_never_a_secret() {
@@ -16,32 +15,13 @@ async fn json_logs_carry_request_ids_and_never_a_secret() {
     let log_path = dir.path().join("wabridge.log");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wabridge"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            &database_url(&dir.path().join("logs.db")),
-            "--log-format",
-            "json",
-        ])
-        .env("WABRIDGE_API_KEY", ADMIN_KEY)
-        .env("WABRIDGE_INGEST_KEY", INGEST_KEY)
-        .env("WABRIDGE_ALLOW_TARGETS", "127.0.0.1/32")
-        .env("WABRIDGE_RETRY_SCHEDULE", "0,100ms")
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let env = [
+        ("WABRIDGE_RETRY_SCHEDULE", "0,100ms"),
+        ("RUST_LOG", "debug"),
+    ];
+    let db = dir.path().join("logs.db");
+    let mut child = start_bridge_logging_to(&db, port, &env, &log_path).await;
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{base}/readyz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let rx = Receiver::start().await;
     rx.script([Reply::status(500)]);
     let secret = "plain-secret-never-logged-123";

@@ -1,6 +1,7 @@
 //! One integration-test binary (links once): the real server over real HTTP.
 
 mod helpers;
+mod real_binary;
 
 mod apidoc;
 mod auth;

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use sqlx::Row as _;
 use tokio::process::Child;
 
-use crate::durability::{free_port, start_bridge_with};
 use crate::helpers::*;
+use crate::real_binary::{free_port, start_bridge_with};
 
 fn require_postgres() {
     assert!(
