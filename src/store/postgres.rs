@@ -1037,6 +1037,8 @@ async fn dispatch_one(
     let targets: Vec<String> = match &e.only_webhook {
         Some(id) => vec![id.clone()],
         None => {
+            // The fan-out rule is the catalog's (`Catalog::matching_patterns`, carried in
+            // `subscribed_by`): the SQL only compares stored patterns with these three.
             let [name, family, all] = &e.subscribed_by;
             sqlx::query_scalar(
                 // By session first (indexed), then the subscription: registrations of other
