@@ -33,3 +33,40 @@ macro_rules! delivery_event_select {
              e.occurred_rfc3339, e.data FROM deliveries d JOIN events e ON e.id = d.event_id"
     };
 }
+
+/// Statements both dialects read alike (`$N` placeholders: SQLite takes them too), written once.
+pub(super) mod shared {
+    /// One page of stored secrets, for the reseal walk: after id $1, $2 rows.
+    pub const SEALED_PAGE: &str =
+        "SELECT id, secret, headers FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2";
+    /// A registration by id ($1).
+    pub const WEBHOOK_BY_ID: &str = concat!(
+        "SELECT ",
+        webhook_columns!(),
+        " FROM webhooks WHERE id = $1"
+    );
+    /// Registrations after id $1, $2 of them.
+    pub const WEBHOOK_PAGE: &str = concat!(
+        "SELECT ",
+        webhook_columns!(),
+        " FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2"
+    );
+    /// A registration's ($1) deliveries after id $2, $3 of them.
+    pub const DELIVERY_PAGE: &str = concat!(
+        delivery_select!(),
+        " WHERE d.webhook_id = $1 AND d.id > $2 ORDER BY d.id LIMIT $3"
+    );
+    /// A delivery by id ($1).
+    pub const DELIVERY_BY_ID: &str = concat!(delivery_select!(), " WHERE d.id = $1");
+    /// The stored event of a delivery ($1).
+    pub const DELIVERY_EVENT: &str = concat!(delivery_event_select!(), " WHERE d.id = $1");
+    /// A delivery's ($1) attempt log: what `rows::attempt` reads.
+    pub const ATTEMPTS_OF: &str = "SELECT attempt, started_at, status_code, latency_ms, error \
+         FROM attempts WHERE delivery_id = $1 ORDER BY attempt";
+    /// Every ignored name, most recently seen first: what `rows::ignored` reads.
+    pub const IGNORED: &str = "SELECT source, name, count, first_seen_at, last_seen_at, last_reason \
+         FROM ignored_events ORDER BY last_seen_at DESC, source, name";
+    /// Pending deliveries leased past $1.
+    pub const IN_FLIGHT: &str =
+        "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > $1";
+}

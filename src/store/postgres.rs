@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
+use super::columns::shared;
 use super::migrations;
 use super::reseal::{self, ResealRows, SealedRow};
 use super::rows::{self, corrupt, to_json};
@@ -219,13 +220,10 @@ async fn write_subscriptions(
 }
 
 async fn attempts_of(pool: &PgPool, delivery_id: &str) -> StoreResult<Vec<AttemptInfo>> {
-    let rows = sqlx::query(
-        "SELECT attempt, started_at, status_code, latency_ms, error FROM attempts \
-         WHERE delivery_id = $1 ORDER BY attempt",
-    )
-    .bind(delivery_id)
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query(shared::ATTEMPTS_OF)
+        .bind(delivery_id)
+        .fetch_all(pool)
+        .await?;
     rows.iter().map(rows::attempt).collect()
 }
 
@@ -550,13 +548,11 @@ impl PostgresStore {
 
 impl ResealRows for PostgresStore {
     async fn sealed_page(&self, after: &str) -> StoreResult<Vec<SealedRow>> {
-        let page = sqlx::query(
-            "SELECT id, secret, headers FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(after)
-        .bind(reseal::PAGE)
-        .fetch_all(&self.pool)
-        .await?;
+        let page = sqlx::query(shared::SEALED_PAGE)
+            .bind(after)
+            .bind(reseal::PAGE)
+            .fetch_all(&self.pool)
+            .await?;
         page.iter().map(rows::sealed).collect()
     }
 
@@ -635,11 +631,7 @@ impl Store for PostgresStore {
     }
 
     async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
-        let sql = concat!(
-            "SELECT ",
-            webhook_columns!(),
-            " FROM webhooks WHERE id = $1"
-        );
+        let sql = shared::WEBHOOK_BY_ID;
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref()
             .map(|r| rows::webhook(r, &self.at_rest))
@@ -647,11 +639,7 @@ impl Store for PostgresStore {
     }
 
     async fn list_webhooks(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Webhook>> {
-        let sql = concat!(
-            "SELECT ",
-            webhook_columns!(),
-            " FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2"
-        );
+        let sql = shared::WEBHOOK_PAGE;
         let rows = sqlx::query(sql)
             .bind(after.unwrap_or(""))
             .bind(i64::from(limit))
@@ -786,10 +774,7 @@ impl Store for PostgresStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryInfo>> {
-        let sql = concat!(
-            delivery_select!(),
-            " WHERE d.webhook_id = $1 AND d.id > $2 ORDER BY d.id LIMIT $3"
-        );
+        let sql = shared::DELIVERY_PAGE;
         let rows = sqlx::query(sql)
             .bind(webhook_id)
             .bind(after.unwrap_or(""))
@@ -807,7 +792,7 @@ impl Store for PostgresStore {
     }
 
     async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryInfo>> {
-        let sql = concat!(delivery_select!(), " WHERE d.id = $1");
+        let sql = shared::DELIVERY_BY_ID;
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
         let Some(row) = row else { return Ok(None) };
         let mut d = rows::delivery(&row)?;
@@ -849,11 +834,7 @@ impl Store for PostgresStore {
     }
 
     async fn list_ignored(&self) -> StoreResult<Vec<IgnoredSummary>> {
-        let rows = sqlx::query(
-            "SELECT source, name, count, first_seen_at, last_seen_at, last_reason FROM ignored_events ORDER BY last_seen_at DESC, source, name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(shared::IGNORED).fetch_all(&self.pool).await?;
         rows.iter().map(rows::ignored).collect()
     }
 
@@ -899,12 +880,10 @@ impl Store for PostgresStore {
         let Some(webhook_id) = webhook_id else {
             // All deliveries: the counters kept by triggers, and the leased pending rows.
             let c = self.delivery_counts().await?;
-            let in_flight: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > $1",
-            )
-            .bind(now_ms)
-            .fetch_one(&self.pool)
-            .await?;
+            let in_flight: i64 = sqlx::query_scalar(shared::IN_FLIGHT)
+                .bind(now_ms)
+                .fetch_one(&self.pool)
+                .await?;
             return Ok(StateCounts {
                 in_flight: u64::try_from(in_flight).unwrap_or(0),
                 ..c
@@ -925,7 +904,7 @@ impl Store for PostgresStore {
     }
 
     async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>> {
-        let row = sqlx::query(concat!(delivery_event_select!(), " WHERE d.id = $1"))
+        let row = sqlx::query(shared::DELIVERY_EVENT)
             .bind(delivery_id)
             .fetch_optional(&self.pool)
             .await?;
