@@ -66,6 +66,23 @@ pub(super) mod shared {
     /// Every ignored name, most recently seen first: what `rows::ignored` reads.
     pub const IGNORED: &str = "SELECT source, name, count, first_seen_at, last_seen_at, last_reason \
          FROM ignored_events ORDER BY last_seen_at DESC, source, name";
+    /// Counts by state of one registration's ($2) deliveries, in flight: leased past $1. What
+    /// `rows::state_counts` reads.
+    pub const STATE_COUNTS_OF: &str = "SELECT \
+         CAST(COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending, \
+         CAST(COALESCE(SUM(CASE WHEN state = 'pending' AND lease_until > $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS in_flight, \
+         CAST(COALESCE(SUM(CASE WHEN state = 'delivered' THEN 1 ELSE 0 END), 0) AS BIGINT) AS delivered, \
+         CAST(COALESCE(SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END), 0) AS BIGINT) AS dead \
+         FROM deliveries WHERE webhook_id = $2";
+    /// One more ignored delivery of source $1 and name $2 at $3, reason $4.
+    pub const RECORD_IGNORED: &str = "INSERT INTO ignored_events \
+         (source, name, count, first_seen_at, last_seen_at, last_reason) VALUES ($1, $2, 1, $3, $3, $4) \
+         ON CONFLICT (source, name) DO UPDATE SET count = ignored_events.count + 1, \
+         last_seen_at = excluded.last_seen_at, last_reason = excluded.last_reason";
+    /// Registration $2's dead deliveries (all, or only $3) pending again at $1.
+    pub const REDRIVE: &str = "UPDATE deliveries SET state = 'pending', retry_base = attempts, \
+         next_attempt_at = $1, lease_until = NULL, updated_at = $1 \
+         WHERE webhook_id = $2 AND state = 'dead' AND (CAST($3 AS TEXT) IS NULL OR id = $3)";
     /// Pending deliveries leased past $1.
     pub const IN_FLIGHT: &str =
         "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > $1";

@@ -806,30 +806,24 @@ impl Store for PostgresStore {
         delivery_id: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE deliveries SET state = 'pending', retry_base = attempts, next_attempt_at = $1, \
-             lease_until = NULL, updated_at = $1 \
-             WHERE webhook_id = $2 AND state = 'dead' AND ($3::text IS NULL OR id = $3)",
-        )
-        .bind(now_ms)
-        .bind(webhook_id)
-        .bind(delivery_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let done = sqlx::query(shared::REDRIVE)
+            .bind(now_ms)
+            .bind(webhook_id)
+            .bind(delivery_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         Ok(done)
     }
 
     async fn record_ignored(&self, ignored: &IgnoredEvent, now_ms: i64) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO ignored_events (source, name, count, first_seen_at, last_seen_at, last_reason) VALUES ($1, $2, 1, $3, $3, $4) ON CONFLICT (source, name) DO UPDATE SET count = ignored_events.count + 1, last_seen_at = excluded.last_seen_at, last_reason = excluded.last_reason",
-        )
-        .bind(ignored.source.as_str())
-        .bind(&ignored.name)
-        .bind(now_ms)
-        .bind(&ignored.reason)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(shared::RECORD_IGNORED)
+            .bind(ignored.source.as_str())
+            .bind(&ignored.name)
+            .bind(now_ms)
+            .bind(&ignored.reason)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -889,17 +883,11 @@ impl Store for PostgresStore {
                 ..c
             });
         };
-        let row = sqlx::query(
-            "SELECT COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0)::BIGINT AS pending, \
-             COALESCE(SUM(CASE WHEN state = 'pending' AND lease_until > $1 THEN 1 ELSE 0 END), 0)::BIGINT AS in_flight, \
-             COALESCE(SUM(CASE WHEN state = 'delivered' THEN 1 ELSE 0 END), 0)::BIGINT AS delivered, \
-             COALESCE(SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END), 0)::BIGINT AS dead \
-             FROM deliveries WHERE webhook_id = $2",
-        )
-        .bind(now_ms)
-        .bind(webhook_id)
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query(shared::STATE_COUNTS_OF)
+            .bind(now_ms)
+            .bind(webhook_id)
+            .fetch_one(&self.pool)
+            .await?;
         rows::state_counts(&row)
     }
 

@@ -642,34 +642,26 @@ impl Store for SqliteStore {
         let webhook_id = webhook_id.to_owned();
         let delivery_id = delivery_id.map(str::to_owned);
         write!(self, |c| {
-            Ok(sqlx::query(
-                "UPDATE deliveries SET state = 'pending', retry_base = attempts, next_attempt_at = ?, \
-                 lease_until = NULL, updated_at = ? \
-                 WHERE webhook_id = ? AND state = 'dead' AND (? IS NULL OR id = ?)",
-            )
-            .bind(now_ms)
-            .bind(now_ms)
-            .bind(&webhook_id)
-            .bind(&delivery_id)
-            .bind(&delivery_id)
-            .execute(&mut *c)
-            .await?
-            .rows_affected())
+            Ok(sqlx::query(shared::REDRIVE)
+                .bind(now_ms)
+                .bind(&webhook_id)
+                .bind(&delivery_id)
+                .execute(&mut *c)
+                .await?
+                .rows_affected())
         })
     }
 
     async fn record_ignored(&self, ignored: &IgnoredEvent, now_ms: i64) -> StoreResult<()> {
         let ignored = ignored.clone();
         write!(self, |c| {
-            sqlx::query(
-                "INSERT INTO ignored_events (source, name, count, first_seen_at, last_seen_at, last_reason) VALUES (?1, ?2, 1, ?3, ?3, ?4) ON CONFLICT (source, name) DO UPDATE SET count = count + 1, last_seen_at = excluded.last_seen_at, last_reason = excluded.last_reason",
-            )
-            .bind(ignored.source.as_str())
-            .bind(&ignored.name)
-            .bind(now_ms)
-            .bind(&ignored.reason)
-            .execute(&mut *c)
-            .await?;
+            sqlx::query(shared::RECORD_IGNORED)
+                .bind(ignored.source.as_str())
+                .bind(&ignored.name)
+                .bind(now_ms)
+                .bind(&ignored.reason)
+                .execute(&mut *c)
+                .await?;
             Ok(())
         })
     }
@@ -735,17 +727,11 @@ impl Store for SqliteStore {
                 ..c
             });
         };
-        let row = sqlx::query(
-            "SELECT COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
-             COALESCE(SUM(CASE WHEN state = 'pending' AND lease_until > ? THEN 1 ELSE 0 END), 0) AS in_flight, \
-             COALESCE(SUM(CASE WHEN state = 'delivered' THEN 1 ELSE 0 END), 0) AS delivered, \
-             COALESCE(SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END), 0) AS dead \
-             FROM deliveries WHERE webhook_id = ?",
-        )
-        .bind(now_ms)
-        .bind(webhook_id)
-        .fetch_one(&self.read)
-        .await?;
+        let row = sqlx::query(shared::STATE_COUNTS_OF)
+            .bind(now_ms)
+            .bind(webhook_id)
+            .fetch_one(&self.read)
+            .await?;
         rows::state_counts(&row)
     }
 
