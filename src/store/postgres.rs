@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
+use super::columns::shared;
 use super::migrations;
 use super::reseal::{self, ResealRows, SealedRow};
 use super::rows::{self, corrupt, to_json};
@@ -219,13 +220,10 @@ async fn write_subscriptions(
 }
 
 async fn attempts_of(pool: &PgPool, delivery_id: &str) -> StoreResult<Vec<AttemptInfo>> {
-    let rows = sqlx::query(
-        "SELECT attempt, started_at, status_code, latency_ms, error FROM attempts \
-         WHERE delivery_id = $1 ORDER BY attempt",
-    )
-    .bind(delivery_id)
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query(shared::ATTEMPTS_OF)
+        .bind(delivery_id)
+        .fetch_all(pool)
+        .await?;
     rows.iter().map(rows::attempt).collect()
 }
 
@@ -550,13 +548,11 @@ impl PostgresStore {
 
 impl ResealRows for PostgresStore {
     async fn sealed_page(&self, after: &str) -> StoreResult<Vec<SealedRow>> {
-        let page = sqlx::query(
-            "SELECT id, secret, headers FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(after)
-        .bind(reseal::PAGE)
-        .fetch_all(&self.pool)
-        .await?;
+        let page = sqlx::query(shared::SEALED_PAGE)
+            .bind(after)
+            .bind(reseal::PAGE)
+            .fetch_all(&self.pool)
+            .await?;
         page.iter().map(rows::sealed).collect()
     }
 
@@ -635,11 +631,7 @@ impl Store for PostgresStore {
     }
 
     async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
-        let sql = concat!(
-            "SELECT ",
-            webhook_columns!(),
-            " FROM webhooks WHERE id = $1"
-        );
+        let sql = shared::WEBHOOK_BY_ID;
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref()
             .map(|r| rows::webhook(r, &self.at_rest))
@@ -647,11 +639,7 @@ impl Store for PostgresStore {
     }
 
     async fn list_webhooks(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Webhook>> {
-        let sql = concat!(
-            "SELECT ",
-            webhook_columns!(),
-            " FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2"
-        );
+        let sql = shared::WEBHOOK_PAGE;
         let rows = sqlx::query(sql)
             .bind(after.unwrap_or(""))
             .bind(i64::from(limit))
@@ -786,10 +774,7 @@ impl Store for PostgresStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryInfo>> {
-        let sql = concat!(
-            delivery_select!(),
-            " WHERE d.webhook_id = $1 AND d.id > $2 ORDER BY d.id LIMIT $3"
-        );
+        let sql = shared::DELIVERY_PAGE;
         let rows = sqlx::query(sql)
             .bind(webhook_id)
             .bind(after.unwrap_or(""))
@@ -807,7 +792,7 @@ impl Store for PostgresStore {
     }
 
     async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryInfo>> {
-        let sql = concat!(delivery_select!(), " WHERE d.id = $1");
+        let sql = shared::DELIVERY_BY_ID;
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
         let Some(row) = row else { return Ok(None) };
         let mut d = rows::delivery(&row)?;
@@ -821,39 +806,29 @@ impl Store for PostgresStore {
         delivery_id: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE deliveries SET state = 'pending', retry_base = attempts, next_attempt_at = $1, \
-             lease_until = NULL, updated_at = $1 \
-             WHERE webhook_id = $2 AND state = 'dead' AND ($3::text IS NULL OR id = $3)",
-        )
-        .bind(now_ms)
-        .bind(webhook_id)
-        .bind(delivery_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let done = sqlx::query(shared::REDRIVE)
+            .bind(now_ms)
+            .bind(webhook_id)
+            .bind(delivery_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         Ok(done)
     }
 
     async fn record_ignored(&self, ignored: &IgnoredEvent, now_ms: i64) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO ignored_events (source, name, count, first_seen_at, last_seen_at, last_reason) VALUES ($1, $2, 1, $3, $3, $4) ON CONFLICT (source, name) DO UPDATE SET count = ignored_events.count + 1, last_seen_at = excluded.last_seen_at, last_reason = excluded.last_reason",
-        )
-        .bind(ignored.source.as_str())
-        .bind(&ignored.name)
-        .bind(now_ms)
-        .bind(&ignored.reason)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(shared::RECORD_IGNORED)
+            .bind(ignored.source.as_str())
+            .bind(&ignored.name)
+            .bind(now_ms)
+            .bind(&ignored.reason)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     async fn list_ignored(&self) -> StoreResult<Vec<IgnoredSummary>> {
-        let rows = sqlx::query(
-            "SELECT source, name, count, first_seen_at, last_seen_at, last_reason FROM ignored_events ORDER BY last_seen_at DESC, source, name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(shared::IGNORED).fetch_all(&self.pool).await?;
         rows.iter().map(rows::ignored).collect()
     }
 
@@ -899,33 +874,25 @@ impl Store for PostgresStore {
         let Some(webhook_id) = webhook_id else {
             // All deliveries: the counters kept by triggers, and the leased pending rows.
             let c = self.delivery_counts().await?;
-            let in_flight: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > $1",
-            )
-            .bind(now_ms)
-            .fetch_one(&self.pool)
-            .await?;
+            let in_flight: i64 = sqlx::query_scalar(shared::IN_FLIGHT)
+                .bind(now_ms)
+                .fetch_one(&self.pool)
+                .await?;
             return Ok(StateCounts {
                 in_flight: u64::try_from(in_flight).unwrap_or(0),
                 ..c
             });
         };
-        let row = sqlx::query(
-            "SELECT COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0)::BIGINT AS pending, \
-             COALESCE(SUM(CASE WHEN state = 'pending' AND lease_until > $1 THEN 1 ELSE 0 END), 0)::BIGINT AS in_flight, \
-             COALESCE(SUM(CASE WHEN state = 'delivered' THEN 1 ELSE 0 END), 0)::BIGINT AS delivered, \
-             COALESCE(SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END), 0)::BIGINT AS dead \
-             FROM deliveries WHERE webhook_id = $2",
-        )
-        .bind(now_ms)
-        .bind(webhook_id)
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query(shared::STATE_COUNTS_OF)
+            .bind(now_ms)
+            .bind(webhook_id)
+            .fetch_one(&self.pool)
+            .await?;
         rows::state_counts(&row)
     }
 
     async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>> {
-        let row = sqlx::query(concat!(delivery_event_select!(), " WHERE d.id = $1"))
+        let row = sqlx::query(shared::DELIVERY_EVENT)
             .bind(delivery_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -1085,6 +1052,8 @@ async fn dispatch_one(
     let targets: Vec<String> = match &e.only_webhook {
         Some(id) => vec![id.clone()],
         None => {
+            // The fan-out rule is the catalog's (`Catalog::matching_patterns`, carried in
+            // `subscribed_by`): the SQL only compares stored patterns with these three.
             let [name, family, all] = &e.subscribed_by;
             sqlx::query_scalar(
                 // By session first (indexed), then the subscription: registrations of other

@@ -223,7 +223,9 @@ pub(super) async fn write_merged(
     let at_rest = reqs[0].at_rest.clone();
 
     // Who receives what: by session first (indexed), then the subscription, for every event at
-    // once. Registrations of other sessions are never visited.
+    // once. Registrations of other sessions are never visited. The fan-out rule is the
+    // catalog's (`Catalog::matching_patterns`, carried in `subscribed_by`): the SQL only compares
+    // stored patterns with those three.
     let keys: Vec<TargetKey> = events
         .iter()
         .map(|e| TargetKey {
@@ -453,6 +455,8 @@ async fn ingest_one(
     let targets: Vec<String> = match &e.only_webhook {
         Some(id) => vec![id.clone()],
         None => {
+            // The fan-out rule is the catalog's (`Catalog::matching_patterns`, carried in
+            // `subscribed_by`): the SQL only compares stored patterns with these three.
             let [name, family, all] = &e.subscribed_by;
             sqlx::query_scalar(
                 "SELECT w.id FROM webhooks w WHERE w.session_id = ?3 AND w.active = 1 \

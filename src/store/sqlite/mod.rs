@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 
+use super::columns::shared;
 use super::migrations;
 use super::reseal::{self, ResealRows, SealedRow};
 use super::rows::{self, to_json};
@@ -343,13 +344,11 @@ macro_rules! write {
 
 impl ResealRows for SqliteStore {
     async fn sealed_page(&self, after: &str) -> StoreResult<Vec<SealedRow>> {
-        let page = sqlx::query(
-            "SELECT id, secret, headers FROM webhooks WHERE id > ? ORDER BY id LIMIT ?",
-        )
-        .bind(after)
-        .bind(reseal::PAGE)
-        .fetch_all(&self.read)
-        .await?;
+        let page = sqlx::query(shared::SEALED_PAGE)
+            .bind(after)
+            .bind(reseal::PAGE)
+            .fetch_all(&self.read)
+            .await?;
         page.iter().map(rows::sealed).collect()
     }
 
@@ -427,7 +426,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
-        let sql = concat!("SELECT ", webhook_columns!(), " FROM webhooks WHERE id = ?");
+        let sql = shared::WEBHOOK_BY_ID;
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.read).await?;
         row.as_ref()
             .map(|r| rows::webhook(r, &self.at_rest))
@@ -435,11 +434,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_webhooks(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Webhook>> {
-        let sql = concat!(
-            "SELECT ",
-            webhook_columns!(),
-            " FROM webhooks WHERE id > ? ORDER BY id LIMIT ?"
-        );
+        let sql = shared::WEBHOOK_PAGE;
         let rows = sqlx::query(sql)
             .bind(after.unwrap_or(""))
             .bind(i64::from(limit))
@@ -612,10 +607,7 @@ impl Store for SqliteStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryInfo>> {
-        let sql = concat!(
-            delivery_select!(),
-            " WHERE d.webhook_id = ? AND d.id > ? ORDER BY d.id LIMIT ?"
-        );
+        let sql = shared::DELIVERY_PAGE;
         let rows = sqlx::query(sql)
             .bind(webhook_id)
             .bind(after.unwrap_or(""))
@@ -633,7 +625,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryInfo>> {
-        let sql = concat!(delivery_select!(), " WHERE d.id = ?");
+        let sql = shared::DELIVERY_BY_ID;
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.read).await?;
         let Some(row) = row else { return Ok(None) };
         let mut d = rows::delivery(&row)?;
@@ -650,44 +642,32 @@ impl Store for SqliteStore {
         let webhook_id = webhook_id.to_owned();
         let delivery_id = delivery_id.map(str::to_owned);
         write!(self, |c| {
-            Ok(sqlx::query(
-                "UPDATE deliveries SET state = 'pending', retry_base = attempts, next_attempt_at = ?, \
-                 lease_until = NULL, updated_at = ? \
-                 WHERE webhook_id = ? AND state = 'dead' AND (? IS NULL OR id = ?)",
-            )
-            .bind(now_ms)
-            .bind(now_ms)
-            .bind(&webhook_id)
-            .bind(&delivery_id)
-            .bind(&delivery_id)
-            .execute(&mut *c)
-            .await?
-            .rows_affected())
+            Ok(sqlx::query(shared::REDRIVE)
+                .bind(now_ms)
+                .bind(&webhook_id)
+                .bind(&delivery_id)
+                .execute(&mut *c)
+                .await?
+                .rows_affected())
         })
     }
 
     async fn record_ignored(&self, ignored: &IgnoredEvent, now_ms: i64) -> StoreResult<()> {
         let ignored = ignored.clone();
         write!(self, |c| {
-            sqlx::query(
-                "INSERT INTO ignored_events (source, name, count, first_seen_at, last_seen_at, last_reason) VALUES (?1, ?2, 1, ?3, ?3, ?4) ON CONFLICT (source, name) DO UPDATE SET count = count + 1, last_seen_at = excluded.last_seen_at, last_reason = excluded.last_reason",
-            )
-            .bind(ignored.source.as_str())
-            .bind(&ignored.name)
-            .bind(now_ms)
-            .bind(&ignored.reason)
-            .execute(&mut *c)
-            .await?;
+            sqlx::query(shared::RECORD_IGNORED)
+                .bind(ignored.source.as_str())
+                .bind(&ignored.name)
+                .bind(now_ms)
+                .bind(&ignored.reason)
+                .execute(&mut *c)
+                .await?;
             Ok(())
         })
     }
 
     async fn list_ignored(&self) -> StoreResult<Vec<IgnoredSummary>> {
-        let rows = sqlx::query(
-            "SELECT source, name, count, first_seen_at, last_seen_at, last_reason FROM ignored_events ORDER BY last_seen_at DESC, source, name",
-        )
-        .fetch_all(&self.read)
-        .await?;
+        let rows = sqlx::query(shared::IGNORED).fetch_all(&self.read).await?;
         rows.iter().map(rows::ignored).collect()
     }
 
@@ -738,33 +718,25 @@ impl Store for SqliteStore {
         let Some(webhook_id) = webhook_id else {
             // All deliveries: the counters kept by triggers, and the leased pending rows.
             let c = self.delivery_counts().await?;
-            let in_flight: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > ?",
-            )
-            .bind(now_ms)
-            .fetch_one(&self.read)
-            .await?;
+            let in_flight: i64 = sqlx::query_scalar(shared::IN_FLIGHT)
+                .bind(now_ms)
+                .fetch_one(&self.read)
+                .await?;
             return Ok(StateCounts {
                 in_flight: u64::try_from(in_flight).unwrap_or(0),
                 ..c
             });
         };
-        let row = sqlx::query(
-            "SELECT COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
-             COALESCE(SUM(CASE WHEN state = 'pending' AND lease_until > ? THEN 1 ELSE 0 END), 0) AS in_flight, \
-             COALESCE(SUM(CASE WHEN state = 'delivered' THEN 1 ELSE 0 END), 0) AS delivered, \
-             COALESCE(SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END), 0) AS dead \
-             FROM deliveries WHERE webhook_id = ?",
-        )
-        .bind(now_ms)
-        .bind(webhook_id)
-        .fetch_one(&self.read)
-        .await?;
+        let row = sqlx::query(shared::STATE_COUNTS_OF)
+            .bind(now_ms)
+            .bind(webhook_id)
+            .fetch_one(&self.read)
+            .await?;
         rows::state_counts(&row)
     }
 
     async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>> {
-        let row = sqlx::query(concat!(delivery_event_select!(), " WHERE d.id = ?"))
+        let row = sqlx::query(shared::DELIVERY_EVENT)
             .bind(delivery_id)
             .fetch_optional(&self.read)
             .await?;
@@ -903,11 +875,9 @@ async fn prune_batch(
 }
 
 async fn attempts_of(pool: &SqlitePool, delivery_id: &str) -> StoreResult<Vec<AttemptInfo>> {
-    let rows = sqlx::query(
-        "SELECT attempt, started_at, status_code, latency_ms, error FROM attempts WHERE delivery_id = ? ORDER BY attempt",
-    )
-    .bind(delivery_id)
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query(shared::ATTEMPTS_OF)
+        .bind(delivery_id)
+        .fetch_all(pool)
+        .await?;
     rows.iter().map(rows::attempt).collect()
 }
