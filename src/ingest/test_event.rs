@@ -105,7 +105,7 @@ mod tests {
 
     fn webhook(events: &[&str], session: Option<&str>) -> Webhook {
         Webhook {
-            id: "wh_1".into(),
+            id: crate::store::WebhookId::from_stored("wh_1"),
             url: "http://127.0.0.1/hook".into(),
             events: events.iter().map(|e| (*e).to_owned()).collect(),
             session_id: session.map(str::to_owned),
@@ -129,7 +129,7 @@ mod tests {
         assert_eq!(e.event, "session.disconnected");
         assert_eq!(e.session_id, "s9");
         assert_eq!(e.source, EventSource::Test);
-        assert_eq!(e.only_webhook.as_deref(), Some("wh_1"));
+        assert_eq!(e.only_webhook.as_ref().map(|w| w.as_str()), Some("wh_1"));
         assert_eq!(&e.data, &catalog.examples("session.disconnected")[0]);
         assert_eq!(e.idempotency_key, test_key(&e.id));
         assert_eq!(e.occurred, clock::rfc3339(now));

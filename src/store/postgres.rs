@@ -292,7 +292,7 @@ impl PostgresStore {
         lease_ms: i64,
         limit: u32,
         per_webhook: u32,
-        busy: &[String],
+        busy: &[WebhookId],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let mut tx = self.pool.begin().await?;
         // Per active registration that is not busy, its earliest due rows from its own index
@@ -609,7 +609,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
-        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
+        let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO webhooks (id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at) \
@@ -634,7 +634,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
+    async fn get_webhook(&self, id: &WebhookId) -> StoreResult<Option<Webhook>> {
         let sql = concat!(
             "SELECT ",
             webhook_columns!(),
@@ -663,7 +663,7 @@ impl Store for PostgresStore {
     }
 
     async fn update_webhook(&self, w: &Webhook) -> StoreResult<bool> {
-        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
+        let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE webhooks SET url = $1, events = $2, session_id = $3, description = $4, headers = $5, secret = $6, \
@@ -691,8 +691,8 @@ impl Store for PostgresStore {
         Ok(done)
     }
 
-    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
-        retrying!("delete_webhook", self.delete_tx(id).await)
+    async fn delete_webhook(&self, id: &WebhookId) -> StoreResult<bool> {
+        retrying!("delete_webhook", self.delete_tx(id.as_str()).await)
     }
 
     async fn ingest(&self, events: &[NewEvent], now_ms: i64) -> StoreResult<Vec<IngestOutcome>> {
@@ -719,7 +719,7 @@ impl Store for PostgresStore {
         lease_ms: i64,
         limit: u32,
         per_webhook: u32,
-        busy: &[String],
+        busy: &[WebhookId],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         retrying!(
             "claim_due",
@@ -782,7 +782,7 @@ impl Store for PostgresStore {
 
     async fn list_deliveries(
         &self,
-        webhook_id: &str,
+        webhook_id: &WebhookId,
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryInfo>> {
@@ -817,7 +817,7 @@ impl Store for PostgresStore {
 
     async fn redrive(
         &self,
-        webhook_id: &str,
+        webhook_id: &WebhookId,
         delivery_id: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<u64> {
@@ -893,7 +893,7 @@ impl Store for PostgresStore {
 
     async fn state_counts(
         &self,
-        webhook_id: Option<&str>,
+        webhook_id: Option<&WebhookId>,
         now_ms: i64,
     ) -> StoreResult<StateCounts> {
         let Some(webhook_id) = webhook_id else {
@@ -937,7 +937,7 @@ impl Store for PostgresStore {
         w: &Webhook,
         read: &Webhook,
     ) -> StoreResult<WebhookWrite> {
-        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
+        let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE webhooks SET url = $1, events = $2, session_id = $3, description = $4, headers = $5, secret = $6, \
@@ -1083,7 +1083,7 @@ async fn dispatch_one(
     }
 
     let targets: Vec<String> = match &e.only_webhook {
-        Some(id) => vec![id.clone()],
+        Some(id) => vec![id.to_string()],
         None => {
             let [name, family, all] = &e.subscribed_by;
             sqlx::query_scalar(
