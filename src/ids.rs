@@ -132,17 +132,8 @@ id_type!(
     "dlv"
 );
 
-/// `wh_…`: a registration.
-pub fn webhook_id() -> String {
-    prefixed("wh")
-}
-
-/// `evt_…`: an ingested event.
-pub fn event_id() -> String {
-    prefixed("evt")
-}
-
-/// `dlv_…`: one delivery of one event to one registration.
+/// `dlv_…`: one delivery of one event to one registration, as the store's ingest writes it
+/// (until the store carries [`DeliveryId`]).
 pub fn delivery_id() -> String {
     prefixed("dlv")
 }

@@ -71,7 +71,7 @@ pub async fn retention(events: usize) -> RetentionRun {
                 let key = format!("ret-{i}");
                 let data: Value = message_event(&key, "bench")["data"].clone();
                 NewEvent {
-                    id: wabridge::ids::event_id(),
+                    id: wabridge::ids::EventId::new(),
                     idempotency_key: key,
                     event: "message.received".into(),
                     session_id: "bench".into(),

@@ -548,7 +548,7 @@ mod tests {
 
     fn event(key: &str) -> NewEvent {
         NewEvent {
-            id: crate::ids::event_id(),
+            id: crate::ids::EventId::new(),
             idempotency_key: key.into(),
             event: "message.received".into(),
             session_id: "s1".into(),

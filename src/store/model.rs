@@ -47,7 +47,7 @@ pub struct Webhook {
 /// An event ready to be stored (already validated, key already computed).
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    pub id: String,
+    pub id: EventId,
     pub idempotency_key: String,
     pub event: String,
     pub session_id: String,
@@ -90,7 +90,7 @@ impl EventSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestOutcome {
     /// The stored event's id (the earlier one for a duplicate).
-    pub event_id: String,
+    pub event_id: EventId,
     pub idempotency_key: String,
     /// The key had already been accepted: nothing new was stored.
     pub duplicate: bool,
@@ -171,7 +171,7 @@ pub enum AttemptNext {
 pub struct DeliveryInfo {
     pub id: String,
     pub webhook_id: WebhookId,
-    pub event_id: String,
+    pub event_id: EventId,
     pub event: String,
     pub idempotency_key: String,
     pub state: DeliveryState,

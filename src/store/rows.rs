@@ -8,8 +8,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use super::{
-    AttemptInfo, ClaimedDelivery, DeliveryEvent, DeliveryInfo, DeliveryState, IgnoredSummary,
-    StateCounts, StoreError, StoreResult, Webhook, WebhookId,
+    AttemptInfo, ClaimedDelivery, DeliveryEvent, DeliveryInfo, DeliveryState, EventId,
+    IgnoredSummary, StateCounts, StoreError, StoreResult, Webhook, WebhookId,
 };
 use crate::secret::WebhookSecret;
 use crate::secret::at_rest::AtRest;
@@ -141,7 +141,7 @@ pub(super) fn delivery<R: RowExt>(row: &R) -> StoreResult<DeliveryInfo> {
     Ok(DeliveryInfo {
         id: row.text("id")?,
         webhook_id: WebhookId::from_stored(row.text("webhook_id")?),
-        event_id: row.text("event_id")?,
+        event_id: EventId::from_stored(row.text("event_id")?),
         event: row.text("event")?,
         idempotency_key: row.text("idempotency_key")?,
         next_attempt_at_ms: (state == DeliveryState::Pending).then_some(next),

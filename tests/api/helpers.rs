@@ -661,7 +661,7 @@ pub mod store_fixtures {
     /// A message.received of session s1 under this idempotency key.
     pub fn message(key: &str) -> NewEvent {
         NewEvent {
-            id: wabridge::ids::event_id(),
+            id: wabridge::ids::EventId::new(),
             idempotency_key: key.into(),
             event: "message.received".into(),
             session_id: "s1".into(),

@@ -29,7 +29,7 @@ async fn results_of_deleted_deliveries_do_not_sink_a_batch() {
     store.create_webhook(&webhook("wh_a")).await.unwrap();
     store.create_webhook(&webhook("wh_b")).await.unwrap();
     let event = NewEvent {
-        id: "evt_1".into(),
+        id: wabridge::ids::EventId::from_stored("evt_1"),
         idempotency_key: "qr_1".into(),
         event: "session.qr".into(),
         session_id: "s1".into(),

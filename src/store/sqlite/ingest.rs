@@ -36,7 +36,7 @@ pub(super) struct Prepared {
 impl Prepared {
     pub fn new(e: &NewEvent) -> StoreResult<Self> {
         Ok(Self {
-            id: e.id.clone(),
+            id: e.id.to_string(),
             key: e.idempotency_key.clone(),
             event: e.event.clone(),
             session: e.session_id.clone(),
