@@ -230,7 +230,7 @@ async fn report_registrations_that_cannot_fire(
             }
         }
         match page.last() {
-            Some(last) if page.len() == 500 => after = Some(last.id.clone()),
+            Some(last) if page.len() == 500 => after = Some(last.id.to_string()),
             _ => return Ok(()),
         }
     }

@@ -47,7 +47,7 @@ pub async fn retention(events: usize) -> RetentionRun {
     let t0 = wabridge::clock::now_ms();
     store
         .create_webhook(&Webhook {
-            id: "wh_bench".into(),
+            id: wabridge::ids::WebhookId::from_stored("wh_bench"),
             url: "http://127.0.0.1:9/hook".into(),
             events: vec!["*".into()],
             session_id: None,
@@ -71,7 +71,7 @@ pub async fn retention(events: usize) -> RetentionRun {
                 let key = format!("ret-{i}");
                 let data: Value = message_event(&key, "bench")["data"].clone();
                 NewEvent {
-                    id: wabridge::ids::event_id(),
+                    id: wabridge::ids::EventId::new(),
                     idempotency_key: key,
                     event: "message.received".into(),
                     session_id: "bench".into(),

@@ -28,7 +28,7 @@ use super::lanes::Lanes;
 use super::net_policy::NetPolicy;
 use super::retry::{RetrySchedule, jitter_sample};
 use crate::clock;
-use crate::store::{AttemptNext, AttemptRecord, HeldLease, Store};
+use crate::store::{AttemptNext, AttemptRecord, HeldLease, Store, WebhookId};
 
 /// Longest idle wait between two looks at the store.
 const MAX_IDLE: Duration = Duration::from_secs(1);
@@ -103,7 +103,7 @@ impl Engine {
 
 /// What the engine knows of an attempt it started, to book it if its task panics.
 struct Started {
-    webhook_id: String,
+    webhook_id: WebhookId,
     delivery_id: String,
     attempts: u32,
     retry_base: u32,
@@ -116,7 +116,7 @@ struct Started {
 async fn claim(
     store: &dyn Store,
     lanes: &mut Lanes,
-    more: &mut HashSet<String>,
+    more: &mut HashSet<WebhookId>,
     room: usize,
     lease_ms: i64,
 ) -> bool {
@@ -140,7 +140,7 @@ async fn claim(
         }
     };
     let full = batch.len() >= limit;
-    let mut got: HashMap<String, u32> = HashMap::new();
+    let mut got: HashMap<WebhookId, u32> = HashMap::new();
     for d in batch {
         *got.entry(d.webhook_id.clone()).or_default() += 1;
         lanes.hold(d);
@@ -154,7 +154,7 @@ async fn claim(
 /// Starts every queued delivery that has a lane and a global slot.
 fn start_ready(
     lanes: &mut Lanes,
-    tasks: &mut JoinSet<(String, String)>,
+    tasks: &mut JoinSet<(WebhookId, String)>,
     started: &mut HashMap<Id, Started>,
     ctx: &Arc<AttemptContext>,
     results: &mpsc::Sender<AttemptRecord>,
@@ -187,17 +187,17 @@ struct Running {
     store: Arc<dyn Store>,
     ctx: Arc<AttemptContext>,
     lanes: Lanes,
-    tasks: JoinSet<(String, String)>,
+    tasks: JoinSet<(WebhookId, String)>,
     started: HashMap<Id, Started>,
     results: mpsc::Sender<AttemptRecord>,
     /// Registrations that may have due deliveries in the store that a claim did not take.
-    more: HashSet<String>,
+    more: HashSet<WebhookId>,
     want_claim: bool,
 }
 
 impl Running {
     /// Books a finished (or panicked) attempt.
-    fn finished(&mut self, done: Result<(Id, (String, String)), tokio::task::JoinError>) {
+    fn finished(&mut self, done: Result<(Id, (WebhookId, String)), tokio::task::JoinError>) {
         let (webhook_id, delivery_id) = match done {
             Ok((id, pair)) => {
                 self.started.remove(&id);
@@ -462,7 +462,7 @@ async fn renew(store: &dyn Store, lanes: &mut Lanes, lease_ms: i64) {
 /// URL, secret, headers, rate limit; for a deleted registration they are dropped (their rows are
 /// gone), for an inactive one dropped and their leases handed back (they stay pending, claimed
 /// again when it is reactivated).
-async fn refresh(e: &mut Running, changed: HashSet<String>) {
+async fn refresh(e: &mut Running, changed: HashSet<WebhookId>) {
     let mut back = Vec::new();
     for webhook_id in changed {
         if !e.lanes.has_queued(&webhook_id) {
@@ -548,7 +548,7 @@ mod tests {
 
     fn event(key: &str) -> NewEvent {
         NewEvent {
-            id: crate::ids::event_id(),
+            id: crate::ids::EventId::new(),
             idempotency_key: key.into(),
             event: "message.received".into(),
             session_id: "s1".into(),
@@ -572,7 +572,7 @@ mod tests {
         let now = clock::now_ms();
         store
             .create_webhook(&Webhook {
-                id: "wh_p".into(),
+                id: WebhookId::from_stored("wh_p"),
                 url: "http://127.0.0.1:9/panic".into(),
                 events: vec!["*".into()],
                 session_id: None,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use governor::DefaultDirectRateLimiter;
 
 use super::attempt;
-use crate::store::{ClaimedDelivery, HeldLease, Webhook};
+use crate::store::{ClaimedDelivery, HeldLease, Webhook, WebhookId};
 
 /// Deliveries held (in flight or queued) per registration, in lanes' worth.
 pub const HOLD_FACTOR: usize = 4;
@@ -41,14 +41,14 @@ pub struct Refreshed {
 }
 
 pub struct Lanes {
-    per_webhook: HashMap<String, Lane>,
+    per_webhook: HashMap<WebhookId, Lane>,
     /// Registrations holding deliveries, in the order they get free slots.
-    order: VecDeque<String>,
+    order: VecDeque<WebhookId>,
     /// Every held delivery id and the token of its claim (a claim may return one again if its
     /// lease ran out meanwhile).
     ids: HashMap<String, i64>,
     /// Rate limiters of rate-limited registrations, with the rate they were built for.
-    limiters: HashMap<String, (f64, Arc<DefaultDirectRateLimiter>)>,
+    limiters: HashMap<WebhookId, (f64, Arc<DefaultDirectRateLimiter>)>,
     /// Lanes per registration.
     per_webhook_cap: usize,
 }
@@ -70,7 +70,7 @@ impl Lanes {
     }
 
     /// Registrations holding enough that claiming more for them is pointless now.
-    pub fn busy(&self) -> Vec<String> {
+    pub fn busy(&self) -> Vec<WebhookId> {
         let half = self.hold_cap() / 2;
         self.per_webhook
             .iter()
@@ -189,7 +189,7 @@ impl Lanes {
 
     /// An attempt finished. True when its registration now holds little enough that claiming
     /// more for it is worth a look.
-    pub fn finished(&mut self, webhook_id: &str, delivery_id: &str) -> bool {
+    pub fn finished(&mut self, webhook_id: &WebhookId, delivery_id: &str) -> bool {
         self.ids.remove(delivery_id);
         let half = (self.hold_cap() / 2).max(1);
         let Some(lane) = self.per_webhook.get_mut(webhook_id) else {
@@ -232,14 +232,14 @@ impl Lanes {
     }
 
     /// Does this registration have deliveries queued (not yet started)?
-    pub fn has_queued(&self, webhook_id: &str) -> bool {
+    pub fn has_queued(&self, webhook_id: &WebhookId) -> bool {
         self.per_webhook
             .get(webhook_id)
             .is_some_and(|lane| !lane.queued.is_empty())
     }
 
     /// Registrations with deliveries queued (not yet started).
-    pub fn with_queued(&self) -> Vec<String> {
+    pub fn with_queued(&self) -> Vec<WebhookId> {
         self.per_webhook
             .iter()
             .filter(|(_, lane)| !lane.queued.is_empty())
@@ -250,7 +250,7 @@ impl Lanes {
     /// Applies the current state of a registration (`None`: deleted) to the deliveries queued
     /// for it: new URL, secret, headers and rate limit, or, for a registration that is gone or
     /// inactive, drops them (the caller hands their leases back).
-    pub fn refresh(&mut self, webhook_id: &str, current: Option<&Webhook>) -> Refreshed {
+    pub fn refresh(&mut self, webhook_id: &WebhookId, current: Option<&Webhook>) -> Refreshed {
         let mut out = Refreshed::default();
         let Some(lane) = self.per_webhook.get_mut(webhook_id) else {
             return out;
@@ -304,7 +304,7 @@ impl Lanes {
         out
     }
 
-    fn remove_lane(&mut self, webhook_id: &str) {
+    fn remove_lane(&mut self, webhook_id: &WebhookId) {
         self.per_webhook.remove(webhook_id);
         if let Some(pos) = self.order.iter().position(|id| id == webhook_id) {
             self.order.remove(pos);
@@ -322,7 +322,7 @@ mod tests {
     fn delivery(webhook: &str, n: usize) -> ClaimedDelivery {
         ClaimedDelivery {
             id: format!("{webhook}-d{n}"),
-            webhook_id: webhook.into(),
+            webhook_id: WebhookId::from_stored(webhook),
             url: format!("http://127.0.0.1:9/{webhook}"),
             secret: WebhookSecret::generate(),
             headers: BTreeMap::new(),
@@ -341,7 +341,7 @@ mod tests {
 
     fn webhook(id: &str, url: &str, active: bool) -> Webhook {
         Webhook {
-            id: id.into(),
+            id: WebhookId::from_stored(id),
             url: url.into(),
             events: vec!["*".into()],
             session_id: None,
@@ -400,7 +400,7 @@ mod tests {
                 .any(|l| l.delivery_id == "a-d1" && l.claim_token == 99)
         );
         let first = lanes.ready(1);
-        lanes.finished("a", &first[0].id);
+        lanes.finished(&WebhookId::from_stored("a"), &first[0].id);
         assert_eq!(lanes.ready(1)[0].claim_token, 99);
     }
 
@@ -410,15 +410,15 @@ mod tests {
         let first = lanes.ready(10);
         assert_eq!(first.len(), 1);
         assert!(lanes.ready(10).is_empty());
-        lanes.finished("a", &first[0].id);
+        lanes.finished(&WebhookId::from_stored("a"), &first[0].id);
         assert!(!lanes.holds(&first[0].id));
         let next = lanes.ready(10);
         assert_eq!(next[0].id, "a-d1");
-        lanes.finished("a", &next[0].id);
+        lanes.finished(&WebhookId::from_stored("a"), &next[0].id);
         let last = lanes.ready(10);
         assert_eq!(last[0].id, "a-d2");
         assert!(
-            lanes.finished("a", &last[0].id),
+            lanes.finished(&WebhookId::from_stored("a"), &last[0].id),
             "an empty lane wants a claim"
         );
         assert_eq!(lanes.held(), 0);
@@ -443,7 +443,7 @@ mod tests {
         let mut lanes = lanes_with(2, &names, freed + slots);
         let mut running: VecDeque<ClaimedDelivery> = lanes.ready(slots).into();
         assert_eq!(running.len(), slots);
-        let mut got: HashMap<String, usize> = HashMap::new();
+        let mut got: HashMap<WebhookId, usize> = HashMap::new();
         for _ in 0..freed {
             // The oldest attempt finishes; its slot is given again.
             let done = running.pop_front().unwrap();
@@ -481,7 +481,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["a", "b"]
         );
-        lanes.finished("a", &first[0].id);
+        lanes.finished(&WebhookId::from_stored("a"), &first[0].id);
         let next = lanes.ready(1);
         assert_eq!(next[0].webhook_id, "c", "c waited longest");
         let more = lanes.ready(1);
@@ -497,11 +497,11 @@ mod tests {
         assert_eq!(dropped, 1, "only queued deliveries are dropped");
         assert!(!lanes.holds("a-d2") && !lanes.holds(&running[0].id));
         assert_eq!(lanes.held(), 1);
-        lanes.finished("a", &running[0].id);
+        lanes.finished(&WebhookId::from_stored("a"), &running[0].id);
         let next = lanes.ready(1);
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].id, "a-d1", "the lost one is never started");
-        lanes.finished("a", &next[0].id);
+        lanes.finished(&WebhookId::from_stored("a"), &next[0].id);
         assert!(lanes.ready(1).is_empty());
         assert_eq!(lanes.held(), 0);
     }
@@ -512,24 +512,27 @@ mod tests {
         let running = lanes.ready(2);
         assert_eq!(running.len(), 2);
         let fresh = webhook("a", "http://127.0.0.1:9/new", true);
-        let r = lanes.refresh("a", Some(&fresh));
+        let r = lanes.refresh(&WebhookId::from_stored("a"), Some(&fresh));
         assert_eq!(r.updated, 2);
-        lanes.finished("a", &running[0].id);
+        lanes.finished(&WebhookId::from_stored("a"), &running[0].id);
         let next = lanes.ready(1);
         assert_eq!(next[0].url, "http://127.0.0.1:9/new");
         assert_eq!(next[0].secret.expose(), fresh.secret.expose());
         assert_eq!(next[0].headers, fresh.headers);
         assert_eq!(next[0].rate_limit, Some(5.0));
 
-        let r = lanes.refresh("b", Some(&webhook("b", "http://x", false)));
+        let r = lanes.refresh(
+            &WebhookId::from_stored("b"),
+            Some(&webhook("b", "http://x", false)),
+        );
         assert_eq!(
             ids(&r.dropped),
             ["b-d1", "b-d2"],
             "inactive: queued ones dropped"
         );
-        lanes.finished("b", &running[1].id);
+        lanes.finished(&WebhookId::from_stored("b"), &running[1].id);
         assert!(lanes.ready(5).iter().all(|d| d.webhook_id == "a"));
-        let r = lanes.refresh("a", None);
+        let r = lanes.refresh(&WebhookId::from_stored("a"), None);
         assert_eq!(ids(&r.dropped), ["a-d2"], "deleted");
         assert_eq!(lanes.held(), 1, "only the running one");
     }

@@ -18,7 +18,9 @@ use tokio::sync::Notify;
 
 pub use engine::{Engine, EngineConfig};
 
-use crate::store::{ClaimedDelivery, IngestOutcome, NewEvent, Store, StoreError, StoreResult};
+use crate::store::{
+    ClaimedDelivery, IngestOutcome, NewEvent, Store, StoreError, StoreResult, WebhookId,
+};
 
 /// The door between ingest and the engine.
 ///
@@ -44,7 +46,7 @@ struct Door {
     /// How many more deliveries the engine wants to be handed now.
     room: AtomicUsize,
     /// Registrations changed (updated or deleted) since the engine last looked.
-    changed: Mutex<HashSet<String>>,
+    changed: Mutex<HashSet<WebhookId>>,
 }
 
 impl Wakeup {
@@ -56,12 +58,12 @@ impl Wakeup {
     /// A registration was updated or deleted (after the change is committed): the engine
     /// applies its current state to the deliveries it holds queued for it before starting any
     /// of them (new URL, secret, headers; none sent for a deleted or inactive one).
-    pub fn registration_changed(&self, webhook_id: &str) {
+    pub fn registration_changed(&self, webhook_id: &WebhookId) {
         self.0
             .changed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(webhook_id.to_owned());
+            .insert(webhook_id.clone());
         self.0.notify.notify_one();
     }
 
@@ -162,7 +164,7 @@ impl Wakeup {
     }
 
     /// Registrations changed since the last call.
-    fn take_changed(&self) -> HashSet<String> {
+    fn take_changed(&self) -> HashSet<WebhookId> {
         std::mem::take(
             &mut *self
                 .0

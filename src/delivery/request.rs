@@ -112,7 +112,7 @@ mod tests {
     fn claimed() -> ClaimedDelivery {
         ClaimedDelivery {
             id: "dlv_0193".into(),
-            webhook_id: "wh_1".into(),
+            webhook_id: crate::store::WebhookId::from_stored("wh_1"),
             url: "https://example.com/hook".into(),
             secret: WebhookSecret::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap(),
             headers: [

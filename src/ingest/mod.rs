@@ -355,7 +355,7 @@ fn new_event(
         })
         .flatten();
     NewEvent {
-        id: ids::event_id(),
+        id: ids::EventId::new(),
         idempotency_key: key,
         occurred: clock::rfc3339(occurred),
         subscribed_by: catalog.matching_patterns(&event),

@@ -79,9 +79,9 @@ pub fn test_event(
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| "test".to_owned());
-    let id = ids::event_id();
+    let id = ids::EventId::new();
     Ok(NewEvent {
-        idempotency_key: test_key(&id),
+        idempotency_key: test_key(id.as_str()),
         id,
         subscribed_by: catalog.matching_patterns(&event),
         event,
@@ -105,7 +105,7 @@ mod tests {
 
     fn webhook(events: &[&str], session: Option<&str>) -> Webhook {
         Webhook {
-            id: "wh_1".into(),
+            id: crate::store::WebhookId::from_stored("wh_1"),
             url: "http://127.0.0.1/hook".into(),
             events: events.iter().map(|e| (*e).to_owned()).collect(),
             session_id: session.map(str::to_owned),
@@ -129,9 +129,9 @@ mod tests {
         assert_eq!(e.event, "session.disconnected");
         assert_eq!(e.session_id, "s9");
         assert_eq!(e.source, EventSource::Test);
-        assert_eq!(e.only_webhook.as_deref(), Some("wh_1"));
+        assert_eq!(e.only_webhook.as_ref().map(|w| w.as_str()), Some("wh_1"));
         assert_eq!(&e.data, &catalog.examples("session.disconnected")[0]);
-        assert_eq!(e.idempotency_key, test_key(&e.id));
+        assert_eq!(e.idempotency_key, test_key(e.id.as_str()));
         assert_eq!(e.occurred, clock::rfc3339(now));
         // Each test is its own fact: a second one gets another key.
         let again = test_event(&catalog, &w, Some("session.disconnected"), now).unwrap();

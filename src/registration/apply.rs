@@ -3,12 +3,12 @@
 
 use super::{Registration, RegistrationPatch};
 use crate::secret::WebhookSecret;
-use crate::store::Webhook;
+use crate::store::{Webhook, WebhookId};
 
 impl Registration {
     /// The stored registration under `id`, created at `now_ms`; without a secret given, one is
     /// generated.
-    pub fn into_webhook(self, id: String, now_ms: i64) -> Webhook {
+    pub fn into_webhook(self, id: WebhookId, now_ms: i64) -> Webhook {
         Webhook {
             id,
             url: self.url,
@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_registration_becomes_the_stored_model_with_a_secret() {
-        let w = registration().into_webhook("wh_1".into(), 42);
+        let w = registration().into_webhook(WebhookId::from_stored("wh_1"), 42);
         assert_eq!(
             (w.id.as_str(), w.url.as_str()),
             ("wh_1", "https://n8n.example/hook")
@@ -96,7 +96,7 @@ mod tests {
 
     #[test]
     fn a_patch_changes_only_the_fields_given() {
-        let mut w = registration().into_webhook("wh_1".into(), 1);
+        let mut w = registration().into_webhook(WebhookId::from_stored("wh_1"), 1);
         w.active = false;
         w.disabled_reason = Some("the endpoint answered 410 Gone".into());
         let patch = RegistrationPatch {

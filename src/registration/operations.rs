@@ -11,8 +11,7 @@ use super::{
 };
 use crate::catalog::Catalog;
 use crate::delivery::net_policy::NetPolicy;
-use crate::ids;
-use crate::store::{Store, StoreError, Webhook, WebhookWrite};
+use crate::store::{Store, StoreError, Webhook, WebhookId, WebhookWrite};
 
 /// How many times an update merges into a fresh row before it gives up.
 pub const UPDATE_ATTEMPTS: usize = 8;
@@ -86,7 +85,7 @@ pub async fn create(
     registration: Registration,
     now_ms: i64,
 ) -> Result<Webhook, StoreError> {
-    let webhook = registration.into_webhook(ids::webhook_id(), now_ms);
+    let webhook = registration.into_webhook(WebhookId::new(), now_ms);
     store.create_webhook(&webhook).await?;
     Ok(webhook)
 }
@@ -95,10 +94,10 @@ pub async fn create(
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
     #[error("no registration '{0}'")]
-    NotFound(String),
+    NotFound(WebhookId),
     /// The registration changed under every one of [`UPDATE_ATTEMPTS`] merges.
     #[error("registration '{0}' kept changing during the update")]
-    Contended(String),
+    Contended(WebhookId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -106,23 +105,23 @@ pub enum UpdateError {
 /// Applies `patch` to registration `id` at `now_ms`: the registration as stored after it.
 pub async fn update(
     store: &dyn Store,
-    id: &str,
+    id: &WebhookId,
     patch: &RegistrationPatch,
     now_ms: i64,
 ) -> Result<Webhook, UpdateError> {
     for _ in 0..UPDATE_ATTEMPTS {
         let Some(read) = store.get_webhook(id).await? else {
-            return Err(UpdateError::NotFound(id.to_owned()));
+            return Err(UpdateError::NotFound(id.clone()));
         };
         // Always past the row read: updated_at is the version the next update checks.
         let merged = patch.apply(&read, now_ms.max(read.updated_at_ms + 1));
         match store.update_webhook_if_unchanged(&merged, &read).await? {
             WebhookWrite::Updated => return Ok(merged),
-            WebhookWrite::Missing => return Err(UpdateError::NotFound(id.to_owned())),
+            WebhookWrite::Missing => return Err(UpdateError::NotFound(id.clone())),
             WebhookWrite::Changed => {
                 tracing::debug!(webhook_id = %id, "registration changed meanwhile; merging again");
             }
         }
     }
-    Err(UpdateError::Contended(id.to_owned()))
+    Err(UpdateError::Contended(id.clone()))
 }

@@ -6,7 +6,7 @@
 #[derive(Debug, Clone)]
 pub struct DeliveryEvent {
     pub delivery_id: String,
-    pub webhook_id: String,
+    pub webhook_id: super::WebhookId,
     pub event: String,
     pub session_id: String,
     pub idempotency_key: String,

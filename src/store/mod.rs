@@ -161,13 +161,13 @@ pub trait Store: Send + Sync + 'static {
 
     // --- Registrations ---
     async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
-    async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>>;
+    async fn get_webhook(&self, id: &WebhookId) -> StoreResult<Option<Webhook>>;
     /// Registrations ordered by id (ids sort by creation time), after the cursor id.
     async fn list_webhooks(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Webhook>>;
     /// Replaces a registration; false if it does not exist.
     async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<bool>;
     /// Deletes a registration and its deliveries; false if it did not exist.
-    async fn delete_webhook(&self, id: &str) -> StoreResult<bool>;
+    async fn delete_webhook(&self, id: &WebhookId) -> StoreResult<bool>;
 
     // --- Ingest (transactional outbox) ---
     /// Stores a batch of events and every delivery they fan out to, in one transaction.
@@ -194,7 +194,7 @@ pub trait Store: Send + Sync + 'static {
         lease_ms: i64,
         limit: u32,
         per_webhook: u32,
-        busy: &[String],
+        busy: &[WebhookId],
     ) -> StoreResult<Vec<ClaimedDelivery>>;
     /// When the next pending delivery of an active registration is due, if any: a leased one
     /// when its lease runs out. Bounded in both backends: only the [`NEXT_DUE_WINDOW`] earliest
@@ -220,7 +220,7 @@ pub trait Store: Send + Sync + 'static {
     // --- Delivery inspection and redrive ---
     async fn list_deliveries(
         &self,
-        webhook_id: &str,
+        webhook_id: &WebhookId,
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryInfo>>;
@@ -228,7 +228,7 @@ pub trait Store: Send + Sync + 'static {
     /// Puts dead deliveries back to pending (one, or all of a registration); returns how many.
     async fn redrive(
         &self,
-        webhook_id: &str,
+        webhook_id: &WebhookId,
         delivery_id: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<u64>;
@@ -257,8 +257,11 @@ pub trait Store: Send + Sync + 'static {
     // --- The operator's views ---
     /// Deliveries by state, of one registration or (`None`) of all; `in_flight` counts the
     /// pending ones whose lease runs past `now_ms`.
-    async fn state_counts(&self, webhook_id: Option<&str>, now_ms: i64)
-    -> StoreResult<StateCounts>;
+    async fn state_counts(
+        &self,
+        webhook_id: Option<&WebhookId>,
+        now_ms: i64,
+    ) -> StoreResult<StateCounts>;
     /// The stored event a delivery carries (what its envelope is built from), if it exists.
     async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>>;
 

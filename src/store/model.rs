@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+pub use crate::ids::{DeliveryId, EventId, WebhookId};
 pub use crate::outcome::{DisabledReason, NotDispatched};
 use crate::secret::WebhookSecret;
 
@@ -29,7 +30,7 @@ impl KeyRole {
 /// after creation.
 #[derive(Debug, Clone)]
 pub struct Webhook {
-    pub id: String,
+    pub id: WebhookId,
     pub url: String,
     pub events: Vec<String>,
     pub session_id: Option<String>,
@@ -46,7 +47,7 @@ pub struct Webhook {
 /// An event ready to be stored (already validated, key already computed).
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    pub id: String,
+    pub id: EventId,
     pub idempotency_key: String,
     pub event: String,
     pub session_id: String,
@@ -57,7 +58,7 @@ pub struct NewEvent {
     /// For session.status: the status, so that only changes are dispatched.
     pub status: Option<String>,
     /// Deliver only to this registration (test deliveries), ignoring subscriptions.
-    pub only_webhook: Option<String>,
+    pub only_webhook: Option<WebhookId>,
     /// The subscription patterns that receive this event (`Catalog::matching_patterns`: its
     /// name, its family wildcard and `*`, or only its name for an opt-in event). The store
     /// matches stored patterns against exactly these; the rule itself lives in the catalog.
@@ -89,7 +90,7 @@ impl EventSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestOutcome {
     /// The stored event's id (the earlier one for a duplicate).
-    pub event_id: String,
+    pub event_id: EventId,
     pub idempotency_key: String,
     /// The key had already been accepted: nothing new was stored.
     pub duplicate: bool,
@@ -105,7 +106,7 @@ pub struct IngestOutcome {
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
     pub id: String,
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     pub url: String,
     pub secret: WebhookSecret,
     pub headers: BTreeMap<String, String>,
@@ -143,7 +144,7 @@ pub fn new_claim_token() -> i64 {
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
     pub delivery_id: String,
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     /// The token of the claim the attempt was made under (`ClaimedDelivery::claim_token`).
     pub claim_token: i64,
     /// 1-based attempt number.
@@ -169,8 +170,8 @@ pub enum AttemptNext {
 #[derive(Debug, Clone)]
 pub struct DeliveryInfo {
     pub id: String,
-    pub webhook_id: String,
-    pub event_id: String,
+    pub webhook_id: WebhookId,
+    pub event_id: EventId,
     pub event: String,
     pub idempotency_key: String,
     pub state: DeliveryState,

@@ -1,13 +1,13 @@
 //! The outcomes both backends build, written once: what one ingested event became, and the
 //! state an attempt result leaves its delivery in.
 
-use super::{AttemptNext, DeliveryState, IngestOutcome, NotDispatched};
+use super::{AttemptNext, DeliveryState, EventId, IngestOutcome, NotDispatched};
 
 impl IngestOutcome {
     /// The key was accepted before (as `event_id`): nothing new was stored.
     pub(super) fn duplicate(event_id: String, key: &str) -> Self {
         Self {
-            event_id,
+            event_id: EventId::from_stored(event_id),
             idempotency_key: key.to_owned(),
             duplicate: true,
             dispatched: false,
@@ -24,7 +24,7 @@ impl IngestOutcome {
         status: &str,
     ) -> Self {
         Self {
-            event_id,
+            event_id: EventId::from_stored(event_id),
             idempotency_key: key.to_owned(),
             duplicate: false,
             dispatched: false,
@@ -39,7 +39,7 @@ impl IngestOutcome {
     /// Stored and fanned out to these deliveries (perhaps none).
     pub(super) fn dispatched(event_id: String, key: &str, deliveries: Vec<String>) -> Self {
         Self {
-            event_id,
+            event_id: EventId::from_stored(event_id),
             idempotency_key: key.to_owned(),
             duplicate: false,
             dispatched: true,

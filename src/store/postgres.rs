@@ -290,7 +290,7 @@ impl PostgresStore {
         lease_ms: i64,
         limit: u32,
         per_webhook: u32,
-        busy: &[String],
+        busy: &[WebhookId],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let mut tx = self.pool.begin().await?;
         // Per active registration that is not busy, its earliest due rows from its own index
@@ -605,7 +605,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
-        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
+        let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO webhooks (id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at) \
@@ -630,7 +630,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
+    async fn get_webhook(&self, id: &WebhookId) -> StoreResult<Option<Webhook>> {
         let sql = shared::WEBHOOK_BY_ID;
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref()
@@ -651,7 +651,7 @@ impl Store for PostgresStore {
     }
 
     async fn update_webhook(&self, w: &Webhook) -> StoreResult<bool> {
-        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
+        let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE webhooks SET url = $1, events = $2, session_id = $3, description = $4, headers = $5, secret = $6, \
@@ -679,8 +679,8 @@ impl Store for PostgresStore {
         Ok(done)
     }
 
-    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
-        retrying!("delete_webhook", self.delete_tx(id).await)
+    async fn delete_webhook(&self, id: &WebhookId) -> StoreResult<bool> {
+        retrying!("delete_webhook", self.delete_tx(id.as_str()).await)
     }
 
     async fn ingest(&self, events: &[NewEvent], now_ms: i64) -> StoreResult<Vec<IngestOutcome>> {
@@ -707,7 +707,7 @@ impl Store for PostgresStore {
         lease_ms: i64,
         limit: u32,
         per_webhook: u32,
-        busy: &[String],
+        busy: &[WebhookId],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         retrying!(
             "claim_due",
@@ -770,7 +770,7 @@ impl Store for PostgresStore {
 
     async fn list_deliveries(
         &self,
-        webhook_id: &str,
+        webhook_id: &WebhookId,
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryInfo>> {
@@ -802,7 +802,7 @@ impl Store for PostgresStore {
 
     async fn redrive(
         &self,
-        webhook_id: &str,
+        webhook_id: &WebhookId,
         delivery_id: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<u64> {
@@ -868,7 +868,7 @@ impl Store for PostgresStore {
 
     async fn state_counts(
         &self,
-        webhook_id: Option<&str>,
+        webhook_id: Option<&WebhookId>,
         now_ms: i64,
     ) -> StoreResult<StateCounts> {
         let Some(webhook_id) = webhook_id else {
@@ -904,7 +904,7 @@ impl Store for PostgresStore {
         w: &Webhook,
         read: &Webhook,
     ) -> StoreResult<WebhookWrite> {
-        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
+        let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE webhooks SET url = $1, events = $2, session_id = $3, description = $4, headers = $5, secret = $6, \
@@ -1050,7 +1050,7 @@ async fn dispatch_one(
     }
 
     let targets: Vec<String> = match &e.only_webhook {
-        Some(id) => vec![id.clone()],
+        Some(id) => vec![id.to_string()],
         None => {
             // The fan-out rule is the catalog's (`Catalog::matching_patterns`, carried in
             // `subscribed_by`): the SQL only compares stored patterns with these three.

@@ -8,8 +8,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use super::{
-    AttemptInfo, ClaimedDelivery, DeliveryEvent, DeliveryInfo, DeliveryState, IgnoredSummary,
-    StateCounts, StoreError, StoreResult, Webhook,
+    AttemptInfo, ClaimedDelivery, DeliveryEvent, DeliveryInfo, DeliveryState, EventId,
+    IgnoredSummary, StateCounts, StoreError, StoreResult, Webhook, WebhookId,
 };
 use crate::secret::WebhookSecret;
 use crate::secret::at_rest::AtRest;
@@ -92,8 +92,8 @@ row_ext!(PgRow, i32);
 /// Columns: id, url, events, session_id, description, headers, secret, active, rate_limit,
 /// disabled_reason, created_at, updated_at.
 pub(super) fn webhook<R: RowExt>(row: &R, at_rest: &AtRest) -> StoreResult<Webhook> {
-    let id = row.text("id")?;
-    let (secret, headers) = row.secrets(at_rest, &id)?;
+    let id = WebhookId::from_stored(row.text("id")?);
+    let (secret, headers) = row.secrets(at_rest, id.as_str())?;
     Ok(Webhook {
         id,
         url: row.text("url")?,
@@ -113,8 +113,8 @@ pub(super) fn webhook<R: RowExt>(row: &R, at_rest: &AtRest) -> StoreResult<Webho
 /// Columns: id, webhook_id, attempts, retry_base, is_test, claim_token (delivery); url, secret, headers,
 /// rate_limit (webhook); event, session_id, idempotency_key, occurred_rfc3339, data (event).
 pub(super) fn claimed<R: RowExt>(row: &R, at_rest: &AtRest) -> StoreResult<ClaimedDelivery> {
-    let webhook_id = row.text("webhook_id")?;
-    let (secret, headers) = row.secrets(at_rest, &webhook_id)?;
+    let webhook_id = WebhookId::from_stored(row.text("webhook_id")?);
+    let (secret, headers) = row.secrets(at_rest, webhook_id.as_str())?;
     Ok(ClaimedDelivery {
         id: row.text("id")?,
         webhook_id,
@@ -140,8 +140,8 @@ pub(super) fn delivery<R: RowExt>(row: &R) -> StoreResult<DeliveryInfo> {
     let next = row.int("next_attempt_at")?;
     Ok(DeliveryInfo {
         id: row.text("id")?,
-        webhook_id: row.text("webhook_id")?,
-        event_id: row.text("event_id")?,
+        webhook_id: WebhookId::from_stored(row.text("webhook_id")?),
+        event_id: EventId::from_stored(row.text("event_id")?),
         event: row.text("event")?,
         idempotency_key: row.text("idempotency_key")?,
         next_attempt_at_ms: (state == DeliveryState::Pending).then_some(next),
@@ -213,7 +213,7 @@ pub(super) fn sealed<R: RowExt>(row: &R) -> StoreResult<super::reseal::SealedRow
 pub(super) fn delivery_event<R: RowExt>(row: &R) -> StoreResult<DeliveryEvent> {
     Ok(DeliveryEvent {
         delivery_id: row.text("id")?,
-        webhook_id: row.text("webhook_id")?,
+        webhook_id: WebhookId::from_stored(row.text("webhook_id")?),
         event: row.text("event")?,
         session_id: row.text("session_id")?,
         idempotency_key: row.text("idempotency_key")?,

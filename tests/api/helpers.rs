@@ -643,7 +643,7 @@ pub mod store_fixtures {
     /// An active registration of these patterns, for every session, created at `now`.
     pub fn webhook(id: &str, events: &[&str], now: i64) -> Webhook {
         Webhook {
-            id: id.into(),
+            id: wabridge::ids::WebhookId::from_stored(id),
             url: "http://127.0.0.1:9/hook".into(),
             events: events.iter().map(|e| (*e).to_owned()).collect(),
             session_id: None,
@@ -661,7 +661,7 @@ pub mod store_fixtures {
     /// A message.received of session s1 under this idempotency key.
     pub fn message(key: &str) -> NewEvent {
         NewEvent {
-            id: wabridge::ids::event_id(),
+            id: wabridge::ids::EventId::new(),
             idempotency_key: key.into(),
             event: "message.received".into(),
             session_id: "s1".into(),

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use wabridge::ids::WebhookId;
 use wabridge::retention::Retention;
 use wabridge::retention::pruner::{PrunerConfig, prune_once};
 use wabridge::store::{
@@ -56,7 +57,11 @@ async fn prune_at(s: &dyn Store, now: i64, limit: u32) -> PruneOutcome {
 async fn deliveries(s: &dyn Store) -> BTreeSet<(String, String, String)> {
     let mut out = BTreeSet::new();
     for w in ["wh_a", "wh_b"] {
-        for d in s.list_deliveries(w, None, 1000).await.unwrap() {
+        for d in s
+            .list_deliveries(&WebhookId::from_stored(w), None, 1000)
+            .await
+            .unwrap()
+        {
             assert_eq!(
                 d.attempt_log.len() as u32,
                 d.attempts,
@@ -226,7 +231,11 @@ async fn events_of_a_deleted_registration_are_pruned() {
         .await
         .unwrap();
     s.ingest(&[message("d1"), message("d2")], t0).await.unwrap();
-    assert!(s.delete_webhook("wh_a").await.unwrap());
+    assert!(
+        s.delete_webhook(&WebhookId::from_stored("wh_a"))
+            .await
+            .unwrap()
+    );
     let o = prune_at(s.as_ref(), t0 + 7 * DAY + MINUTE, 500).await;
     assert_eq!((o.delivered, o.dead, o.events), (0, 0, 2));
     assert!(!duplicate(s.as_ref(), message("d1"), t0).await);

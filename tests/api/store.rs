@@ -1,6 +1,7 @@
 //! The store boundary itself, for behaviour that HTTP cannot force reliably.
 
 use serde_json::json;
+use wabridge::ids::WebhookId;
 use wabridge::secret::WebhookSecret;
 use wabridge::store::{AttemptNext, AttemptRecord, EventSource, NewEvent, Webhook};
 
@@ -12,7 +13,7 @@ async fn results_of_deleted_deliveries_do_not_sink_a_batch() {
     let store = open_store(&dir.path().join("s.db")).await;
     let now = wabridge::clock::now_ms();
     let webhook = |id: &str| Webhook {
-        id: id.into(),
+        id: WebhookId::from_stored(id),
         url: "https://example.com/hook".into(),
         events: vec!["*".into()],
         session_id: None,
@@ -28,7 +29,7 @@ async fn results_of_deleted_deliveries_do_not_sink_a_batch() {
     store.create_webhook(&webhook("wh_a")).await.unwrap();
     store.create_webhook(&webhook("wh_b")).await.unwrap();
     let event = NewEvent {
-        id: "evt_1".into(),
+        id: wabridge::ids::EventId::from_stored("evt_1"),
         idempotency_key: "qr_1".into(),
         event: "session.qr".into(),
         session_id: "s1".into(),
@@ -53,7 +54,12 @@ async fn results_of_deleted_deliveries_do_not_sink_a_batch() {
     );
     let a = claimed.iter().find(|d| d.webhook_id == "wh_a").unwrap();
     let b = claimed.iter().find(|d| d.webhook_id == "wh_b").unwrap();
-    assert!(store.delete_webhook("wh_a").await.unwrap());
+    assert!(
+        store
+            .delete_webhook(&WebhookId::from_stored("wh_a"))
+            .await
+            .unwrap()
+    );
     let record = |d: &wabridge::store::ClaimedDelivery| AttemptRecord {
         delivery_id: d.id.clone(),
         webhook_id: d.webhook_id.clone(),

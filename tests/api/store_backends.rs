@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use wabridge::ids::WebhookId;
 use wabridge::store::{
     AttemptNext, AttemptRecord, ClaimedDelivery, HeldLease, NewEvent, Store, connect as open,
 };
@@ -134,7 +135,7 @@ async fn the_per_registration_cap_and_busy_registrations_are_respected() {
     let got = s.claim_due(T0, LEASE, 100, 2, &[]).await.unwrap();
     assert_eq!(got.len(), 4, "two per registration");
     let got = s
-        .claim_due(T0, LEASE, 100, 10, &["wh_a".to_owned()])
+        .claim_due(T0, LEASE, 100, 10, &[WebhookId::from_stored("wh_a")])
         .await
         .unwrap();
     assert!(got.iter().all(|d| d.webhook_id == "wh_b"), "wh_a is busy");
@@ -360,7 +361,11 @@ async fn registrations_made_through_one_instance_are_used_by_the_other_at_once()
     let out = b.ingest(&[message("k1")], T0).await.unwrap();
     assert_eq!(out[0].deliveries.len(), 1, "B fans out to A's registration");
 
-    let mut w = a.get_webhook("wh_a").await.unwrap().unwrap();
+    let mut w = a
+        .get_webhook(&WebhookId::from_stored("wh_a"))
+        .await
+        .unwrap()
+        .unwrap();
     w.active = false;
     assert!(a.update_webhook(&w).await.unwrap());
     let out = b.ingest(&[message("k2")], T0).await.unwrap();
@@ -368,8 +373,17 @@ async fn registrations_made_through_one_instance_are_used_by_the_other_at_once()
     assert!(claim_ids(b.as_ref(), T0, 10).await.is_empty());
     assert_eq!(b.next_due_at().await.unwrap(), None);
 
-    assert!(a.delete_webhook("wh_a").await.unwrap());
-    assert!(b.get_webhook("wh_a").await.unwrap().is_none());
+    assert!(
+        a.delete_webhook(&WebhookId::from_stored("wh_a"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        b.get_webhook(&WebhookId::from_stored("wh_a"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(b.delivery_counts().await.unwrap().pending, 0);
 }
 
@@ -396,21 +410,44 @@ async fn gone_deactivates_and_redrive_restarts_the_schedule() {
         ..delivered(&claimed[1], 1)
     };
     s.record_attempts(&[gone, dead]).await.unwrap();
-    let w = s.get_webhook("wh_a").await.unwrap().unwrap();
+    let w = s
+        .get_webhook(&WebhookId::from_stored("wh_a"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!w.active);
     assert!(w.disabled_reason.unwrap().contains("410"));
     let d = s.get_delivery(&ids[0]).await.unwrap().unwrap();
     assert_eq!((d.state.as_str(), d.last_status), ("dead", Some(410)));
     assert_eq!(d.next_attempt_at_ms, None);
 
-    assert_eq!(s.redrive("wh_a", Some(&ids[1]), T0 + 5).await.unwrap(), 1);
-    assert_eq!(s.redrive("wh_a", None, T0 + 6).await.unwrap(), 1);
-    assert_eq!(s.redrive("wh_a", None, T0 + 7).await.unwrap(), 0);
+    assert_eq!(
+        s.redrive(&WebhookId::from_stored("wh_a"), Some(&ids[1]), T0 + 5)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.redrive(&WebhookId::from_stored("wh_a"), None, T0 + 6)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.redrive(&WebhookId::from_stored("wh_a"), None, T0 + 7)
+            .await
+            .unwrap(),
+        0
+    );
     let d = s.get_delivery(&ids[1]).await.unwrap().unwrap();
     assert_eq!(d.state.as_str(), "pending");
     assert_eq!(d.next_attempt_at_ms, Some(T0 + 5));
 
-    let mut w = s.get_webhook("wh_a").await.unwrap().unwrap();
+    let mut w = s
+        .get_webhook(&WebhookId::from_stored("wh_a"))
+        .await
+        .unwrap()
+        .unwrap();
     w.active = true;
     s.update_webhook(&w).await.unwrap();
     let claimed = s.claim_due(T0 + 10, LEASE, 10, 10, &[]).await.unwrap();
@@ -420,9 +457,12 @@ async fn gone_deactivates_and_redrive_restarts_the_schedule() {
         "the schedule restarts after the attempts already made"
     );
 
-    let page = s.list_deliveries("wh_a", None, 1).await.unwrap();
+    let page = s
+        .list_deliveries(&WebhookId::from_stored("wh_a"), None, 1)
+        .await
+        .unwrap();
     let rest = s
-        .list_deliveries("wh_a", Some(&page[0].id), 10)
+        .list_deliveries(&WebhookId::from_stored("wh_a"), Some(&page[0].id), 10)
         .await
         .unwrap();
     assert_eq!(page.len() + rest.len(), 2);
@@ -533,15 +573,28 @@ async fn delivery_counts_follow_every_state_change() {
     // The same counts, read again (a fold of the counters changes nothing).
     assert_eq!(counts(a).await, (6, 1, 1, 2));
 
-    assert_eq!(a.redrive("wh_a", None, T0 + 1).await.unwrap(), 1);
+    assert_eq!(
+        a.redrive(&WebhookId::from_stored("wh_a"), None, T0 + 1)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(counts(a).await, (7, 1, 0, 2));
     b.record_attempts(&[delivered(&ids_b[0], 1)]).await.unwrap();
     assert_eq!(counts(b).await, (6, 2, 0, 2));
 
     // Deleting a registration takes its deliveries out of the counts, whatever their state.
-    assert!(a.delete_webhook("wh_a").await.unwrap());
+    assert!(
+        a.delete_webhook(&WebhookId::from_stored("wh_a"))
+            .await
+            .unwrap()
+    );
     assert_eq!(counts(a).await, (3, 1, 0, 1));
-    assert!(b.delete_webhook("wh_b").await.unwrap());
+    assert!(
+        b.delete_webhook(&WebhookId::from_stored("wh_b"))
+            .await
+            .unwrap()
+    );
     assert_eq!(counts(b).await, (0, 0, 0, 0));
 }
 
@@ -723,7 +776,11 @@ async fn a_patch_racing_a_gone_deactivation_does_not_undo_it() {
     api.create_webhook(&webhook("wh_a", &["*"], T0))
         .await
         .unwrap();
-    let read = api.get_webhook("wh_a").await.unwrap().unwrap();
+    let read = api
+        .get_webhook(&WebhookId::from_stored("wh_a"))
+        .await
+        .unwrap()
+        .unwrap();
     let patch = RegistrationPatch {
         description: Some(Some("renamed".into())),
         ..RegistrationPatch::default()
@@ -749,16 +806,31 @@ async fn a_patch_racing_a_gone_deactivation_does_not_undo_it() {
             .unwrap(),
         WebhookWrite::Changed
     );
-    let w = api.get_webhook("wh_a").await.unwrap().unwrap();
+    let w = api
+        .get_webhook(&WebhookId::from_stored("wh_a"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!w.active);
     assert_eq!(w.description, None);
 
     // The update operation merges again into the fresh row: the deactivation stays.
-    let w = update(api.as_ref(), "wh_a", &patch, T0 + 20).await.unwrap();
+    let w = update(
+        api.as_ref(),
+        &WebhookId::from_stored("wh_a"),
+        &patch,
+        T0 + 20,
+    )
+    .await
+    .unwrap();
     assert_eq!(w.description.as_deref(), Some("renamed"));
     assert!(!w.active);
     assert!(w.disabled_reason.as_deref().unwrap().contains("410"));
-    let stored = engine.get_webhook("wh_a").await.unwrap().unwrap();
+    let stored = engine
+        .get_webhook(&WebhookId::from_stored("wh_a"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (
             stored.active,
@@ -773,7 +845,9 @@ async fn a_patch_racing_a_gone_deactivation_does_not_undo_it() {
         active: Some(true),
         ..RegistrationPatch::default()
     };
-    let w = update(api.as_ref(), "wh_a", &on, T0 + 30).await.unwrap();
+    let w = update(api.as_ref(), &WebhookId::from_stored("wh_a"), &on, T0 + 30)
+        .await
+        .unwrap();
     assert!(w.active);
     assert_eq!(w.disabled_reason, None);
 
@@ -782,13 +856,23 @@ async fn a_patch_racing_a_gone_deactivation_does_not_undo_it() {
         api.update_webhook_if_unchanged(&w, &w).await.unwrap(),
         WebhookWrite::Updated
     );
-    assert!(api.delete_webhook("wh_a").await.unwrap());
+    assert!(
+        api.delete_webhook(&WebhookId::from_stored("wh_a"))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         api.update_webhook_if_unchanged(&w, &w).await.unwrap(),
         WebhookWrite::Missing
     );
     assert!(matches!(
-        update(api.as_ref(), "wh_a", &patch, T0 + 40).await,
+        update(
+            api.as_ref(),
+            &WebhookId::from_stored("wh_a"),
+            &patch,
+            T0 + 40
+        )
+        .await,
         Err(UpdateError::NotFound(_))
     ));
 }

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::webhooks::load;
+use super::webhooks::{load, webhook_id};
 use crate::clock;
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiQuery, Page, next_page, parse_json};
@@ -46,6 +46,7 @@ pub async fn list(
     Path(id): Path<String>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Value>, ApiError> {
+    let id = webhook_id(&id)?;
     load(&state, &id).await?;
     let limit = page.limit()?;
     let mut rows = state
@@ -90,6 +91,7 @@ pub async fn redrive_all(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = webhook_id(&id)?;
     load(&state, &id).await?;
     let n = state.store.redrive(&id, None, clock::now_ms()).await?;
     state.wakeup.notify();
@@ -114,7 +116,7 @@ pub async fn redrive_one(
     }
     let n = state
         .store
-        .redrive(&id, Some(&delivery_id), clock::now_ms())
+        .redrive(&d.webhook_id, Some(&delivery_id), clock::now_ms())
         .await?;
     state.wakeup.notify();
     Ok((StatusCode::ACCEPTED, Json(json!({"redriven": n}))))
@@ -128,7 +130,7 @@ pub async fn test(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let w = load(&state, &id).await?;
+    let w = load(&state, &webhook_id(&id)?).await?;
     let wanted = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {

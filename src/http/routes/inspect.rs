@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::webhooks::load;
+use super::webhooks::{load, webhook_id};
 use crate::clock;
 use crate::delivery::request::stored_envelope_body;
 use crate::http::error::ApiError;
@@ -36,6 +36,7 @@ pub async fn webhook_stats(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    let id = webhook_id(&id)?;
     load(&state, &id).await?;
     let c = state.store.state_counts(Some(&id), clock::now_ms()).await?;
     Ok(Json(counts_json(c)))
@@ -50,7 +51,7 @@ pub async fn envelope(
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let e = match state.store.delivery_event(&delivery_id).await? {
-        Some(e) if e.webhook_id == id => e,
+        Some(e) if e.webhook_id.as_str() == id => e,
         _ => {
             return Err(ApiError::not_found(format!(
                 "no delivery '{delivery_id}' for registration '{id}'"

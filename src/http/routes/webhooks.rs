@@ -13,7 +13,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiQuery, JsonBody, Page, next_page, parse_json};
 use crate::http::state::AppState;
 use crate::registration::{self, UpdateError, check_patch, check_registration};
-use crate::store::Webhook;
+use crate::store::{Webhook, WebhookId};
 use crate::validation::{ErrorCode, FieldError};
 
 /// The public view of a registration: never the secret, never header values. `cannotFire`
@@ -97,19 +97,29 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let limit = page.limit()?;
     let mut rows = state.store.list_webhooks(page.cursor(), limit + 1).await?;
-    let next = next_page(&mut rows, limit, |w| &w.id);
+    let next = next_page(&mut rows, limit, |w| w.id.as_str());
     Ok(Json(json!({
         "data": rows.iter().map(|w| webhook_json(&state.catalog, w)).collect::<Vec<_>>(),
         "nextCursor": next,
     })))
 }
 
-pub async fn load(state: &AppState, id: &str) -> Result<Webhook, ApiError> {
+/// The registration id in a URL's path. Text that is not one names no registration: the same
+/// 404 as an id that is not stored.
+pub fn webhook_id(raw: &str) -> Result<WebhookId, ApiError> {
+    WebhookId::parse(raw).map_err(|_| no_registration(raw))
+}
+
+fn no_registration(id: &str) -> ApiError {
+    ApiError::not_found(format!("no registration '{id}'"))
+}
+
+pub async fn load(state: &AppState, id: &WebhookId) -> Result<Webhook, ApiError> {
     state
         .store
         .get_webhook(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no registration '{id}'")))
+        .ok_or_else(|| no_registration(id.as_str()))
 }
 
 /// `GET /v1/webhooks/{id}`
@@ -120,7 +130,7 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(webhook_json(
         &state.catalog,
-        &load(&state, &id).await?,
+        &load(&state, &webhook_id(&id)?).await?,
     )))
 }
 
@@ -134,6 +144,8 @@ pub async fn update(
     let patch = check_patch(&state.catalog, &state.policy, &body)
         .await
         .map_err(|errors| ApiError::invalid(summary(&errors), errors))?;
+    // After the body's rules, as when an unknown id was looked up: a bad body is a 400 first.
+    let id = webhook_id(&id)?;
     let w = registration::update(state.store.as_ref(), &id, &patch, clock::now_ms())
         .await
         .map_err(|e| match e {
@@ -153,11 +165,12 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let id = webhook_id(&id)?;
     if state.store.delete_webhook(&id).await? {
         state.wakeup.registration_changed(&id);
         tracing::info!(webhook_id = %id, "registration deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("no registration '{id}'")))
+        Err(no_registration(id.as_str()))
     }
 }

@@ -8,7 +8,7 @@ use sqlx::{Row, SqliteConnection};
 use tokio::sync::oneshot;
 
 use super::writer::NotCommitted;
-use crate::ids;
+use crate::ids::{self, WebhookId};
 use crate::secret::WebhookSecret;
 use crate::secret::at_rest::AtRest;
 use crate::store::rows::to_json;
@@ -36,7 +36,7 @@ pub(super) struct Prepared {
 impl Prepared {
     pub fn new(e: &NewEvent) -> StoreResult<Self> {
         Ok(Self {
-            id: e.id.clone(),
+            id: e.id.to_string(),
             key: e.idempotency_key.clone(),
             event: e.event.clone(),
             session: e.session_id.clone(),
@@ -44,7 +44,7 @@ impl Prepared {
             occurred: e.occurred.clone(),
             source: e.source,
             status: e.status.clone(),
-            only_webhook: e.only_webhook.clone(),
+            only_webhook: e.only_webhook.as_ref().map(ToString::to_string),
             subscribed_by: e.subscribed_by.clone(),
         })
     }
@@ -351,7 +351,7 @@ pub(super) async fn write_merged(
                 if let (Some((_, token)), Some(t)) = (lease, registrations.get(&w)) {
                     claimed[request_of[n]].push(ClaimedDelivery {
                         id: id.clone(),
-                        webhook_id: w.clone(),
+                        webhook_id: WebhookId::from_stored(w.clone()),
                         url: t.url.clone(),
                         secret: t.secret.clone(),
                         headers: t.headers.clone(),

@@ -223,7 +223,7 @@ async fn claim_tx(
     lease_ms: i64,
     limit: u32,
     per_webhook: u32,
-    busy: &[String],
+    busy: &[WebhookId],
     at_rest: &AtRest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     // Per active registration that is not busy, its earliest due rows from its own index
@@ -401,7 +401,7 @@ impl Store for SqliteStore {
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
         let w = w.clone();
         let events = to_json(&w.events)?;
-        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
+        let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
         write!(self, |c| {
             sqlx::query(
                 "INSERT INTO webhooks (id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at) \
@@ -425,7 +425,7 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
+    async fn get_webhook(&self, id: &WebhookId) -> StoreResult<Option<Webhook>> {
         let sql = shared::WEBHOOK_BY_ID;
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.read).await?;
         row.as_ref()
@@ -448,7 +448,7 @@ impl Store for SqliteStore {
     async fn update_webhook(&self, w: &Webhook) -> StoreResult<bool> {
         let w = w.clone();
         let events = to_json(&w.events)?;
-        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
+        let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
         write!(self, |c| {
             let done = sqlx::query(
                 "UPDATE webhooks SET url = ?, events = ?, session_id = ?, description = ?, headers = ?, secret = ?, active = ?, rate_limit = ?, disabled_reason = ?, updated_at = ? WHERE id = ?",
@@ -475,7 +475,7 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
+    async fn delete_webhook(&self, id: &WebhookId) -> StoreResult<bool> {
         let id = id.to_owned();
         write!(self, |c| {
             // Events left without any delivery become prunable (retention: events_undelivered).
@@ -524,7 +524,7 @@ impl Store for SqliteStore {
         lease_ms: i64,
         limit: u32,
         per_webhook: u32,
-        busy: &[String],
+        busy: &[WebhookId],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let busy = busy.to_vec();
         let at_rest = self.at_rest.clone();
@@ -603,7 +603,7 @@ impl Store for SqliteStore {
 
     async fn list_deliveries(
         &self,
-        webhook_id: &str,
+        webhook_id: &WebhookId,
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryInfo>> {
@@ -635,7 +635,7 @@ impl Store for SqliteStore {
 
     async fn redrive(
         &self,
-        webhook_id: &str,
+        webhook_id: &WebhookId,
         delivery_id: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<u64> {
@@ -712,7 +712,7 @@ impl Store for SqliteStore {
 
     async fn state_counts(
         &self,
-        webhook_id: Option<&str>,
+        webhook_id: Option<&WebhookId>,
         now_ms: i64,
     ) -> StoreResult<StateCounts> {
         let Some(webhook_id) = webhook_id else {
@@ -755,7 +755,7 @@ impl Store for SqliteStore {
             read.disabled_reason.clone(),
         );
         let events = to_json(&w.events)?;
-        let stored = self.at_rest.seal(&w.id, &w.secret, &w.headers)?;
+        let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
         write!(self, |c| {
             let done = sqlx::query(
                 "UPDATE webhooks SET url = ?, events = ?, session_id = ?, description = ?, headers = ?, secret = ?, active = ?, rate_limit = ?, disabled_reason = ?, updated_at = ? \
