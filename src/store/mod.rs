@@ -164,8 +164,6 @@ pub trait Store: Send + Sync + 'static {
     async fn get_webhook(&self, id: &WebhookId) -> StoreResult<Option<Webhook>>;
     /// Registrations ordered by id (ids sort by creation time), after the cursor id.
     async fn list_webhooks(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Webhook>>;
-    /// Replaces a registration; false if it does not exist.
-    async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<bool>;
     /// Deletes a registration and its deliveries; false if it did not exist.
     async fn delete_webhook(&self, id: &WebhookId) -> StoreResult<bool>;
 

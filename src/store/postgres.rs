@@ -650,35 +650,6 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn update_webhook(&self, w: &Webhook) -> StoreResult<bool> {
-        let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE webhooks SET url = $1, events = $2, session_id = $3, description = $4, headers = $5, secret = $6, \
-             active = $7, rate_limit = $8, disabled_reason = $9, updated_at = $10 WHERE id = $11",
-        )
-        .bind(&w.url)
-        .bind(to_json(&w.events)?)
-        .bind(&w.session_id)
-        .bind(&w.description)
-        .bind(&stored.headers)
-        .bind(&stored.secret)
-        .bind(w.active)
-        .bind(w.rate_limit)
-        .bind(&w.disabled_reason)
-        .bind(w.updated_at_ms)
-        .bind(&w.id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        if done {
-            write_subscriptions(&mut tx, w).await?;
-        }
-        tx.commit().await?;
-        Ok(done)
-    }
-
     async fn delete_webhook(&self, id: &WebhookId) -> StoreResult<bool> {
         retrying!("delete_webhook", self.delete_tx(id.as_str()).await)
     }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use wabridge::ids::WebhookId;
 use wabridge::store::{
-    AttemptNext, AttemptRecord, ClaimedDelivery, HeldLease, NewEvent, Store, connect as open,
+    AttemptNext, AttemptRecord, ClaimedDelivery, HeldLease, NewEvent, Store, WebhookWrite,
+    connect as open,
 };
 
 use crate::helpers::store_fixtures::{message, open_store, status, webhook};
@@ -366,8 +367,12 @@ async fn registrations_made_through_one_instance_are_used_by_the_other_at_once()
         .await
         .unwrap()
         .unwrap();
+    let read = w.clone();
     w.active = false;
-    assert!(a.update_webhook(&w).await.unwrap());
+    assert_eq!(
+        a.update_webhook_if_unchanged(&w, &read).await.unwrap(),
+        WebhookWrite::Updated
+    );
     let out = b.ingest(&[message("k2")], T0).await.unwrap();
     assert!(out[0].deliveries.is_empty(), "B sees the deactivation");
     assert!(claim_ids(b.as_ref(), T0, 10).await.is_empty());
@@ -448,8 +453,12 @@ async fn gone_deactivates_and_redrive_restarts_the_schedule() {
         .await
         .unwrap()
         .unwrap();
+    let read = w.clone();
     w.active = true;
-    s.update_webhook(&w).await.unwrap();
+    assert_eq!(
+        s.update_webhook_if_unchanged(&w, &read).await.unwrap(),
+        WebhookWrite::Updated
+    );
     let claimed = s.claim_due(T0 + 10, LEASE, 10, 10, &[]).await.unwrap();
     assert_eq!(claimed.len(), 2);
     assert!(
@@ -769,7 +778,6 @@ async fn renewal_names_exactly_the_leases_still_held() {
 #[tokio::test]
 async fn a_patch_racing_a_gone_deactivation_does_not_undo_it() {
     use wabridge::registration::{RegistrationPatch, UpdateError, update};
-    use wabridge::store::WebhookWrite;
 
     let (_dir, s) = stores(2).await;
     let (api, engine) = (&s[0], &s[1]);

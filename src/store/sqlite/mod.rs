@@ -445,36 +445,6 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn update_webhook(&self, w: &Webhook) -> StoreResult<bool> {
-        let w = w.clone();
-        let events = to_json(&w.events)?;
-        let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
-        write!(self, |c| {
-            let done = sqlx::query(
-                "UPDATE webhooks SET url = ?, events = ?, session_id = ?, description = ?, headers = ?, secret = ?, active = ?, rate_limit = ?, disabled_reason = ?, updated_at = ? WHERE id = ?",
-            )
-            .bind(&w.url)
-            .bind(&events)
-            .bind(&w.session_id)
-            .bind(&w.description)
-            .bind(&stored.headers)
-            .bind(&stored.secret)
-            .bind(w.active)
-            .bind(w.rate_limit)
-            .bind(&w.disabled_reason)
-            .bind(w.updated_at_ms)
-            .bind(&w.id)
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
-                > 0;
-            if done {
-                write_subscriptions(c, &w).await?;
-            }
-            Ok(done)
-        })
-    }
-
     async fn delete_webhook(&self, id: &WebhookId) -> StoreResult<bool> {
         let id = id.to_owned();
         write!(self, |c| {
