@@ -171,16 +171,15 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
             }
         }
         let take = group_len(waiting.iter().map(Request::event_count), MAX_GROUP_EVENTS);
-        let rest = waiting.split_off(take);
         let mut ingests = Vec::new();
         let mut jobs = Vec::new();
-        for r in waiting.drain(..) {
+        // The rest stays at the front of `waiting` (its buffer kept) for the next group.
+        for r in waiting.drain(..take) {
             match r {
                 Request::Ingest(i) => ingests.push(i),
                 Request::Job(j) => jobs.push(j),
             }
         }
-        waiting = rest;
         commit_batch(&mut conn, ingests, jobs).await;
     }
     let _ = conn.close().await;
