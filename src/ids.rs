@@ -132,12 +132,6 @@ id_type!(
     "dlv"
 );
 
-/// `dlv_…`: one delivery of one event to one registration, as the store's ingest writes it
-/// (until the store carries [`DeliveryId`]).
-pub fn delivery_id() -> String {
-    prefixed("dlv")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

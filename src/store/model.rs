@@ -99,13 +99,13 @@ pub struct IngestOutcome {
     /// Why it was not (a duplicate, an unchanged status); `None` when it was dispatched.
     pub reason: Option<NotDispatched>,
     /// Ids of the deliveries created.
-    pub deliveries: Vec<String>,
+    pub deliveries: Vec<DeliveryId>,
 }
 
 /// A leased delivery with everything needed to send it.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
-    pub id: String,
+    pub id: DeliveryId,
     pub webhook_id: WebhookId,
     pub url: String,
     pub secret: WebhookSecret,
@@ -130,7 +130,7 @@ pub struct ClaimedDelivery {
 /// A lease an engine holds: the delivery and the token of the claim that leased it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldLease {
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     pub claim_token: i64,
 }
 
@@ -143,7 +143,7 @@ pub fn new_claim_token() -> i64 {
 /// The result of one attempt, to be recorded.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     pub webhook_id: WebhookId,
     /// The token of the claim the attempt was made under (`ClaimedDelivery::claim_token`).
     pub claim_token: i64,
@@ -169,7 +169,7 @@ pub enum AttemptNext {
 /// A delivery as the API shows it.
 #[derive(Debug, Clone)]
 pub struct DeliveryInfo {
-    pub id: String,
+    pub id: DeliveryId,
     pub webhook_id: WebhookId,
     pub event_id: EventId,
     pub event: String,

@@ -8,7 +8,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use super::{
-    AttemptInfo, ClaimedDelivery, DeliveryEvent, DeliveryInfo, DeliveryState, EventId,
+    AttemptInfo, ClaimedDelivery, DeliveryEvent, DeliveryId, DeliveryInfo, DeliveryState, EventId,
     IgnoredSummary, StateCounts, StoreError, StoreResult, Webhook, WebhookId,
 };
 use crate::secret::WebhookSecret;
@@ -116,7 +116,7 @@ pub(super) fn claimed<R: RowExt>(row: &R, at_rest: &AtRest) -> StoreResult<Claim
     let webhook_id = WebhookId::from_stored(row.text("webhook_id")?);
     let (secret, headers) = row.secrets(at_rest, webhook_id.as_str())?;
     Ok(ClaimedDelivery {
-        id: row.text("id")?,
+        id: DeliveryId::from_stored(row.text("id")?),
         webhook_id,
         url: row.text("url")?,
         secret,
@@ -139,7 +139,7 @@ pub(super) fn delivery<R: RowExt>(row: &R) -> StoreResult<DeliveryInfo> {
     let state = state(&row.text("state")?)?;
     let next = row.int("next_attempt_at")?;
     Ok(DeliveryInfo {
-        id: row.text("id")?,
+        id: DeliveryId::from_stored(row.text("id")?),
         webhook_id: WebhookId::from_stored(row.text("webhook_id")?),
         event_id: EventId::from_stored(row.text("event_id")?),
         event: row.text("event")?,
@@ -212,7 +212,7 @@ pub(super) fn sealed<R: RowExt>(row: &R) -> StoreResult<super::reseal::SealedRow
 /// Columns of `delivery_event_select!`.
 pub(super) fn delivery_event<R: RowExt>(row: &R) -> StoreResult<DeliveryEvent> {
     Ok(DeliveryEvent {
-        delivery_id: row.text("id")?,
+        delivery_id: DeliveryId::from_stored(row.text("id")?),
         webhook_id: WebhookId::from_stored(row.text("webhook_id")?),
         event: row.text("event")?,
         session_id: row.text("session_id")?,
