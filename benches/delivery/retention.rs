@@ -74,7 +74,7 @@ pub async fn retention(events: usize) -> RetentionRun {
                     id: wabridge::ids::EventId::new(),
                     idempotency_key: key,
                     event: "message.received".into(),
-                    session_id: "bench".into(),
+                    session_id: wabridge::ids::SessionId::from_stored("bench"),
                     data,
                     occurred: "2026-12-03T10:00:00Z".into(),
                     source: EventSource::Api,

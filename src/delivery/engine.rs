@@ -551,7 +551,7 @@ mod tests {
             id: crate::ids::EventId::new(),
             idempotency_key: key.into(),
             event: "message.received".into(),
-            session_id: "s1".into(),
+            session_id: crate::ids::SessionId::from_stored("s1"),
             data: json!({"id": key}),
             occurred: "2026-11-28T10:00:00Z".into(),
             source: EventSource::Api,

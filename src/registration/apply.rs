@@ -74,7 +74,7 @@ mod tests {
             url: "https://n8n.example/hook".into(),
             events: vec!["message.*".into()],
             secret: None,
-            session_id: Some("s1".into()),
+            session_id: Some(crate::ids::SessionId::from_stored("s1")),
             description: None,
             headers: BTreeMap::from([("X-Team".into(), "a".into())]),
             active: true,

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 
+use crate::ids::SessionId;
 use crate::secret::WebhookSecret;
 use crate::validation::{ErrorCode, FieldError, pointer_token, type_name};
 
 pub const MAX_URL_LEN: usize = 2048;
-const MAX_SESSION_ID_LEN: usize = 128;
 const MAX_DESCRIPTION_LEN: usize = 1024;
 const MAX_HEADERS: usize = 32;
 
@@ -132,28 +132,25 @@ pub fn secret(v: &Value, errors: &mut Vec<FieldError>) -> Option<Option<WebhookS
     }
 }
 
-pub fn session_id(v: &Value, errors: &mut Vec<FieldError>) -> Option<Option<String>> {
+pub fn session_id(v: &Value, errors: &mut Vec<FieldError>) -> Option<Option<SessionId>> {
     match v {
         Value::Null => Some(None),
-        Value::String(s)
-            if !s.trim().is_empty()
-                && s.chars().count() <= MAX_SESSION_ID_LEN
-                && !s.chars().any(char::is_control) =>
-        {
-            Some(Some(s.clone()))
-        }
-        Value::String(_) => {
-            errors.push(
-                FieldError::new(
-                    "/sessionId",
-                    ErrorCode::InvalidSessionId,
-                    format!(
-                        "'sessionId' must be 1 to {MAX_SESSION_ID_LEN} printable characters, or null for every session"
-                    ),
-                )
-                .with_value(v.clone()),
-            );
-            None
+        Value::String(s) => {
+            let parsed = SessionId::parse(s);
+            if parsed.is_none() {
+                errors.push(
+                    FieldError::new(
+                        "/sessionId",
+                        ErrorCode::InvalidSessionId,
+                        format!(
+                            "'sessionId' must be 1 to {} printable characters, or null for every session",
+                            SessionId::MAX_LEN
+                        ),
+                    )
+                    .with_value(v.clone()),
+                );
+            }
+            parsed.map(Some)
         }
         _ => {
             errors.push(wrong_type("/sessionId", "a string or null", v));

@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::catalog::Catalog;
+use crate::ids::SessionId;
 use crate::secret::WebhookSecret;
 use crate::validation::{ErrorCode, FieldError, closest, pointer_token, type_name};
 
@@ -44,7 +45,7 @@ pub struct Registration {
     pub url: String,
     pub events: Vec<String>,
     pub secret: Option<WebhookSecret>,
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     pub description: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub active: bool,
@@ -57,7 +58,7 @@ pub struct RegistrationPatch {
     pub url: Option<String>,
     pub events: Option<Vec<String>>,
     pub secret: Option<WebhookSecret>,
-    pub session_id: Option<Option<String>>,
+    pub session_id: Option<Option<SessionId>>,
     pub description: Option<Option<String>>,
     pub headers: Option<BTreeMap<String, String>>,
     pub active: Option<bool>,
@@ -70,7 +71,7 @@ pub struct RegistrationPatch {
 pub struct Normalized {
     pub url: String,
     pub events: Vec<String>,
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     pub description: Option<String>,
     /// Names of the custom headers (their values may be credentials: never echoed).
     pub header_names: Vec<String>,

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::catalog::{CANONICAL_BASE, Catalog};
+use crate::ids::SessionId;
 
 fn catalog() -> Catalog {
     Catalog::load(CANONICAL_BASE).expect("the embedded catalog loads")
@@ -446,14 +447,15 @@ fn session_id_is_1_to_128_printable_characters_or_null() {
     assert_eq!(
         ok(&body_with("sessionId", json!("shop-main")))
             .session_id
-            .as_deref(),
+            .as_ref()
+            .map(SessionId::as_str),
         Some("shop-main")
     );
     assert_eq!(ok(&body_with("sessionId", json!(null))).session_id, None);
     let long = "s".repeat(128);
     assert_eq!(
         ok(&body_with("sessionId", json!(long))).session_id,
-        Some(long)
+        SessionId::parse(&long)
     );
     for bad in [
         json!(""),

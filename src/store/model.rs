@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-pub use crate::ids::{DeliveryId, EventId, WebhookId};
+pub use crate::ids::{DeliveryId, EventId, SessionId, WebhookId};
 pub use crate::outcome::{DisabledReason, NotDispatched};
 use crate::secret::WebhookSecret;
 
@@ -33,7 +33,7 @@ pub struct Webhook {
     pub id: WebhookId,
     pub url: String,
     pub events: Vec<String>,
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     pub description: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub secret: WebhookSecret,
@@ -50,7 +50,7 @@ pub struct NewEvent {
     pub id: EventId,
     pub idempotency_key: String,
     pub event: String,
-    pub session_id: String,
+    pub session_id: SessionId,
     pub data: Value,
     /// RFC 3339, when the event occurred.
     pub occurred: String,

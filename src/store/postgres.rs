@@ -240,7 +240,7 @@ impl PostgresStore {
         let mut sessions: Vec<i32> = events
             .iter()
             .filter(|e| e.status.is_some())
-            .map(|e| lock_hash(&e.session_id))
+            .map(|e| lock_hash(e.session_id.as_str()))
             .collect();
         sessions.sort_unstable();
         sessions.dedup();
@@ -1009,7 +1009,7 @@ async fn dispatch_one(
             let outcome = IngestOutcome::status_unchanged(
                 event_id,
                 &e.idempotency_key,
-                &e.session_id,
+                e.session_id.as_str(),
                 status,
             );
             sqlx::query(

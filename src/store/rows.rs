@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{
     AttemptInfo, ClaimedDelivery, DeliveryEvent, DeliveryId, DeliveryInfo, DeliveryState, EventId,
-    IgnoredSummary, StateCounts, StoreError, StoreResult, Webhook, WebhookId,
+    IgnoredSummary, SessionId, StateCounts, StoreError, StoreResult, Webhook, WebhookId,
 };
 use crate::secret::WebhookSecret;
 use crate::secret::at_rest::AtRest;
@@ -98,7 +98,7 @@ pub(super) fn webhook<R: RowExt>(row: &R, at_rest: &AtRest) -> StoreResult<Webho
         id,
         url: row.text("url")?,
         events: row.json("events")?,
-        session_id: row.opt_text("session_id")?,
+        session_id: row.opt_text("session_id")?.map(SessionId::from_stored),
         description: row.opt_text("description")?,
         headers,
         secret,

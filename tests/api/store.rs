@@ -32,7 +32,7 @@ async fn results_of_deleted_deliveries_do_not_sink_a_batch() {
         id: wabridge::ids::EventId::from_stored("evt_1"),
         idempotency_key: "qr_1".into(),
         event: "session.qr".into(),
-        session_id: "s1".into(),
+        session_id: wabridge::ids::SessionId::from_stored("s1"),
         data: json!({"sessionId": "s1", "qr": "x"}),
         occurred: "2026-11-28T10:00:00Z".into(),
         source: EventSource::Api,

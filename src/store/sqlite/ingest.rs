@@ -39,7 +39,7 @@ impl Prepared {
             id: e.id.to_string(),
             key: e.idempotency_key.clone(),
             event: e.event.clone(),
-            session: e.session_id.clone(),
+            session: e.session_id.to_string(),
             data: to_json(&e.data)?,
             occurred: e.occurred.clone(),
             source: e.source,
