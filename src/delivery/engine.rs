@@ -573,7 +573,7 @@ mod tests {
         store
             .create_webhook(&Webhook {
                 id: WebhookId::from_stored("wh_p"),
-                url: "http://127.0.0.1:9/panic".into(),
+                url: crate::target_url::TargetUrl::parse("http://127.0.0.1:9/panic").unwrap(),
                 events: vec!["*".into()],
                 session_id: None,
                 description: None,

@@ -323,7 +323,8 @@ mod tests {
         ClaimedDelivery {
             id: DeliveryId::from_stored(format!("{webhook}-d{n}")),
             webhook_id: WebhookId::from_stored(webhook),
-            url: format!("http://127.0.0.1:9/{webhook}"),
+            url: crate::target_url::TargetUrl::parse(&format!("http://127.0.0.1:9/{webhook}"))
+                .unwrap(),
             secret: WebhookSecret::generate(),
             headers: BTreeMap::new(),
             rate_limit: None,
@@ -342,7 +343,7 @@ mod tests {
     fn webhook(id: &str, url: &str, active: bool) -> Webhook {
         Webhook {
             id: WebhookId::from_stored(id),
-            url: url.into(),
+            url: crate::target_url::TargetUrl::parse(url).unwrap(),
             events: vec!["*".into()],
             session_id: None,
             description: None,

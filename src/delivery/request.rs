@@ -113,7 +113,7 @@ mod tests {
         ClaimedDelivery {
             id: crate::store::DeliveryId::from_stored("dlv_0193"),
             webhook_id: crate::store::WebhookId::from_stored("wh_1"),
-            url: "https://example.com/hook".into(),
+            url: crate::target_url::TargetUrl::parse("https://example.com/hook").unwrap(),
             secret: WebhookSecret::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap(),
             headers: [
                 ("X-Custom".to_owned(), "yes".to_owned()),

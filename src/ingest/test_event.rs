@@ -107,7 +107,7 @@ mod tests {
     fn webhook(events: &[&str], session: Option<&str>) -> Webhook {
         Webhook {
             id: crate::store::WebhookId::from_stored("wh_1"),
-            url: "http://127.0.0.1/hook".into(),
+            url: crate::target_url::TargetUrl::parse("http://127.0.0.1/hook").unwrap(),
             events: events.iter().map(|e| (*e).to_owned()).collect(),
             session_id: session.map(SessionId::from_stored),
             description: None,

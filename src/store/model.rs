@@ -7,6 +7,7 @@ use serde_json::Value;
 pub use crate::ids::{DeliveryId, EventId, SessionId, WebhookId};
 pub use crate::outcome::{DisabledReason, NotDispatched};
 use crate::secret::WebhookSecret;
+pub use crate::target_url::TargetUrl;
 
 /// Who a key belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +32,7 @@ impl KeyRole {
 #[derive(Debug, Clone)]
 pub struct Webhook {
     pub id: WebhookId,
-    pub url: String,
+    pub url: TargetUrl,
     pub events: Vec<String>,
     pub session_id: Option<SessionId>,
     pub description: Option<String>,
@@ -107,7 +108,7 @@ pub struct IngestOutcome {
 pub struct ClaimedDelivery {
     pub id: DeliveryId,
     pub webhook_id: WebhookId,
-    pub url: String,
+    pub url: TargetUrl,
     pub secret: WebhookSecret,
     pub headers: BTreeMap<String, String>,
     pub rate_limit: Option<f64>,

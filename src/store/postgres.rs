@@ -611,7 +611,7 @@ impl Store for PostgresStore {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&w.id)
-        .bind(&w.url)
+        .bind(w.url.as_str())
         .bind(to_json(&w.events)?)
         .bind(&w.session_id)
         .bind(&w.description)
@@ -885,7 +885,7 @@ impl Store for PostgresStore {
              active = $7, rate_limit = $8, disabled_reason = $9, updated_at = $10 \
              WHERE id = $11 AND updated_at = $12 AND active = $13 AND disabled_reason IS NOT DISTINCT FROM $14",
         )
-        .bind(&w.url)
+        .bind(w.url.as_str())
         .bind(to_json(&w.events)?)
         .bind(&w.session_id)
         .bind(&w.description)

@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{
     AttemptInfo, ClaimedDelivery, DeliveryEvent, DeliveryId, DeliveryInfo, DeliveryState, EventId,
-    IgnoredSummary, SessionId, StateCounts, StoreError, StoreResult, Webhook, WebhookId,
+    IgnoredSummary, SessionId, StateCounts, StoreError, StoreResult, TargetUrl, Webhook, WebhookId,
 };
 use crate::secret::WebhookSecret;
 use crate::secret::at_rest::AtRest;
@@ -39,6 +39,11 @@ pub(super) trait RowExt {
     fn opt_status(&self, col: &str) -> StoreResult<Option<u16>>;
     fn flag(&self, col: &str) -> StoreResult<bool>;
     fn opt_real(&self, col: &str) -> StoreResult<Option<f64>>;
+
+    /// A registration's target URL, as [`TargetUrl::as_str`] stored it.
+    fn url(&self, col: &str) -> StoreResult<TargetUrl> {
+        TargetUrl::from_stored(&self.text(col)?).map_err(corrupt)
+    }
 
     fn json<T: serde::de::DeserializeOwned>(&self, col: &str) -> StoreResult<T> {
         serde_json::from_str(&self.text(col)?).map_err(corrupt)
@@ -96,7 +101,7 @@ pub(super) fn webhook<R: RowExt>(row: &R, at_rest: &AtRest) -> StoreResult<Webho
     let (secret, headers) = row.secrets(at_rest, id.as_str())?;
     Ok(Webhook {
         id,
-        url: row.text("url")?,
+        url: row.url("url")?,
         events: row.json("events")?,
         session_id: row.opt_text("session_id")?.map(SessionId::from_stored),
         description: row.opt_text("description")?,
@@ -118,7 +123,7 @@ pub(super) fn claimed<R: RowExt>(row: &R, at_rest: &AtRest) -> StoreResult<Claim
     Ok(ClaimedDelivery {
         id: DeliveryId::from_stored(row.text("id")?),
         webhook_id,
-        url: row.text("url")?,
+        url: row.url("url")?,
         secret,
         headers,
         rate_limit: row.opt_real("rate_limit")?,

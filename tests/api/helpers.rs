@@ -644,7 +644,7 @@ pub mod store_fixtures {
     pub fn webhook(id: &str, events: &[&str], now: i64) -> Webhook {
         Webhook {
             id: wabridge::ids::WebhookId::from_stored(id),
-            url: "http://127.0.0.1:9/hook".into(),
+            url: wabridge::target_url::TargetUrl::parse("http://127.0.0.1:9/hook").unwrap(),
             events: events.iter().map(|e| (*e).to_owned()).collect(),
             session_id: None,
             description: None,

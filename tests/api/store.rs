@@ -14,7 +14,7 @@ async fn results_of_deleted_deliveries_do_not_sink_a_batch() {
     let now = wabridge::clock::now_ms();
     let webhook = |id: &str| Webhook {
         id: WebhookId::from_stored(id),
-        url: "https://example.com/hook".into(),
+        url: wabridge::target_url::TargetUrl::parse("https://example.com/hook").unwrap(),
         events: vec!["*".into()],
         session_id: None,
         description: None,

@@ -11,9 +11,10 @@ use super::writer::NotCommitted;
 use crate::ids::{DeliveryId, WebhookId};
 use crate::secret::WebhookSecret;
 use crate::secret::at_rest::AtRest;
-use crate::store::rows::to_json;
+use crate::store::rows::{corrupt, to_json};
 use crate::store::{
-    ClaimedDelivery, EventSource, IngestOutcome, NewEvent, StoreError, StoreResult, new_claim_token,
+    ClaimedDelivery, EventSource, IngestOutcome, NewEvent, StoreError, StoreResult, TargetUrl,
+    new_claim_token,
 };
 
 /// What an ingest answers: the outcomes, and the deliveries leased for the hand-off.
@@ -185,7 +186,7 @@ type DeliveryRow<'a> = (DeliveryId, &'a str, String, Option<i64>, Option<i64>);
 
 /// A target registration as the hand-off needs it (parsed once per batch).
 struct Target {
-    url: String,
+    url: TargetUrl,
     secret: WebhookSecret,
     headers: BTreeMap<String, String>,
     rate_limit: Option<f64>,
@@ -265,7 +266,7 @@ pub(super) async fn write_merged(
             registrations.insert(
                 webhook_id.clone(),
                 Target {
-                    url: row.try_get(2)?,
+                    url: TargetUrl::from_stored(row.try_get(2)?).map_err(corrupt)?,
                     secret,
                     headers,
                     rate_limit: row.try_get(5)?,

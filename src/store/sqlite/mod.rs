@@ -408,7 +408,7 @@ impl Store for SqliteStore {
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&w.id)
-            .bind(&w.url)
+            .bind(w.url.as_str())
             .bind(&events)
             .bind(&w.session_id)
             .bind(&w.description)
@@ -735,7 +735,7 @@ impl Store for SqliteStore {
                 "UPDATE webhooks SET url = ?, events = ?, session_id = ?, description = ?, headers = ?, secret = ?, active = ?, rate_limit = ?, disabled_reason = ?, updated_at = ? \
                  WHERE id = ? AND updated_at = ? AND active = ? AND disabled_reason IS ?",
             )
-            .bind(&w.url)
+            .bind(w.url.as_str())
             .bind(&events)
             .bind(&w.session_id)
             .bind(&w.description)
