@@ -132,10 +132,64 @@ id_type!(
     "dlv"
 );
 
-/// `dlv_…`: one delivery of one event to one registration, as the store's ingest writes it
-/// (until the store carries [`DeliveryId`]).
-pub fn delivery_id() -> String {
-    prefixed("dlv")
+/// A WhatsApp session's name, as engines send it and registrations filter on: 1 to
+/// [`SessionId::MAX_LEN`] characters, not only white space, no control character. The rule
+/// lives here once; ingest and registration each word their own problem when it fails.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, sqlx::Type)]
+#[serde(transparent)]
+#[sqlx(transparent)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// Most characters (not bytes) a session id may have.
+    pub const MAX_LEN: usize = 128;
+
+    /// A session id given from outside (an ingested event, a registration, an engine's
+    /// delivery), if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        (!text.trim().is_empty()
+            && text.chars().count() <= Self::MAX_LEN
+            && !text.chars().any(char::is_control))
+        .then(|| Self(text.to_owned()))
+    }
+
+    /// A session id taken as it is, without checking it: one read back from the store, or a
+    /// fixture in a test.
+    pub fn from_stored(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl AsRef<str> for SessionId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for SessionId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for SessionId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
 }
 
 #[cfg(test)]
@@ -167,5 +221,15 @@ mod tests {
             assert!(WebhookId::parse(text).is_err(), "{text}");
         }
         assert!(WebhookId::parse("wh_0193abcdef0123456789abcdef012345").is_ok());
+    }
+
+    #[test]
+    fn session_ids_are_1_to_128_printable_characters() {
+        for ok in ["s1", "shop main", &"é".repeat(128)] {
+            assert_eq!(SessionId::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "   ", "a\nb", "tab\t", &"s".repeat(129)] {
+            assert!(SessionId::parse(bad).is_none(), "{bad:?}");
+        }
     }
 }

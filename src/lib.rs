@@ -21,4 +21,5 @@ pub mod registration;
 pub mod retention;
 pub mod secret;
 pub mod store;
+pub mod target_url;
 pub mod validation;

@@ -48,7 +48,7 @@ pub async fn retention(events: usize) -> RetentionRun {
     store
         .create_webhook(&Webhook {
             id: wabridge::ids::WebhookId::from_stored("wh_bench"),
-            url: "http://127.0.0.1:9/hook".into(),
+            url: wabridge::target_url::TargetUrl::parse("http://127.0.0.1:9/hook").unwrap(),
             events: vec!["*".into()],
             session_id: None,
             description: None,
@@ -74,7 +74,7 @@ pub async fn retention(events: usize) -> RetentionRun {
                     id: wabridge::ids::EventId::new(),
                     idempotency_key: key,
                     event: "message.received".into(),
-                    session_id: "bench".into(),
+                    session_id: wabridge::ids::SessionId::from_stored("bench"),
                     data,
                     occurred: "2026-12-03T10:00:00Z".into(),
                     source: EventSource::Api,

@@ -13,7 +13,7 @@ use super::retry::{
     AttemptVerdict, RetrySchedule, classify_status, jitter_sample, parse_retry_after,
 };
 use crate::clock;
-use crate::store::{AttemptNext, AttemptRecord, ClaimedDelivery};
+use crate::store::{AttemptNext, AttemptRecord, ClaimedDelivery, TargetUrl};
 
 /// Most of a response body read (and dropped) so the connection can be reused.
 const MAX_DRAIN: usize = 64 * 1024;
@@ -45,7 +45,11 @@ pub async fn run(
         l.until_ready().await;
     }
     #[cfg(test)]
-    if ctx.panic_on.as_ref().is_some_and(|p| d.url.contains(p)) {
+    if ctx
+        .panic_on
+        .as_ref()
+        .is_some_and(|p| d.url.as_str().contains(p))
+    {
         panic!("injected panic for {}", d.id);
     }
     let attempt = d.attempts + 1;
@@ -123,11 +127,11 @@ pub async fn run(
 /// POSTs the body; the status and any `Retry-After`, or a readable error.
 async fn send(
     ctx: &AttemptContext,
-    url: &str,
+    url: &TargetUrl,
     headers: reqwest::header::HeaderMap,
     body: Vec<u8>,
 ) -> Result<(u16, Option<Duration>), String> {
-    let url = url::Url::parse(url).map_err(|e| format!("the stored url is invalid: {e}"))?;
+    let url = url.url();
     // The resolver checks names; IP literals never reach it, so check them here.
     let literal = match url.host() {
         Some(Host::Ipv4(ip)) => Some(ip.into()),
@@ -142,7 +146,7 @@ async fn send(
     }
     let mut resp = ctx
         .client
-        .post(url)
+        .post(url.clone())
         .headers(headers)
         .body(body)
         .timeout(ctx.timeout)

@@ -28,7 +28,7 @@ use super::lanes::Lanes;
 use super::net_policy::NetPolicy;
 use super::retry::{RetrySchedule, jitter_sample};
 use crate::clock;
-use crate::store::{AttemptNext, AttemptRecord, HeldLease, Store, WebhookId};
+use crate::store::{AttemptNext, AttemptRecord, DeliveryId, HeldLease, Store, WebhookId};
 
 /// Longest idle wait between two looks at the store.
 const MAX_IDLE: Duration = Duration::from_secs(1);
@@ -104,7 +104,7 @@ impl Engine {
 /// What the engine knows of an attempt it started, to book it if its task panics.
 struct Started {
     webhook_id: WebhookId,
-    delivery_id: String,
+    delivery_id: DeliveryId,
     attempts: u32,
     retry_base: u32,
     claim_token: i64,
@@ -154,7 +154,7 @@ async fn claim(
 /// Starts every queued delivery that has a lane and a global slot.
 fn start_ready(
     lanes: &mut Lanes,
-    tasks: &mut JoinSet<(WebhookId, String)>,
+    tasks: &mut JoinSet<(WebhookId, DeliveryId)>,
     started: &mut HashMap<Id, Started>,
     ctx: &Arc<AttemptContext>,
     results: &mpsc::Sender<AttemptRecord>,
@@ -187,7 +187,7 @@ struct Running {
     store: Arc<dyn Store>,
     ctx: Arc<AttemptContext>,
     lanes: Lanes,
-    tasks: JoinSet<(WebhookId, String)>,
+    tasks: JoinSet<(WebhookId, DeliveryId)>,
     started: HashMap<Id, Started>,
     results: mpsc::Sender<AttemptRecord>,
     /// Registrations that may have due deliveries in the store that a claim did not take.
@@ -197,7 +197,7 @@ struct Running {
 
 impl Running {
     /// Books a finished (or panicked) attempt.
-    fn finished(&mut self, done: Result<(Id, (WebhookId, String)), tokio::task::JoinError>) {
+    fn finished(&mut self, done: Result<(Id, (WebhookId, DeliveryId)), tokio::task::JoinError>) {
         let (webhook_id, delivery_id) = match done {
             Ok((id, pair)) => {
                 self.started.remove(&id);
@@ -440,12 +440,12 @@ async fn renew(store: &dyn Store, lanes: &mut Lanes, lease_ms: i64) {
     if renewed.len() >= held.len() {
         return;
     }
-    let renewed: HashSet<&str> = renewed.iter().map(String::as_str).collect();
+    let renewed: HashSet<DeliveryId> = renewed.into_iter().collect();
     // Also here: running attempts whose result was recorded a moment ago (lease cleared) but
     // that the loop has not reaped yet. Forgetting those is harmless; only queued ones count.
-    let lost: Vec<String> = held
+    let lost: Vec<DeliveryId> = held
         .into_iter()
-        .filter(|l| !renewed.contains(l.delivery_id.as_str()))
+        .filter(|l| !renewed.contains(&l.delivery_id))
         .map(|l| l.delivery_id)
         .collect();
     let dropped = lanes.lost(&lost);
@@ -551,7 +551,7 @@ mod tests {
             id: crate::ids::EventId::new(),
             idempotency_key: key.into(),
             event: "message.received".into(),
-            session_id: "s1".into(),
+            session_id: crate::ids::SessionId::from_stored("s1"),
             data: json!({"id": key}),
             occurred: "2026-11-28T10:00:00Z".into(),
             source: EventSource::Api,
@@ -573,7 +573,7 @@ mod tests {
         store
             .create_webhook(&Webhook {
                 id: WebhookId::from_stored("wh_p"),
-                url: "http://127.0.0.1:9/panic".into(),
+                url: crate::target_url::TargetUrl::parse("http://127.0.0.1:9/panic").unwrap(),
                 events: vec!["*".into()],
                 session_id: None,
                 description: None,
@@ -591,7 +591,7 @@ mod tests {
             .ingest(&[event("p1"), event("p2")], now)
             .await
             .unwrap();
-        let ids: Vec<String> = out.iter().flat_map(|o| o.deliveries.clone()).collect();
+        let ids: Vec<DeliveryId> = out.iter().flat_map(|o| o.deliveries.clone()).collect();
         assert_eq!(ids.len(), 2);
 
         let policy = Arc::new(NetPolicy::default());

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use governor::DefaultDirectRateLimiter;
 
 use super::attempt;
-use crate::store::{ClaimedDelivery, HeldLease, Webhook, WebhookId};
+use crate::store::{ClaimedDelivery, DeliveryId, HeldLease, Webhook, WebhookId};
 
 /// Deliveries held (in flight or queued) per registration, in lanes' worth.
 pub const HOLD_FACTOR: usize = 4;
@@ -46,7 +46,7 @@ pub struct Lanes {
     order: VecDeque<WebhookId>,
     /// Every held delivery id and the token of its claim (a claim may return one again if its
     /// lease ran out meanwhile).
-    ids: HashMap<String, i64>,
+    ids: HashMap<DeliveryId, i64>,
     /// Rate limiters of rate-limited registrations, with the rate they were built for.
     limiters: HashMap<WebhookId, (f64, Arc<DefaultDirectRateLimiter>)>,
     /// Lanes per registration.
@@ -86,7 +86,7 @@ impl Lanes {
 
     /// Is this delivery held?
     #[cfg(test)]
-    pub fn holds(&self, delivery_id: &str) -> bool {
+    pub fn holds(&self, delivery_id: &DeliveryId) -> bool {
         self.ids.contains_key(delivery_id)
     }
 
@@ -189,7 +189,7 @@ impl Lanes {
 
     /// An attempt finished. True when its registration now holds little enough that claiming
     /// more for it is worth a look.
-    pub fn finished(&mut self, webhook_id: &WebhookId, delivery_id: &str) -> bool {
+    pub fn finished(&mut self, webhook_id: &WebhookId, delivery_id: &DeliveryId) -> bool {
         self.ids.remove(delivery_id);
         let half = (self.hold_cap() / 2).max(1);
         let Some(lane) = self.per_webhook.get_mut(webhook_id) else {
@@ -207,7 +207,7 @@ impl Lanes {
     /// dropped: they must not be sent by this process. In-flight ones are only forgotten for
     /// renewal (their result is fenced by the claim token). Returns how many queued ones were
     /// dropped.
-    pub fn lost(&mut self, delivery_ids: &[String]) -> usize {
+    pub fn lost(&mut self, delivery_ids: &[DeliveryId]) -> usize {
         let mut dropped = 0;
         let mut emptied = Vec::new();
         for id in delivery_ids {
@@ -321,9 +321,10 @@ mod tests {
 
     fn delivery(webhook: &str, n: usize) -> ClaimedDelivery {
         ClaimedDelivery {
-            id: format!("{webhook}-d{n}"),
+            id: DeliveryId::from_stored(format!("{webhook}-d{n}")),
             webhook_id: WebhookId::from_stored(webhook),
-            url: format!("http://127.0.0.1:9/{webhook}"),
+            url: crate::target_url::TargetUrl::parse(&format!("http://127.0.0.1:9/{webhook}"))
+                .unwrap(),
             secret: WebhookSecret::generate(),
             headers: BTreeMap::new(),
             rate_limit: None,
@@ -342,7 +343,7 @@ mod tests {
     fn webhook(id: &str, url: &str, active: bool) -> Webhook {
         Webhook {
             id: WebhookId::from_stored(id),
-            url: url.into(),
+            url: crate::target_url::TargetUrl::parse(url).unwrap(),
             events: vec!["*".into()],
             session_id: None,
             description: None,
@@ -493,9 +494,13 @@ mod tests {
         let mut lanes = lanes_with(1, &["a"], 3);
         let running = lanes.ready(1);
         assert_eq!(lanes.leases().len(), 3);
-        let dropped = lanes.lost(&[running[0].id.clone(), "a-d2".into(), "unknown".into()]);
+        let dropped = lanes.lost(&[
+            running[0].id.clone(),
+            DeliveryId::from_stored("a-d2"),
+            DeliveryId::from_stored("unknown"),
+        ]);
         assert_eq!(dropped, 1, "only queued deliveries are dropped");
-        assert!(!lanes.holds("a-d2") && !lanes.holds(&running[0].id));
+        assert!(!lanes.holds(&DeliveryId::from_stored("a-d2")) && !lanes.holds(&running[0].id));
         assert_eq!(lanes.held(), 1);
         lanes.finished(&WebhookId::from_stored("a"), &running[0].id);
         let next = lanes.ready(1);

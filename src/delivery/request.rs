@@ -32,7 +32,7 @@ pub fn envelope_body(d: &ClaimedDelivery) -> Result<Vec<u8>, serde_json::Error> 
         session_id: &d.session_id,
         timestamp: &d.occurred,
         idempotency_key: &d.idempotency_key,
-        delivery_id: &d.id,
+        delivery_id: d.id.as_str(),
         data: serde_json::from_str(&d.data)?,
         test: d.is_test,
     })
@@ -46,7 +46,7 @@ pub fn stored_envelope_body(e: &DeliveryEvent) -> Result<Vec<u8>, serde_json::Er
         session_id: &e.session_id,
         timestamp: &e.occurred,
         idempotency_key: &e.idempotency_key,
-        delivery_id: &e.delivery_id,
+        delivery_id: e.delivery_id.as_str(),
         data: serde_json::from_str(&e.data)?,
         test: e.is_test,
     })
@@ -88,7 +88,7 @@ pub fn delivery_headers(
     );
     set("x-openwa-event", d.event.clone());
     set("x-openwa-idempotency-key", d.idempotency_key.clone());
-    set("x-openwa-delivery-id", d.id.clone());
+    set("x-openwa-delivery-id", d.id.to_string());
     set(
         "x-openwa-retry-count",
         attempt.saturating_sub(1).to_string(),
@@ -111,9 +111,9 @@ mod tests {
 
     fn claimed() -> ClaimedDelivery {
         ClaimedDelivery {
-            id: "dlv_0193".into(),
+            id: crate::store::DeliveryId::from_stored("dlv_0193"),
             webhook_id: crate::store::WebhookId::from_stored("wh_1"),
-            url: "https://example.com/hook".into(),
+            url: crate::target_url::TargetUrl::parse("https://example.com/hook").unwrap(),
             secret: WebhookSecret::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap(),
             headers: [
                 ("X-Custom".to_owned(), "yes".to_owned()),

@@ -14,7 +14,7 @@ use crate::adapters::Translated;
 use crate::catalog::{Catalog, Lookup, suggest, unknown_event_message};
 use crate::clock;
 use crate::idempotency::{Occurrence, idempotency_key};
-use crate::ids;
+use crate::ids::{self, SessionId};
 use crate::store::{EventSource, NewEvent};
 use crate::validation::{ErrorCode, FieldError, pointer_token, type_name};
 use shape::{Misfit, Shape};
@@ -27,9 +27,6 @@ pub use translation::{CheckedTranslation, check_translation};
 const KNOWN_FIELDS: &[&str] = &["event", "sessionId", "data", "occurredAt", "eventId"];
 /// `ingest.json`'s `eventId` `maxLength` (for messages; a test holds it to the schema).
 const MAX_EVENT_ID_LEN: usize = 200;
-/// Not in `ingest.json`: the contract snapshot keeps that file as served, and its description
-/// of `sessionId` states this limit in words.
-const MAX_SESSION_ID_LEN: usize = 128;
 
 /// One ingested event, checked: its shape by the compiled `schemas/ingest.json` ([`Shape`]),
 /// then what a schema cannot say (the name against this bridge's catalog, the session id's
@@ -292,28 +289,25 @@ fn name_problem(catalog: &Catalog, name: &str, pointer: &str) -> Option<FieldErr
 }
 
 /// A session id, or a problem pushed onto `errors`: the schema's rules (a string, not empty)
-/// and what it cannot say (not only white space, at most 128 characters, no control character).
-fn check_session_id(v: &Value, pointer: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    match v {
-        Value::String(s)
-            if !s.trim().is_empty()
-                && s.chars().count() <= MAX_SESSION_ID_LEN
-                && !s.chars().any(char::is_control) =>
-        {
-            Some(s.clone())
-        }
-        other => {
-            errors.push(session_id_problem(other, pointer));
-            None
-        }
+/// and what it cannot say ([`SessionId::parse`]: not only white space, at most 128 characters,
+/// no control character; the limit is not in `ingest.json`, whose description of `sessionId`
+/// states it in words, since the contract snapshot keeps that file as served).
+fn check_session_id(v: &Value, pointer: &str, errors: &mut Vec<FieldError>) -> Option<SessionId> {
+    let parsed = v.as_str().and_then(SessionId::parse);
+    if parsed.is_none() {
+        errors.push(session_id_problem(v, pointer));
     }
+    parsed
 }
 
 fn session_id_problem(v: &Value, pointer: &str) -> FieldError {
     FieldError::new(
         pointer,
         ErrorCode::InvalidSessionId,
-        format!("'sessionId' must be 1 to {MAX_SESSION_ID_LEN} printable characters"),
+        format!(
+            "'sessionId' must be 1 to {} printable characters",
+            SessionId::MAX_LEN
+        ),
     )
     .with_value(scalar_or_null(v))
 }
@@ -340,13 +334,13 @@ fn check_payload(catalog: &Catalog, event: &str, data: &Value, pointer: &str) ->
 fn new_event(
     catalog: &Catalog,
     event: String,
-    session_id: String,
+    session_id: SessionId,
     data: Value,
     occurrence: &Occurrence<'_>,
     occurred: OffsetDateTime,
     source: EventSource,
 ) -> NewEvent {
-    let key = idempotency_key(&event, &session_id, &data, occurrence);
+    let key = idempotency_key(&event, session_id.as_str(), &data, occurrence);
     let status = (event == "session.status")
         .then(|| {
             data.get("status")

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::catalog::Catalog;
 use crate::clock;
 use crate::idempotency::test_key;
-use crate::ids;
+use crate::ids::{self, SessionId};
 use crate::store::{EventSource, NewEvent, Webhook};
 use crate::validation::{ErrorCode, FieldError};
 
@@ -74,11 +74,12 @@ pub fn test_event(
         .session_id
         .clone()
         .or_else(|| {
+            // The catalog's own example: taken as it is.
             data.get("sessionId")
                 .and_then(Value::as_str)
-                .map(str::to_owned)
+                .map(SessionId::from_stored)
         })
-        .unwrap_or_else(|| "test".to_owned());
+        .unwrap_or_else(|| SessionId::from_stored("test"));
     let id = ids::EventId::new();
     Ok(NewEvent {
         idempotency_key: test_key(id.as_str()),
@@ -106,9 +107,9 @@ mod tests {
     fn webhook(events: &[&str], session: Option<&str>) -> Webhook {
         Webhook {
             id: crate::store::WebhookId::from_stored("wh_1"),
-            url: "http://127.0.0.1/hook".into(),
+            url: crate::target_url::TargetUrl::parse("http://127.0.0.1/hook").unwrap(),
             events: events.iter().map(|e| (*e).to_owned()).collect(),
-            session_id: session.map(str::to_owned),
+            session_id: session.map(SessionId::from_stored),
             description: None,
             headers: Default::default(),
             secret: WebhookSecret::generate(),
@@ -144,7 +145,7 @@ mod tests {
         let w = webhook(&["message.*"], None);
         let e = test_event(&catalog, &w, None, clock::now()).unwrap();
         assert!(e.event.starts_with("message."), "{}", e.event);
-        assert!(!e.session_id.is_empty());
+        assert!(!e.session_id.as_str().is_empty());
     }
 
     #[test]

@@ -71,10 +71,10 @@ mod tests {
 
     fn registration() -> Registration {
         Registration {
-            url: "https://n8n.example/hook".into(),
+            url: crate::target_url::TargetUrl::parse("https://n8n.example/hook").unwrap(),
             events: vec!["message.*".into()],
             secret: None,
-            session_id: Some("s1".into()),
+            session_id: Some(crate::ids::SessionId::from_stored("s1")),
             description: None,
             headers: BTreeMap::from([("X-Team".into(), "a".into())]),
             active: true,

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 
+use crate::ids::SessionId;
 use crate::secret::WebhookSecret;
+pub use crate::target_url::MAX_URL_LEN;
+use crate::target_url::{TargetUrl, UrlProblem};
 use crate::validation::{ErrorCode, FieldError, pointer_token, type_name};
 
-pub const MAX_URL_LEN: usize = 2048;
-const MAX_SESSION_ID_LEN: usize = 128;
 const MAX_DESCRIPTION_LEN: usize = 1024;
 const MAX_HEADERS: usize = 32;
 
@@ -45,64 +46,43 @@ fn wrong_type(pointer: &str, what: &str, v: &Value) -> FieldError {
     .with_value(v.clone())
 }
 
-pub fn url(v: &Value, errors: &mut Vec<FieldError>) -> Option<String> {
+pub fn url(v: &Value, errors: &mut Vec<FieldError>) -> Option<TargetUrl> {
     let Some(raw) = v.as_str() else {
         errors.push(wrong_type("/url", "a string", v));
         return None;
     };
+    let problem = match TargetUrl::parse(raw) {
+        Ok(url) => return Some(url),
+        Err(problem) => problem,
+    };
     let fail = |msg: String| {
         FieldError::new("/url", ErrorCode::InvalidUrl, msg).with_value(Value::String(raw.into()))
     };
-    if raw.len() > MAX_URL_LEN {
-        errors.push(
-            FieldError::new(
-                "/url",
-                ErrorCode::InvalidUrl,
-                format!(
-                    "the url has {} characters; at most {MAX_URL_LEN}",
-                    raw.len()
-                ),
-            )
-            .with_value(Value::String(
-                raw.chars().take(64).collect::<String>() + "…",
-            )),
-        );
-        return None;
-    }
-    let parsed = match url::Url::parse(raw) {
-        Ok(u) => u,
-        Err(e) => {
-            errors.push(fail(format!(
-                "not an absolute http or https URL ({e}), e.g. https://n8n.example.com/webhook/abc"
-            )));
-            return None;
+    errors.push(match problem {
+        UrlProblem::TooLong(len) => FieldError::new(
+            "/url",
+            ErrorCode::InvalidUrl,
+            format!("the url has {len} characters; at most {MAX_URL_LEN}"),
+        )
+        .with_value(Value::String(
+            raw.chars().take(64).collect::<String>() + "…",
+        )),
+        UrlProblem::NotAUrl(e) => fail(format!(
+            "not an absolute http or https URL ({e}), e.g. https://n8n.example.com/webhook/abc"
+        )),
+        UrlProblem::Scheme(scheme) => {
+            fail(format!("the scheme must be http or https, not {scheme}"))
         }
-    };
-    if !matches!(parsed.scheme(), "http" | "https") {
-        errors.push(fail(format!(
-            "the scheme must be http or https, not {}",
-            parsed.scheme()
-        )));
-        return None;
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        errors.push(fail("the url has no host".into()));
-        return None;
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
+        UrlProblem::NoHost => fail("the url has no host".into()),
         // The value may hold a password: do not echo it.
-        errors.push(FieldError::new(
+        UrlProblem::Credentials => FieldError::new(
             "/url",
             ErrorCode::InvalidUrl,
             "the url must not carry a user name or password; use 'headers' (e.g. Authorization) instead",
-        ));
-        return None;
-    }
-    if parsed.fragment().is_some() {
-        errors.push(fail("the url must not have a #fragment".into()));
-        return None;
-    }
-    Some(parsed.to_string())
+        ),
+        UrlProblem::Fragment => fail("the url must not have a #fragment".into()),
+    });
+    None
 }
 
 /// `Ok(None)`: no secret given (null), one will be generated on create.
@@ -132,28 +112,25 @@ pub fn secret(v: &Value, errors: &mut Vec<FieldError>) -> Option<Option<WebhookS
     }
 }
 
-pub fn session_id(v: &Value, errors: &mut Vec<FieldError>) -> Option<Option<String>> {
+pub fn session_id(v: &Value, errors: &mut Vec<FieldError>) -> Option<Option<SessionId>> {
     match v {
         Value::Null => Some(None),
-        Value::String(s)
-            if !s.trim().is_empty()
-                && s.chars().count() <= MAX_SESSION_ID_LEN
-                && !s.chars().any(char::is_control) =>
-        {
-            Some(Some(s.clone()))
-        }
-        Value::String(_) => {
-            errors.push(
-                FieldError::new(
-                    "/sessionId",
-                    ErrorCode::InvalidSessionId,
-                    format!(
-                        "'sessionId' must be 1 to {MAX_SESSION_ID_LEN} printable characters, or null for every session"
-                    ),
-                )
-                .with_value(v.clone()),
-            );
-            None
+        Value::String(s) => {
+            let parsed = SessionId::parse(s);
+            if parsed.is_none() {
+                errors.push(
+                    FieldError::new(
+                        "/sessionId",
+                        ErrorCode::InvalidSessionId,
+                        format!(
+                            "'sessionId' must be 1 to {} printable characters, or null for every session",
+                            SessionId::MAX_LEN
+                        ),
+                    )
+                    .with_value(v.clone()),
+                );
+            }
+            parsed.map(Some)
         }
         _ => {
             errors.push(wrong_type("/sessionId", "a string or null", v));

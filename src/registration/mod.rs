@@ -17,7 +17,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::catalog::Catalog;
+use crate::ids::SessionId;
 use crate::secret::WebhookSecret;
+use crate::target_url::TargetUrl;
 use crate::validation::{ErrorCode, FieldError, closest, pointer_token, type_name};
 
 pub use events::check_events;
@@ -41,10 +43,10 @@ pub const KNOWN_FIELDS: &[&str] = &[
 /// A complete, valid registration (for create and validate).
 #[derive(Debug, Clone)]
 pub struct Registration {
-    pub url: String,
+    pub url: TargetUrl,
     pub events: Vec<String>,
     pub secret: Option<WebhookSecret>,
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     pub description: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub active: bool,
@@ -54,10 +56,10 @@ pub struct Registration {
 /// A partial update: `None` leaves a field as it is; `Some(None)` clears a nullable one.
 #[derive(Debug, Clone, Default)]
 pub struct RegistrationPatch {
-    pub url: Option<String>,
+    pub url: Option<TargetUrl>,
     pub events: Option<Vec<String>>,
     pub secret: Option<WebhookSecret>,
-    pub session_id: Option<Option<String>>,
+    pub session_id: Option<Option<SessionId>>,
     pub description: Option<Option<String>>,
     pub headers: Option<BTreeMap<String, String>>,
     pub active: Option<bool>,
@@ -68,9 +70,9 @@ pub struct RegistrationPatch {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Normalized {
-    pub url: String,
+    pub url: TargetUrl,
     pub events: Vec<String>,
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     pub description: Option<String>,
     /// Names of the custom headers (their values may be credentials: never echoed).
     pub header_names: Vec<String>,

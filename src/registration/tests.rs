@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::catalog::{CANONICAL_BASE, Catalog};
+use crate::ids::SessionId;
+use crate::target_url::TargetUrl;
 
 fn catalog() -> Catalog {
     Catalog::load(CANONICAL_BASE).expect("the embedded catalog loads")
@@ -162,7 +164,10 @@ fn url_is_at_most_2048_characters() {
     let base = "https://n8n.example.com/";
     let at_limit = format!("{base}{}", "a".repeat(MAX_URL_LEN - base.len()));
     assert_eq!(at_limit.len(), 2048);
-    assert_eq!(ok(&body_with("url", json!(at_limit))).url, at_limit);
+    assert_eq!(
+        ok(&body_with("url", json!(at_limit))).url.as_str(),
+        at_limit
+    );
 
     let too_long = format!("{at_limit}b");
     let e = one_error(&body_with("url", json!(too_long)));
@@ -446,14 +451,15 @@ fn session_id_is_1_to_128_printable_characters_or_null() {
     assert_eq!(
         ok(&body_with("sessionId", json!("shop-main")))
             .session_id
-            .as_deref(),
+            .as_ref()
+            .map(SessionId::as_str),
         Some("shop-main")
     );
     assert_eq!(ok(&body_with("sessionId", json!(null))).session_id, None);
     let long = "s".repeat(128);
     assert_eq!(
         ok(&body_with("sessionId", json!(long))).session_id,
-        Some(long)
+        SessionId::parse(&long)
     );
     for bad in [
         json!(""),
@@ -796,7 +802,10 @@ fn a_patch_parses_the_fields_given() {
     assert_eq!(p.events.unwrap(), vec!["session.*", "message.ack"]);
     assert_eq!(p.session_id, Some(None), "null clears the session filter");
     assert_eq!(p.description, Some(Some("paused".to_owned())));
-    assert_eq!(p.url.as_deref(), Some("https://n8n.example.com/other"));
+    assert_eq!(
+        p.url.as_ref().map(TargetUrl::as_str),
+        Some("https://n8n.example.com/other")
+    );
     assert_eq!(p.secret.unwrap().expose(), "a-plain-openwa-secret");
     assert_eq!(p.rate_limit, Some(None));
     assert_eq!(p.headers.unwrap().len(), 1);

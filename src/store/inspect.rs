@@ -5,7 +5,7 @@
 /// that signs it.
 #[derive(Debug, Clone)]
 pub struct DeliveryEvent {
-    pub delivery_id: String,
+    pub delivery_id: super::DeliveryId,
     pub webhook_id: super::WebhookId,
     pub event: String,
     pub session_id: String,

@@ -209,7 +209,11 @@ pub trait Store: Send + Sync + 'static {
     /// taken over by another claim, or cleared by a result, is not extended. Returns the ids of
     /// the deliveries whose leases were extended; the others are lost to this holder. With
     /// `until_ms` in the past, hands the leases back (claimable at once).
-    async fn renew_leases(&self, leases: &[HeldLease], until_ms: i64) -> StoreResult<Vec<String>>;
+    async fn renew_leases(
+        &self,
+        leases: &[HeldLease],
+        until_ms: i64,
+    ) -> StoreResult<Vec<DeliveryId>>;
     /// Start-up: releases the leases that can only be left over from a dead run, and returns
     /// how many. SQLite releases all (one process per file: whoever held them is gone);
     /// PostgreSQL releases none (other instances may be working; a dead one's leases run out).
@@ -222,12 +226,12 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryInfo>>;
-    async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryInfo>>;
+    async fn get_delivery(&self, id: &DeliveryId) -> StoreResult<Option<DeliveryInfo>>;
     /// Puts dead deliveries back to pending (one, or all of a registration); returns how many.
     async fn redrive(
         &self,
         webhook_id: &WebhookId,
-        delivery_id: Option<&str>,
+        delivery_id: Option<&DeliveryId>,
         now_ms: i64,
     ) -> StoreResult<u64>;
     /// Deliveries by state, for metrics and readiness: the counters kept by triggers, whatever
@@ -261,7 +265,7 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> StoreResult<StateCounts>;
     /// The stored event a delivery carries (what its envelope is built from), if it exists.
-    async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>>;
+    async fn delivery_event(&self, delivery_id: &DeliveryId) -> StoreResult<Option<DeliveryEvent>>;
 
     // --- Optimistic registration update (`registration::update`) ---
     /// Replaces a registration only while it is still as `read` found it: the same

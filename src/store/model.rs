@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-pub use crate::ids::{DeliveryId, EventId, WebhookId};
+pub use crate::ids::{DeliveryId, EventId, SessionId, WebhookId};
 pub use crate::outcome::{DisabledReason, NotDispatched};
 use crate::secret::WebhookSecret;
+pub use crate::target_url::TargetUrl;
 
 /// Who a key belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,9 +32,9 @@ impl KeyRole {
 #[derive(Debug, Clone)]
 pub struct Webhook {
     pub id: WebhookId,
-    pub url: String,
+    pub url: TargetUrl,
     pub events: Vec<String>,
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     pub description: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub secret: WebhookSecret,
@@ -50,7 +51,7 @@ pub struct NewEvent {
     pub id: EventId,
     pub idempotency_key: String,
     pub event: String,
-    pub session_id: String,
+    pub session_id: SessionId,
     pub data: Value,
     /// RFC 3339, when the event occurred.
     pub occurred: String,
@@ -99,15 +100,15 @@ pub struct IngestOutcome {
     /// Why it was not (a duplicate, an unchanged status); `None` when it was dispatched.
     pub reason: Option<NotDispatched>,
     /// Ids of the deliveries created.
-    pub deliveries: Vec<String>,
+    pub deliveries: Vec<DeliveryId>,
 }
 
 /// A leased delivery with everything needed to send it.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
-    pub id: String,
+    pub id: DeliveryId,
     pub webhook_id: WebhookId,
-    pub url: String,
+    pub url: TargetUrl,
     pub secret: WebhookSecret,
     pub headers: BTreeMap<String, String>,
     pub rate_limit: Option<f64>,
@@ -130,7 +131,7 @@ pub struct ClaimedDelivery {
 /// A lease an engine holds: the delivery and the token of the claim that leased it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldLease {
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     pub claim_token: i64,
 }
 
@@ -143,7 +144,7 @@ pub fn new_claim_token() -> i64 {
 /// The result of one attempt, to be recorded.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     pub webhook_id: WebhookId,
     /// The token of the claim the attempt was made under (`ClaimedDelivery::claim_token`).
     pub claim_token: i64,
@@ -169,7 +170,7 @@ pub enum AttemptNext {
 /// A delivery as the API shows it.
 #[derive(Debug, Clone)]
 pub struct DeliveryInfo {
-    pub id: String,
+    pub id: DeliveryId,
     pub webhook_id: WebhookId,
     pub event_id: EventId,
     pub event: String,

@@ -1,7 +1,7 @@
 //! The outcomes both backends build, written once: what one ingested event became, and the
 //! state an attempt result leaves its delivery in.
 
-use super::{AttemptNext, DeliveryState, EventId, IngestOutcome, NotDispatched};
+use super::{AttemptNext, DeliveryId, DeliveryState, EventId, IngestOutcome, NotDispatched};
 
 impl IngestOutcome {
     /// The key was accepted before (as `event_id`): nothing new was stored.
@@ -37,7 +37,7 @@ impl IngestOutcome {
     }
 
     /// Stored and fanned out to these deliveries (perhaps none).
-    pub(super) fn dispatched(event_id: String, key: &str, deliveries: Vec<String>) -> Self {
+    pub(super) fn dispatched(event_id: String, key: &str, deliveries: Vec<DeliveryId>) -> Self {
         Self {
             event_id: EventId::from_stored(event_id),
             idempotency_key: key.to_owned(),
@@ -85,7 +85,7 @@ mod tests {
         assert_eq!(d.reason, Some(NotDispatched::Duplicate));
         let u = IngestOutcome::status_unchanged("ev2".into(), "k", "s", "CONNECTED");
         assert!(!u.duplicate && !u.dispatched);
-        let ok = IngestOutcome::dispatched("ev3".into(), "k", vec!["dl1".into()]);
+        let ok = IngestOutcome::dispatched("ev3".into(), "k", vec![DeliveryId::from_stored("dl1")]);
         assert!(ok.dispatched && ok.reason.is_none());
         assert_eq!(ok.deliveries, ["dl1"]);
     }

@@ -28,7 +28,6 @@ use super::migrations;
 use super::reseal::{self, ResealRows, SealedRow};
 use super::rows::{self, corrupt, to_json};
 use super::*;
-use crate::ids;
 use crate::secret::at_rest::AtRest;
 
 /// Key of the advisory lock held while checking for a stored key and storing a generated one,
@@ -219,7 +218,7 @@ async fn write_subscriptions(
     Ok(())
 }
 
-async fn attempts_of(pool: &PgPool, delivery_id: &str) -> StoreResult<Vec<AttemptInfo>> {
+async fn attempts_of(pool: &PgPool, delivery_id: &DeliveryId) -> StoreResult<Vec<AttemptInfo>> {
     let rows = sqlx::query(shared::ATTEMPTS_OF)
         .bind(delivery_id)
         .fetch_all(pool)
@@ -241,7 +240,7 @@ impl PostgresStore {
         let mut sessions: Vec<i32> = events
             .iter()
             .filter(|e| e.status.is_some())
-            .map(|e| lock_hash(&e.session_id))
+            .map(|e| lock_hash(e.session_id.as_str()))
             .collect();
         sessions.sort_unstable();
         sessions.dedup();
@@ -269,7 +268,7 @@ impl PostgresStore {
         // The hand-off: lease the new deliveries to this instance in the same transaction.
         let mut claimed = Vec::new();
         if let Some(until) = lease_until {
-            let ids: Vec<String> = events
+            let ids: Vec<DeliveryId> = events
                 .iter()
                 .zip(&out)
                 .filter(|(e, _)| e.status.is_none() && e.only_webhook.is_none())
@@ -314,7 +313,7 @@ impl PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         let mut per: HashMap<String, u32> = HashMap::new();
-        let mut chosen: Vec<String> = Vec::new();
+        let mut chosen: Vec<DeliveryId> = Vec::new();
         for row in &candidates {
             let webhook_id: String = row.try_get("webhook_id")?;
             let n = per.entry(webhook_id).or_insert(0);
@@ -367,7 +366,7 @@ impl PostgresStore {
         // claim token are updated (a stale holder's result, or one for a delivery deleted
         // meanwhile, changes nothing), and only their attempts are logged. The row locks of the
         // update keep a concurrent deletion of the registration out until this commits.
-        let recorded: Vec<String> = sqlx::query_scalar(
+        let recorded: Vec<DeliveryId> = sqlx::query_scalar(
             "WITH r AS (SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::int4[], \
                     $5::bigint[], $6::int4[], $7::text[], $8::bigint[], $9::bigint[]) \
                     AS r(id, tok, st, a, nx, sc, er, t0, ms)), \
@@ -612,7 +611,7 @@ impl Store for PostgresStore {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&w.id)
-        .bind(&w.url)
+        .bind(w.url.as_str())
         .bind(to_json(&w.events)?)
         .bind(&w.session_id)
         .bind(&w.description)
@@ -710,7 +709,11 @@ impl Store for PostgresStore {
         retrying!("record_attempts", self.record_tx(results).await)
     }
 
-    async fn renew_leases(&self, leases: &[HeldLease], until_ms: i64) -> StoreResult<Vec<String>> {
+    async fn renew_leases(
+        &self,
+        leases: &[HeldLease],
+        until_ms: i64,
+    ) -> StoreResult<Vec<DeliveryId>> {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
@@ -762,7 +765,7 @@ impl Store for PostgresStore {
         Ok(out)
     }
 
-    async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryInfo>> {
+    async fn get_delivery(&self, id: &DeliveryId) -> StoreResult<Option<DeliveryInfo>> {
         let sql = shared::DELIVERY_BY_ID;
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
         let Some(row) = row else { return Ok(None) };
@@ -774,7 +777,7 @@ impl Store for PostgresStore {
     async fn redrive(
         &self,
         webhook_id: &WebhookId,
-        delivery_id: Option<&str>,
+        delivery_id: Option<&DeliveryId>,
         now_ms: i64,
     ) -> StoreResult<u64> {
         let done = sqlx::query(shared::REDRIVE)
@@ -862,7 +865,7 @@ impl Store for PostgresStore {
         rows::state_counts(&row)
     }
 
-    async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>> {
+    async fn delivery_event(&self, delivery_id: &DeliveryId) -> StoreResult<Option<DeliveryEvent>> {
         let row = sqlx::query(shared::DELIVERY_EVENT)
             .bind(delivery_id)
             .fetch_optional(&self.pool)
@@ -882,7 +885,7 @@ impl Store for PostgresStore {
              active = $7, rate_limit = $8, disabled_reason = $9, updated_at = $10 \
              WHERE id = $11 AND updated_at = $12 AND active = $13 AND disabled_reason IS NOT DISTINCT FROM $14",
         )
-        .bind(&w.url)
+        .bind(w.url.as_str())
         .bind(to_json(&w.events)?)
         .bind(&w.session_id)
         .bind(&w.description)
@@ -923,7 +926,7 @@ impl Store for PostgresStore {
 /// ready to send.
 async fn lease_and_read(
     tx: &mut Transaction<'static, Postgres>,
-    ids: &[String],
+    ids: &[DeliveryId],
     until: i64,
     instance: &str,
     at_rest: &AtRest,
@@ -1006,7 +1009,7 @@ async fn dispatch_one(
             let outcome = IngestOutcome::status_unchanged(
                 event_id,
                 &e.idempotency_key,
-                &e.session_id,
+                e.session_id.as_str(),
                 status,
             );
             sqlx::query(
@@ -1045,7 +1048,7 @@ async fn dispatch_one(
         }
     };
     let is_test = e.source == EventSource::Test;
-    let ids: Vec<String> = targets.iter().map(|_| ids::delivery_id()).collect();
+    let ids: Vec<DeliveryId> = targets.iter().map(|_| DeliveryId::new()).collect();
     if ids.is_empty() {
         // No delivery: retention may prune the event once it is old enough.
         sqlx::query("UPDATE events SET dispatched = FALSE WHERE id = $1")

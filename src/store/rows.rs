@@ -8,8 +8,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use super::{
-    AttemptInfo, ClaimedDelivery, DeliveryEvent, DeliveryInfo, DeliveryState, EventId,
-    IgnoredSummary, StateCounts, StoreError, StoreResult, Webhook, WebhookId,
+    AttemptInfo, ClaimedDelivery, DeliveryEvent, DeliveryId, DeliveryInfo, DeliveryState, EventId,
+    IgnoredSummary, SessionId, StateCounts, StoreError, StoreResult, TargetUrl, Webhook, WebhookId,
 };
 use crate::secret::WebhookSecret;
 use crate::secret::at_rest::AtRest;
@@ -39,6 +39,11 @@ pub(super) trait RowExt {
     fn opt_status(&self, col: &str) -> StoreResult<Option<u16>>;
     fn flag(&self, col: &str) -> StoreResult<bool>;
     fn opt_real(&self, col: &str) -> StoreResult<Option<f64>>;
+
+    /// A registration's target URL, as [`TargetUrl::as_str`] stored it.
+    fn url(&self, col: &str) -> StoreResult<TargetUrl> {
+        TargetUrl::from_stored(&self.text(col)?).map_err(corrupt)
+    }
 
     fn json<T: serde::de::DeserializeOwned>(&self, col: &str) -> StoreResult<T> {
         serde_json::from_str(&self.text(col)?).map_err(corrupt)
@@ -96,9 +101,9 @@ pub(super) fn webhook<R: RowExt>(row: &R, at_rest: &AtRest) -> StoreResult<Webho
     let (secret, headers) = row.secrets(at_rest, id.as_str())?;
     Ok(Webhook {
         id,
-        url: row.text("url")?,
+        url: row.url("url")?,
         events: row.json("events")?,
-        session_id: row.opt_text("session_id")?,
+        session_id: row.opt_text("session_id")?.map(SessionId::from_stored),
         description: row.opt_text("description")?,
         headers,
         secret,
@@ -116,9 +121,9 @@ pub(super) fn claimed<R: RowExt>(row: &R, at_rest: &AtRest) -> StoreResult<Claim
     let webhook_id = WebhookId::from_stored(row.text("webhook_id")?);
     let (secret, headers) = row.secrets(at_rest, webhook_id.as_str())?;
     Ok(ClaimedDelivery {
-        id: row.text("id")?,
+        id: DeliveryId::from_stored(row.text("id")?),
         webhook_id,
-        url: row.text("url")?,
+        url: row.url("url")?,
         secret,
         headers,
         rate_limit: row.opt_real("rate_limit")?,
@@ -139,7 +144,7 @@ pub(super) fn delivery<R: RowExt>(row: &R) -> StoreResult<DeliveryInfo> {
     let state = state(&row.text("state")?)?;
     let next = row.int("next_attempt_at")?;
     Ok(DeliveryInfo {
-        id: row.text("id")?,
+        id: DeliveryId::from_stored(row.text("id")?),
         webhook_id: WebhookId::from_stored(row.text("webhook_id")?),
         event_id: EventId::from_stored(row.text("event_id")?),
         event: row.text("event")?,
@@ -212,7 +217,7 @@ pub(super) fn sealed<R: RowExt>(row: &R) -> StoreResult<super::reseal::SealedRow
 /// Columns of `delivery_event_select!`.
 pub(super) fn delivery_event<R: RowExt>(row: &R) -> StoreResult<DeliveryEvent> {
     Ok(DeliveryEvent {
-        delivery_id: row.text("id")?,
+        delivery_id: DeliveryId::from_stored(row.text("id")?),
         webhook_id: WebhookId::from_stored(row.text("webhook_id")?),
         event: row.text("event")?,
         session_id: row.text("session_id")?,

@@ -298,6 +298,25 @@ async fn redrive_of_one_delivery() {
         )
         .await;
     assert_eq!(missing.status(), 404);
+    // Text that is not an id of its kind names no delivery: the same 404, with the text as given,
+    // on every route that takes a delivery id.
+    for (webhook, delivery) in [
+        (id.as_str(), "dlv_nope"),
+        (id.as_str(), "not-an-id"),
+        ("wh_nope", first.as_str()),
+        ("wh_nope", "dlv_nope"),
+    ] {
+        let detail = format!("no delivery '{delivery}' for registration '{webhook}'");
+        let base = format!("/v1/webhooks/{webhook}/deliveries/{delivery}");
+        for res in [
+            app.get(&base).await,
+            app.get(&format!("{base}/envelope")).await,
+            app.post(&format!("{base}/redrive"), &json!({})).await,
+        ] {
+            let p = assert_problem(res, 404).await;
+            assert_eq!(p["detail"], detail.as_str());
+        }
+    }
 }
 
 #[tokio::test]

@@ -644,7 +644,7 @@ pub mod store_fixtures {
     pub fn webhook(id: &str, events: &[&str], now: i64) -> Webhook {
         Webhook {
             id: wabridge::ids::WebhookId::from_stored(id),
-            url: "http://127.0.0.1:9/hook".into(),
+            url: wabridge::target_url::TargetUrl::parse("http://127.0.0.1:9/hook").unwrap(),
             events: events.iter().map(|e| (*e).to_owned()).collect(),
             session_id: None,
             description: None,
@@ -664,7 +664,7 @@ pub mod store_fixtures {
             id: wabridge::ids::EventId::new(),
             idempotency_key: key.into(),
             event: "message.received".into(),
-            session_id: "s1".into(),
+            session_id: wabridge::ids::SessionId::from_stored("s1"),
             data: json!({"id": key, "body": "hi"}),
             occurred: "2026-11-28T10:00:00Z".into(),
             source: EventSource::Api,
@@ -678,7 +678,7 @@ pub mod store_fixtures {
     pub fn status(key: &str, session: &str, status: &str) -> NewEvent {
         NewEvent {
             event: "session.status".into(),
-            session_id: session.into(),
+            session_id: wabridge::ids::SessionId::from_stored(session),
             data: json!({"sessionId": session, "status": status}),
             status: Some(status.into()),
             subscribed_by: ["session.status".into(), "session.*".into(), "*".into()],

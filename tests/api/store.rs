@@ -14,7 +14,7 @@ async fn results_of_deleted_deliveries_do_not_sink_a_batch() {
     let now = wabridge::clock::now_ms();
     let webhook = |id: &str| Webhook {
         id: WebhookId::from_stored(id),
-        url: "https://example.com/hook".into(),
+        url: wabridge::target_url::TargetUrl::parse("https://example.com/hook").unwrap(),
         events: vec!["*".into()],
         session_id: None,
         description: None,
@@ -32,7 +32,7 @@ async fn results_of_deleted_deliveries_do_not_sink_a_batch() {
         id: wabridge::ids::EventId::from_stored("evt_1"),
         idempotency_key: "qr_1".into(),
         event: "session.qr".into(),
-        session_id: "s1".into(),
+        session_id: wabridge::ids::SessionId::from_stored("s1"),
         data: json!({"sessionId": "s1", "qr": "x"}),
         occurred: "2026-11-28T10:00:00Z".into(),
         source: EventSource::Api,

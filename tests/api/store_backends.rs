@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use wabridge::ids::WebhookId;
+use wabridge::ids::{DeliveryId, WebhookId};
 use wabridge::store::{
     AttemptNext, AttemptRecord, ClaimedDelivery, HeldLease, NewEvent, Store, WebhookWrite,
     connect as open,
@@ -66,7 +66,7 @@ fn leases(claimed: &[ClaimedDelivery]) -> Vec<HeldLease> {
         .collect()
 }
 
-async fn claim_ids(s: &dyn Store, now: i64, limit: u32) -> Vec<String> {
+async fn claim_ids(s: &dyn Store, now: i64, limit: u32) -> Vec<DeliveryId> {
     claim(s, now, limit)
         .await
         .into_iter()
@@ -85,7 +85,7 @@ async fn two_instances_never_claim_the_same_delivery() {
         .unwrap();
     let events: Vec<NewEvent> = (0..150).map(|i| message(&format!("k{i}"))).collect();
     let out = s[1].ingest(&events, T0).await.unwrap();
-    let all: HashSet<String> = out.iter().flat_map(|o| o.deliveries.clone()).collect();
+    let all: HashSet<DeliveryId> = out.iter().flat_map(|o| o.deliveries.clone()).collect();
     assert_eq!(
         all.len(),
         300,
@@ -154,7 +154,7 @@ async fn an_expired_lease_is_taken_over_and_a_renewed_one_is_not() {
     a.ingest(&[message("k1"), message("k2")], T0).await.unwrap();
 
     let claimed = claim(a.as_ref(), T0, 10).await;
-    let mine: Vec<String> = claimed.iter().map(|d| d.id.clone()).collect();
+    let mine: Vec<DeliveryId> = claimed.iter().map(|d| d.id.clone()).collect();
     assert_eq!(mine.len(), 2);
     assert!(
         claim_ids(b.as_ref(), T0 + LEASE - 1, 10).await.is_empty(),
@@ -401,7 +401,7 @@ async fn gone_deactivates_and_redrive_restarts_the_schedule() {
         .unwrap();
     s.ingest(&[message("k1"), message("k2")], T0).await.unwrap();
     let claimed = claim(s.as_ref(), T0, 10).await;
-    let ids: Vec<String> = claimed.iter().map(|d| d.id.clone()).collect();
+    let ids: Vec<DeliveryId> = claimed.iter().map(|d| d.id.clone()).collect();
     let gone = AttemptRecord {
         status_code: Some(410),
         error: Some("HTTP 410".into()),
@@ -471,7 +471,11 @@ async fn gone_deactivates_and_redrive_restarts_the_schedule() {
         .await
         .unwrap();
     let rest = s
-        .list_deliveries(&WebhookId::from_stored("wh_a"), Some(&page[0].id), 10)
+        .list_deliveries(
+            &WebhookId::from_stored("wh_a"),
+            Some(page[0].id.as_str()),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(page.len() + rest.len(), 2);
@@ -679,9 +683,9 @@ async fn ingest_and_claim_hands_off_leased_deliveries() {
         .await
         .unwrap();
     assert_eq!(out.len(), 3);
-    let mut created: Vec<String> = out[..2].iter().flat_map(|o| o.deliveries.clone()).collect();
+    let mut created: Vec<DeliveryId> = out[..2].iter().flat_map(|o| o.deliveries.clone()).collect();
     created.sort();
-    let mut got: Vec<String> = handed.iter().map(|d| d.id.clone()).collect();
+    let mut got: Vec<DeliveryId> = handed.iter().map(|d| d.id.clone()).collect();
     got.sort();
     assert_eq!(got, created, "every new message delivery is handed off");
     assert!(
@@ -727,7 +731,7 @@ async fn renewal_names_exactly_the_leases_still_held() {
     claimed.sort_by(|x, y| x.id.cmp(&y.id));
     assert_eq!(claimed.len(), 4);
     let held = leases(&claimed);
-    let all: Vec<String> = claimed.iter().map(|d| d.id.clone()).collect();
+    let all: Vec<DeliveryId> = claimed.iter().map(|d| d.id.clone()).collect();
     let mut renewed = a.renew_leases(&held, T0 + LEASE / 2).await.unwrap();
     renewed.sort();
     assert_eq!(renewed, all, "every lease is held");

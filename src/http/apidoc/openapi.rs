@@ -9,6 +9,7 @@ use super::components::{
 };
 use super::{contract_schema, example_envelope, operations, type_name};
 use crate::catalog::Catalog;
+use crate::ids::SessionId;
 
 /// Every operation of every path may also answer these (a wrong method, an outage), and every
 /// one that takes a body these (a body not JSON, or too slow).
@@ -57,12 +58,11 @@ fn null_as_absent(schema: &mut Value, names: &[&str]) {
     }
 }
 
-/// What the server checks of a session id beyond the contract file: not blank, no control
-/// characters (and at most 128 bytes of UTF-8, which a schema cannot say: `maxLength` counts
-/// characters).
+/// What the server checks of a session id beyond the contract file ([`SessionId::parse`]): at
+/// most [`SessionId::MAX_LEN`] characters, not blank, no control characters.
 fn session_id_rules(schema: &mut Value) {
     if let Some(field) = schema.pointer_mut("/properties/sessionId") {
-        field["maxLength"] = json!(128);
+        field["maxLength"] = json!(SessionId::MAX_LEN);
         field["pattern"] = json!(SESSION_ID_PATTERN);
     }
 }

@@ -11,7 +11,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiQuery, Page, next_page, parse_json};
 use crate::http::state::AppState;
 use crate::ingest::{TestEventRefusal, test_event};
-use crate::store::{DeliveryInfo, DeliveryState};
+use crate::store::{DeliveryId, DeliveryInfo, DeliveryState, WebhookId};
 use crate::validation::{ErrorCode, FieldError};
 
 fn delivery_json(d: &DeliveryInfo) -> Value {
@@ -53,23 +53,40 @@ pub async fn list(
         .store
         .list_deliveries(&id, page.cursor(), limit + 1)
         .await?;
-    let next = next_page(&mut rows, limit, |d| &d.id);
+    let next = next_page(&mut rows, limit, |d| d.id.as_str());
     Ok(Json(json!({
         "data": rows.iter().map(delivery_json).collect::<Vec<_>>(),
         "nextCursor": next,
     })))
 }
 
+/// The registration and delivery ids in a URL's path. Text that is not an id of its kind names
+/// no delivery: the same 404 as a delivery that is not stored, or not the registration's.
+pub(super) fn delivery_path(
+    webhook_id: &str,
+    delivery_id: &str,
+) -> Result<(WebhookId, DeliveryId), ApiError> {
+    match (WebhookId::parse(webhook_id), DeliveryId::parse(delivery_id)) {
+        (Ok(w), Ok(d)) => Ok((w, d)),
+        _ => Err(no_delivery(webhook_id, delivery_id)),
+    }
+}
+
+pub(super) fn no_delivery(webhook_id: &str, delivery_id: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no delivery '{delivery_id}' for registration '{webhook_id}'"
+    ))
+}
+
+/// The delivery, if it is stored and is the registration's.
 async fn load_delivery(
     state: &AppState,
-    webhook_id: &str,
-    id: &str,
+    webhook_id: &WebhookId,
+    id: &DeliveryId,
 ) -> Result<DeliveryInfo, ApiError> {
     match state.store.get_delivery(id).await? {
-        Some(d) if d.webhook_id == webhook_id => Ok(d),
-        _ => Err(ApiError::not_found(format!(
-            "no delivery '{id}' for registration '{webhook_id}'"
-        ))),
+        Some(d) if d.webhook_id == *webhook_id => Ok(d),
+        _ => Err(no_delivery(webhook_id.as_str(), id.as_str())),
     }
 }
 
@@ -79,6 +96,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    let (id, delivery_id) = delivery_path(&id, &delivery_id)?;
     Ok(Json(delivery_json(
         &load_delivery(&state, &id, &delivery_id).await?,
     )))
@@ -104,6 +122,7 @@ pub async fn redrive_one(
     State(state): State<AppState>,
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (id, delivery_id) = delivery_path(&id, &delivery_id)?;
     let d = load_delivery(&state, &id, &delivery_id).await?;
     if d.state != DeliveryState::Dead {
         return Err(ApiError::invalid(

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::deliveries::{delivery_path, no_delivery};
 use super::webhooks::{load, webhook_id};
 use crate::clock;
 use crate::delivery::request::stored_envelope_body;
@@ -50,13 +51,10 @@ pub async fn envelope(
     State(state): State<AppState>,
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    let (id, delivery_id) = delivery_path(&id, &delivery_id)?;
     let e = match state.store.delivery_event(&delivery_id).await? {
-        Some(e) if e.webhook_id.as_str() == id => e,
-        _ => {
-            return Err(ApiError::not_found(format!(
-                "no delivery '{delivery_id}' for registration '{id}'"
-            )));
-        }
+        Some(e) if e.webhook_id == id => e,
+        _ => return Err(no_delivery(id.as_str(), delivery_id.as_str())),
     };
     let body = stored_envelope_body(&e).map_err(|e| ApiError::Internal(e.into()))?;
     Ok((

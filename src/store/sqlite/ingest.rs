@@ -8,12 +8,13 @@ use sqlx::{Row, SqliteConnection};
 use tokio::sync::oneshot;
 
 use super::writer::NotCommitted;
-use crate::ids::{self, WebhookId};
+use crate::ids::{DeliveryId, WebhookId};
 use crate::secret::WebhookSecret;
 use crate::secret::at_rest::AtRest;
-use crate::store::rows::to_json;
+use crate::store::rows::{corrupt, to_json};
 use crate::store::{
-    ClaimedDelivery, EventSource, IngestOutcome, NewEvent, StoreError, StoreResult, new_claim_token,
+    ClaimedDelivery, EventSource, IngestOutcome, NewEvent, StoreError, StoreResult, TargetUrl,
+    new_claim_token,
 };
 
 /// What an ingest answers: the outcomes, and the deliveries leased for the hand-off.
@@ -39,7 +40,7 @@ impl Prepared {
             id: e.id.to_string(),
             key: e.idempotency_key.clone(),
             event: e.event.clone(),
-            session: e.session_id.clone(),
+            session: e.session_id.to_string(),
             data: to_json(&e.data)?,
             occurred: e.occurred.clone(),
             source: e.source,
@@ -127,7 +128,7 @@ impl IngestRequest {
         let Some(until) = self.lease_until else {
             return Ok((out, Vec::new()));
         };
-        let ids: Vec<&String> = self
+        let ids: Vec<&DeliveryId> = self
             .events
             .iter()
             .zip(&out)
@@ -181,11 +182,11 @@ struct TargetKey<'a> {
 }
 
 /// A new delivery as the insert reads it: id, event id, registration, lease until, claim token.
-type DeliveryRow<'a> = (String, &'a str, String, Option<i64>, Option<i64>);
+type DeliveryRow<'a> = (DeliveryId, &'a str, String, Option<i64>, Option<i64>);
 
 /// A target registration as the hand-off needs it (parsed once per batch).
 struct Target {
-    url: String,
+    url: TargetUrl,
     secret: WebhookSecret,
     headers: BTreeMap<String, String>,
     rate_limit: Option<f64>,
@@ -265,7 +266,7 @@ pub(super) async fn write_merged(
             registrations.insert(
                 webhook_id.clone(),
                 Target {
-                    url: row.try_get(2)?,
+                    url: TargetUrl::from_stored(row.try_get(2)?).map_err(corrupt)?,
                     secret,
                     headers,
                     rate_limit: row.try_get(5)?,
@@ -345,7 +346,7 @@ pub(super) async fn write_merged(
     let mut outcomes: Vec<IngestOutcome> = Vec::with_capacity(events.len());
     for (n, (e, targets)) in events.iter().zip(targets).enumerate() {
         if inserted.contains(&e.id) {
-            let ids: Vec<String> = targets.iter().map(|_| ids::delivery_id()).collect();
+            let ids: Vec<DeliveryId> = targets.iter().map(|_| DeliveryId::new()).collect();
             let lease = leases[n];
             for (id, w) in ids.iter().zip(targets) {
                 if let (Some((_, token)), Some(t)) = (lease, registrations.get(&w)) {
@@ -475,7 +476,7 @@ async fn ingest_one(
         }
     };
     let is_test = e.source == EventSource::Test;
-    let ids: Vec<String> = targets.iter().map(|_| ids::delivery_id()).collect();
+    let ids: Vec<DeliveryId> = targets.iter().map(|_| DeliveryId::new()).collect();
     if ids.is_empty() {
         // No delivery: retention may prune the event once it is old enough.
         sqlx::query("UPDATE events SET dispatched = 0 WHERE id = ?")

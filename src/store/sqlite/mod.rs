@@ -158,7 +158,7 @@ async fn record_batch(
         .map(|r| {
             let (st, nx) = r.next.state();
             ResultRow {
-                id: &r.delivery_id,
+                id: r.delivery_id.as_str(),
                 tok: r.claim_token,
                 st,
                 a: r.attempt,
@@ -200,7 +200,7 @@ async fn record_batch(
     .await?;
     let gone: Vec<&str> = results
         .iter()
-        .filter(|r| r.next == AttemptNext::Gone && recorded.contains(&r.delivery_id))
+        .filter(|r| r.next == AttemptNext::Gone && recorded.contains(r.delivery_id.as_str()))
         .map(|r| r.webhook_id.as_str())
         .collect();
     if !gone.is_empty() {
@@ -408,7 +408,7 @@ impl Store for SqliteStore {
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&w.id)
-            .bind(&w.url)
+            .bind(w.url.as_str())
             .bind(&events)
             .bind(&w.session_id)
             .bind(&w.description)
@@ -535,7 +535,11 @@ impl Store for SqliteStore {
         write!(self, |c| record_batch(c, &results, now).await)
     }
 
-    async fn renew_leases(&self, leases: &[HeldLease], until_ms: i64) -> StoreResult<Vec<String>> {
+    async fn renew_leases(
+        &self,
+        leases: &[HeldLease],
+        until_ms: i64,
+    ) -> StoreResult<Vec<DeliveryId>> {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
@@ -594,7 +598,7 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryInfo>> {
+    async fn get_delivery(&self, id: &DeliveryId) -> StoreResult<Option<DeliveryInfo>> {
         let sql = shared::DELIVERY_BY_ID;
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.read).await?;
         let Some(row) = row else { return Ok(None) };
@@ -606,11 +610,11 @@ impl Store for SqliteStore {
     async fn redrive(
         &self,
         webhook_id: &WebhookId,
-        delivery_id: Option<&str>,
+        delivery_id: Option<&DeliveryId>,
         now_ms: i64,
     ) -> StoreResult<u64> {
         let webhook_id = webhook_id.to_owned();
-        let delivery_id = delivery_id.map(str::to_owned);
+        let delivery_id = delivery_id.cloned();
         write!(self, |c| {
             Ok(sqlx::query(shared::REDRIVE)
                 .bind(now_ms)
@@ -705,7 +709,7 @@ impl Store for SqliteStore {
         rows::state_counts(&row)
     }
 
-    async fn delivery_event(&self, delivery_id: &str) -> StoreResult<Option<DeliveryEvent>> {
+    async fn delivery_event(&self, delivery_id: &DeliveryId) -> StoreResult<Option<DeliveryEvent>> {
         let row = sqlx::query(shared::DELIVERY_EVENT)
             .bind(delivery_id)
             .fetch_optional(&self.read)
@@ -731,7 +735,7 @@ impl Store for SqliteStore {
                 "UPDATE webhooks SET url = ?, events = ?, session_id = ?, description = ?, headers = ?, secret = ?, active = ?, rate_limit = ?, disabled_reason = ?, updated_at = ? \
                  WHERE id = ? AND updated_at = ? AND active = ? AND disabled_reason IS ?",
             )
-            .bind(&w.url)
+            .bind(w.url.as_str())
             .bind(&events)
             .bind(&w.session_id)
             .bind(&w.description)
@@ -844,7 +848,7 @@ async fn prune_batch(
     Ok(out)
 }
 
-async fn attempts_of(pool: &SqlitePool, delivery_id: &str) -> StoreResult<Vec<AttemptInfo>> {
+async fn attempts_of(pool: &SqlitePool, delivery_id: &DeliveryId) -> StoreResult<Vec<AttemptInfo>> {
     let rows = sqlx::query(shared::ATTEMPTS_OF)
         .bind(delivery_id)
         .fetch_all(pool)
