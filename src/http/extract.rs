@@ -46,6 +46,21 @@ impl<S: Send + Sync> FromRequest<S> for RawJsonBody {
     }
 }
 
+/// The raw body, unparsed and of any content type (for an engine whose signature is over these
+/// bytes and which is checked before the body is parsed).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(body_error)
+    }
+}
+
 /// A declared `Content-Type` must be JSON (`application/json` or `application/…+json`); a
 /// request without one is read as JSON.
 fn require_json(req: &Request) -> Result<(), ApiError> {
@@ -106,7 +121,8 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, String> {
     serde_json::from_slice(bytes).map_err(|e| format!("the body is not valid JSON: {e}"))
 }
 
-fn invalid_json(detail: String) -> ApiError {
+/// A body that [`parse_json`] refused, as a problem.
+pub fn invalid_json(detail: String) -> ApiError {
     ApiError::BadRequest {
         slug: "invalid-json",
         detail,

@@ -34,6 +34,45 @@ macro_rules! delivery_event_select {
     };
 }
 
+/// Binds a registration's columns in `webhook_columns!()` order after its id, the same for both
+/// backends: `bind_webhook!(query, webhook, sealed, events_json)` binds url, events, session_id,
+/// description, headers, secret, active, rate_limit, disabled_reason (9 values; the caller binds
+/// what follows). `sealed` is the secret and headers as stored (`AtRest::seal`).
+macro_rules! bind_webhook {
+    ($q:expr, $w:expr, $sealed:expr, $events:expr) => {
+        $q.bind($w.url.as_str())
+            .bind($events)
+            .bind(&$w.session_id)
+            .bind(&$w.description)
+            .bind(&$sealed.headers)
+            .bind(&$sealed.secret)
+            .bind($w.active)
+            .bind($w.rate_limit)
+            .bind(&$w.disabled_reason)
+    };
+}
+
+/// Deletes registration `$id` with its deliveries and their attempts on `$conn` (a connection or
+/// transaction of either backend, inside the caller's transaction); evaluates to whether the
+/// registration was there. Events left without any delivery become prunable first.
+macro_rules! delete_webhook_cascade {
+    ($conn:expr, $id:expr) => {{
+        for sql in [
+            $crate::store::columns::shared::UNDISPATCH_EVENTS_OF,
+            $crate::store::columns::shared::DELETE_ATTEMPTS_OF,
+            $crate::store::columns::shared::DELETE_DELIVERIES_OF,
+        ] {
+            sqlx::query(sql).bind($id).execute(&mut *$conn).await?;
+        }
+        sqlx::query($crate::store::columns::shared::DELETE_WEBHOOK)
+            .bind($id)
+            .execute(&mut *$conn)
+            .await?
+            .rows_affected()
+            > 0
+    }};
+}
+
 /// Statements both dialects read alike (`$N` placeholders: SQLite takes them too), written once.
 pub(super) mod shared {
     /// One page of stored secrets, for the reseal walk: after id $1, $2 rows.
@@ -83,6 +122,36 @@ pub(super) mod shared {
     pub const REDRIVE: &str = "UPDATE deliveries SET state = 'pending', retry_base = attempts, \
          next_attempt_at = $1, lease_until = NULL, updated_at = $1 \
          WHERE webhook_id = $2 AND state = 'dead' AND (CAST($3 AS TEXT) IS NULL OR id = $3)";
+    /// A new registration: id $1, the values of `bind_webhook!` ($2–$10), created $11, updated $12.
+    pub const INSERT_WEBHOOK: &str = concat!(
+        "INSERT INTO webhooks (",
+        webhook_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    );
+    /// A registration's new values (`bind_webhook!`, $1–$9) updated at $10, written only if
+    /// registration $11 is still as read: updated at $12, active $13, disabled for $14.
+    pub const UPDATE_WEBHOOK_IF_UNCHANGED: &str = "UPDATE webhooks SET url = $1, events = $2, \
+         session_id = $3, description = $4, headers = $5, secret = $6, active = $7, \
+         rate_limit = $8, disabled_reason = $9, updated_at = $10 \
+         WHERE id = $11 AND updated_at = $12 AND active = $13 \
+           AND disabled_reason IS NOT DISTINCT FROM $14";
+    /// A row if registration $1 exists.
+    pub const WEBHOOK_EXISTS: &str = "SELECT 1 FROM webhooks WHERE id = $1";
+    /// Registration $1's subscriptions, before they are written again.
+    pub const DELETE_SUBSCRIPTIONS_OF: &str =
+        "DELETE FROM webhook_subscriptions WHERE webhook_id = $1";
+    /// Events of registration $1 that no other registration's delivery holds: prunable once its
+    /// deliveries are deleted (retention: `events_undelivered`).
+    pub const UNDISPATCH_EVENTS_OF: &str = "UPDATE events SET dispatched = FALSE \
+         WHERE id IN (SELECT event_id FROM deliveries WHERE webhook_id = $1) \
+           AND NOT EXISTS (SELECT 1 FROM deliveries d \
+                           WHERE d.event_id = events.id AND d.webhook_id <> $1)";
+    /// The attempts of registration $1's deliveries.
+    pub const DELETE_ATTEMPTS_OF: &str = "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = $1)";
+    /// Registration $1's deliveries.
+    pub const DELETE_DELIVERIES_OF: &str = "DELETE FROM deliveries WHERE webhook_id = $1";
+    /// Registration $1.
+    pub const DELETE_WEBHOOK: &str = "DELETE FROM webhooks WHERE id = $1";
     /// Pending deliveries leased past $1.
     pub const IN_FLIGHT: &str =
         "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > $1";

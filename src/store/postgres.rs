@@ -203,7 +203,7 @@ async fn write_subscriptions(
     tx: &mut Transaction<'static, Postgres>,
     webhook: &Webhook,
 ) -> StoreResult<()> {
-    sqlx::query("DELETE FROM webhook_subscriptions WHERE webhook_id = $1")
+    sqlx::query(shared::DELETE_SUBSCRIPTIONS_OF)
         .bind(&webhook.id)
         .execute(&mut **tx)
         .await?;
@@ -514,32 +514,7 @@ impl PostgresStore {
 
     async fn delete_tx(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        // Events left without any delivery become prunable (retention: events_undelivered).
-        sqlx::query(
-            "UPDATE events SET dispatched = FALSE \
-             WHERE id IN (SELECT event_id FROM deliveries WHERE webhook_id = $1) \
-               AND NOT EXISTS (SELECT 1 FROM deliveries d \
-                               WHERE d.event_id = events.id AND d.webhook_id <> $1)",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = $1)",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM deliveries WHERE webhook_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let done = sqlx::query("DELETE FROM webhooks WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            > 0;
+        let done = delete_webhook_cascade!(tx, id);
         tx.commit().await?;
         Ok(done)
     }
@@ -606,20 +581,12 @@ impl Store for PostgresStore {
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
         let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO webhooks (id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        bind_webhook!(
+            sqlx::query(shared::INSERT_WEBHOOK).bind(&w.id),
+            w,
+            stored,
+            to_json(&w.events)?
         )
-        .bind(&w.id)
-        .bind(w.url.as_str())
-        .bind(to_json(&w.events)?)
-        .bind(&w.session_id)
-        .bind(&w.description)
-        .bind(&stored.headers)
-        .bind(&stored.secret)
-        .bind(w.active)
-        .bind(w.rate_limit)
-        .bind(&w.disabled_reason)
         .bind(w.created_at_ms)
         .bind(w.updated_at_ms)
         .execute(&mut *tx)
@@ -880,20 +847,12 @@ impl Store for PostgresStore {
     ) -> StoreResult<WebhookWrite> {
         let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE webhooks SET url = $1, events = $2, session_id = $3, description = $4, headers = $5, secret = $6, \
-             active = $7, rate_limit = $8, disabled_reason = $9, updated_at = $10 \
-             WHERE id = $11 AND updated_at = $12 AND active = $13 AND disabled_reason IS NOT DISTINCT FROM $14",
+        let done = bind_webhook!(
+            sqlx::query(shared::UPDATE_WEBHOOK_IF_UNCHANGED),
+            w,
+            stored,
+            to_json(&w.events)?
         )
-        .bind(w.url.as_str())
-        .bind(to_json(&w.events)?)
-        .bind(&w.session_id)
-        .bind(&w.description)
-        .bind(&stored.headers)
-        .bind(&stored.secret)
-        .bind(w.active)
-        .bind(w.rate_limit)
-        .bind(&w.disabled_reason)
         .bind(w.updated_at_ms)
         .bind(&w.id)
         .bind(read.updated_at_ms)
@@ -907,7 +866,7 @@ impl Store for PostgresStore {
             write_subscriptions(&mut tx, w).await?;
             WebhookWrite::Updated
         } else {
-            let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM webhooks WHERE id = $1")
+            let exists = sqlx::query(shared::WEBHOOK_EXISTS)
                 .bind(&w.id)
                 .fetch_optional(&mut *tx)
                 .await?;

@@ -65,6 +65,22 @@ async fn a_body_that_stalls_is_cut_off() {
     s.write_all(head.as_bytes()).await.unwrap();
     let (text, _) = read_until_closed(&mut s, Duration::from_secs(5)).await;
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+
+    // The same on the routes that read a raw body (WAHA's, signed over its bytes; a test delivery).
+    for (path, key) in [
+        ("/v1/ingest/waha", INGEST_KEY),
+        ("/v1/webhooks/wh_x/test", ADMIN_KEY),
+    ] {
+        let mut s = connect(&app).await;
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"event\":"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let (text, _) = read_until_closed(&mut s, Duration::from_secs(5)).await;
+        assert!(text.starts_with("HTTP/1.1 408"), "{path}: {text}");
+        assert!(text.contains("application/problem+json"), "{path}: {text}");
+    }
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::webhooks::{load, webhook_id};
 use crate::clock;
 use crate::http::error::ApiError;
-use crate::http::extract::{Admin, ApiQuery, Page, next_page, parse_json};
+use crate::http::extract::{Admin, ApiQuery, Page, RawBody, invalid_json, next_page, parse_json};
 use crate::http::state::AppState;
 use crate::ingest::{TestEventRefusal, test_event};
 use crate::store::{DeliveryId, DeliveryInfo, DeliveryState, WebhookId};
@@ -147,16 +147,13 @@ pub async fn test(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let w = load(&state, &webhook_id(&id)?).await?;
     let wanted = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        let v = parse_json(&body).map_err(|detail| ApiError::BadRequest {
-            slug: "invalid-json",
-            detail,
-        })?;
+        let v = parse_json(&body).map_err(invalid_json)?;
         if !v.is_object() {
             return Err(ApiError::invalid(
                 "the body must be a JSON object, {\"event\": \"<name>\"}, or empty",

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::response::Response;
@@ -21,8 +20,7 @@ use crate::adapters::{Translation, waha};
 use crate::config::Config;
 use crate::delivery::net_policy::{NetPolicy, build_client};
 use crate::http::error::ApiError;
-use crate::http::extract::carries_key;
-use crate::http::extract::parse_json;
+use crate::http::extract::{RawBody, carries_key, invalid_json, parse_json};
 use crate::http::state::AppState;
 use crate::store::{EventSource, KeyRole};
 
@@ -98,27 +96,6 @@ impl FromRequestParts<AppState> for WahaKey {
     }
 }
 
-/// The raw body, unparsed (the HMAC is over these bytes).
-pub struct RawBody(Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for RawBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(e.body_text())
-            } else {
-                ApiError::BadRequest {
-                    slug: "unreadable-body",
-                    detail: e.body_text(),
-                }
-            }
-        })?;
-        Ok(Self(bytes))
-    }
-}
-
 /// `POST /v1/ingest/waha`.
 pub async fn ingest_waha(
     _: WahaKey,
@@ -136,10 +113,7 @@ pub async fn ingest_waha(
             return Err(ApiError::Unauthorized);
         }
     }
-    let json = parse_json(&bytes).map_err(|detail| ApiError::BadRequest {
-        slug: "invalid-json",
-        detail,
-    })?;
+    let json = parse_json(&bytes).map_err(invalid_json)?;
     let mut translation =
         waha::translate(&json).map_err(|errors| not_an_envelope(EventSource::Waha, errors))?;
     if let (Some(qr), Translation::Events(events)) = (&state.waha.qr, &mut translation) {

@@ -114,7 +114,7 @@ async fn migrate(conn: &mut SqliteConnection) -> StoreResult<()> {
 }
 
 async fn write_subscriptions(tx: &mut SqliteConnection, webhook: &Webhook) -> StoreResult<()> {
-    sqlx::query("DELETE FROM webhook_subscriptions WHERE webhook_id = ?")
+    sqlx::query(shared::DELETE_SUBSCRIPTIONS_OF)
         .bind(&webhook.id)
         .execute(&mut *tx)
         .await?;
@@ -403,20 +403,12 @@ impl Store for SqliteStore {
         let events = to_json(&w.events)?;
         let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
         write!(self, |c| {
-            sqlx::query(
-                "INSERT INTO webhooks (id, url, events, session_id, description, headers, secret, active, rate_limit, disabled_reason, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            bind_webhook!(
+                sqlx::query(shared::INSERT_WEBHOOK).bind(&w.id),
+                w,
+                stored,
+                &events
             )
-            .bind(&w.id)
-            .bind(w.url.as_str())
-            .bind(&events)
-            .bind(&w.session_id)
-            .bind(&w.description)
-            .bind(&stored.headers)
-            .bind(&stored.secret)
-            .bind(w.active)
-            .bind(w.rate_limit)
-            .bind(&w.disabled_reason)
             .bind(w.created_at_ms)
             .bind(w.updated_at_ms)
             .execute(&mut *c)
@@ -447,32 +439,7 @@ impl Store for SqliteStore {
 
     async fn delete_webhook(&self, id: &WebhookId) -> StoreResult<bool> {
         let id = id.to_owned();
-        write!(self, |c| {
-            // Events left without any delivery become prunable (retention: events_undelivered).
-            sqlx::query(
-                "UPDATE events SET dispatched = 0 \
-                 WHERE id IN (SELECT event_id FROM deliveries WHERE webhook_id = ?1) \
-                   AND NOT EXISTS (SELECT 1 FROM deliveries d \
-                                   WHERE d.event_id = events.id AND d.webhook_id <> ?1)",
-            )
-            .bind(&id)
-            .execute(&mut *c)
-            .await?;
-            sqlx::query("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = ?)")
-                .bind(&id)
-                .execute(&mut *c)
-                .await?;
-            sqlx::query("DELETE FROM deliveries WHERE webhook_id = ?")
-                .bind(&id)
-                .execute(&mut *c)
-                .await?;
-            Ok(sqlx::query("DELETE FROM webhooks WHERE id = ?")
-                .bind(&id)
-                .execute(&mut *c)
-                .await?
-                .rows_affected()
-                > 0)
-        })
+        write!(self, |c| Ok(delete_webhook_cascade!(c, &id)))
     }
 
     async fn ingest(&self, events: &[NewEvent], now_ms: i64) -> StoreResult<Vec<IngestOutcome>> {
@@ -731,19 +698,12 @@ impl Store for SqliteStore {
         let events = to_json(&w.events)?;
         let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
         write!(self, |c| {
-            let done = sqlx::query(
-                "UPDATE webhooks SET url = ?, events = ?, session_id = ?, description = ?, headers = ?, secret = ?, active = ?, rate_limit = ?, disabled_reason = ?, updated_at = ? \
-                 WHERE id = ? AND updated_at = ? AND active = ? AND disabled_reason IS ?",
+            let done = bind_webhook!(
+                sqlx::query(shared::UPDATE_WEBHOOK_IF_UNCHANGED),
+                w,
+                stored,
+                &events
             )
-            .bind(w.url.as_str())
-            .bind(&events)
-            .bind(&w.session_id)
-            .bind(&w.description)
-            .bind(&stored.headers)
-            .bind(&stored.secret)
-            .bind(w.active)
-            .bind(w.rate_limit)
-            .bind(&w.disabled_reason)
             .bind(w.updated_at_ms)
             .bind(&w.id)
             .bind(read_at)
@@ -757,7 +717,7 @@ impl Store for SqliteStore {
                 write_subscriptions(c, &w).await?;
                 return Ok(WebhookWrite::Updated);
             }
-            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM webhooks WHERE id = ?")
+            let exists = sqlx::query(shared::WEBHOOK_EXISTS)
                 .bind(&w.id)
                 .fetch_optional(&mut *c)
                 .await?;
