@@ -331,9 +331,16 @@ impl SqliteStore {
 /// Boxes an async write for the writer (the closure gets the writer's connection).
 macro_rules! write {
     ($self:ident, |$c:ident| $body:expr) => {
+        write!(@ write, $self, |$c| $body)
+    };
+    // A write that only changes leases (see `writer`: its commit need not wait for the disk).
+    (lease $self:ident, |$c:ident| $body:expr) => {
+        write!(@ write_lease, $self, |$c| $body)
+    };
+    (@ $how:ident, $self:ident, |$c:ident| $body:expr) => {
         $self
             .writer
-            .write(
+            .$how(
                 move |$c: &mut SqliteConnection| -> BoxFuture<'_, StoreResult<_>> {
                     Box::pin(async move { $body })
                 },
@@ -465,7 +472,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let busy = busy.to_vec();
         let at_rest = self.at_rest.clone();
-        write!(self, |c| claim_tx(
+        write!(lease self, |c| claim_tx(
             c,
             now_ms,
             lease_ms,
@@ -515,7 +522,7 @@ impl Store for SqliteStore {
             .map(|l| (l.delivery_id.as_str(), l.claim_token))
             .collect();
         let held = to_json(&held)?;
-        write!(self, |c| {
+        write!(lease self, |c| {
             Ok(sqlx::query_scalar(
                 "UPDATE deliveries SET lease_until = ?1 \
                  FROM json_each(?2) AS h \
@@ -532,7 +539,7 @@ impl Store for SqliteStore {
 
     async fn recover_leases_on_start(&self) -> StoreResult<u64> {
         // One process owns an SQLite file: leases left by a previous (killed) run are void.
-        write!(self, |c| {
+        write!(lease self, |c| {
             Ok(sqlx::query(
                 "UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL",
             )

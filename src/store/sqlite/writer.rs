@@ -7,6 +7,11 @@
 //! rolls back alone and gets its error; the others commit. A request is answered only after the
 //! commit that holds its writes (or with the commit's error), so a 202 still means "on disk".
 //!
+//! A group made only of lease changes (claims, renewals, the start-up recovery) is committed with
+//! `synchronous=NORMAL`: written to the WAL without waiting for the disk. Losing one in a power
+//! cut loses nothing acknowledged (leases are void after a restart, and the next durable commit
+//! flushes the WAL with it). Every other group commits with `synchronous=FULL`.
+//!
 //! Plain ingests (no status, no single target) are merged: the events of every such request in
 //! the batch are written with one statement per table (rows passed as one JSON array), first in
 //! the transaction. If that merged write fails, the transaction is rolled back and every request
@@ -37,18 +42,25 @@ type WriteFn<T> =
 
 /// A queued request, type-erased: run it, then answer once the transaction is settled.
 trait Job: Send {
+    /// Must its commit reach the disk before it is answered?
+    fn durable(&self) -> bool;
     fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
     /// `committed`: None if the transaction committed, else why not.
     fn answer(self: Box<Self>, committed: Option<&NotCommitted>);
 }
 
 struct Task<T> {
+    durable: bool,
     write: Option<WriteFn<T>>,
     result: Option<StoreResult<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
 }
 
 impl<T: Send + 'static> Job for Task<T> {
+    fn durable(&self) -> bool {
+        self.durable
+    }
+
     fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
         Box::pin(async move {
             let Some(write) = self.write.take() else {
@@ -91,16 +103,33 @@ impl Writer {
         Self { tx }
     }
 
-    /// Runs `write` in the writer's next transaction; its result once that has committed.
+    /// Runs `write` in the writer's next transaction; its result once that has committed, on
+    /// disk.
     pub async fn write<T: Send + 'static>(
         &self,
         write: impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
         + Send
         + 'static,
     ) -> StoreResult<T> {
+        self.queue(true, Box::new(write)).await
+    }
+
+    /// Runs `write`, which only changes leases, in the writer's next transaction; its result once
+    /// that has committed, which waits for the disk only if another write shares the commit.
+    pub async fn write_lease<T: Send + 'static>(
+        &self,
+        write: impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
+        + Send
+        + 'static,
+    ) -> StoreResult<T> {
+        self.queue(false, Box::new(write)).await
+    }
+
+    async fn queue<T: Send + 'static>(&self, durable: bool, write: WriteFn<T>) -> StoreResult<T> {
         let (reply, rx) = oneshot::channel();
         let task = Task {
-            write: Some(Box::new(write)),
+            durable,
+            write: Some(write),
             result: None,
             reply,
         };
@@ -157,6 +186,8 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()>
 async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
     // Requests received but left for the next group, in order of arrival.
     let mut waiting: Vec<Request> = Vec::with_capacity(MAX_BATCH);
+    // The connection starts with synchronous=FULL (see `SqliteStore::connect_with`).
+    let mut full = true;
     loop {
         if waiting.is_empty() {
             if rx.recv_many(&mut waiting, MAX_BATCH).await == 0 {
@@ -178,6 +209,32 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
             match r {
                 Request::Ingest(i) => ingests.push(i),
                 Request::Job(j) => jobs.push(j),
+            }
+        }
+        let durable = !ingests.is_empty() || jobs.iter().any(|j| j.durable());
+        if durable != full {
+            let pragma = if durable {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            };
+            match exec(&mut conn, pragma).await {
+                Ok(()) => full = durable,
+                // Left as it was: a lease group then waits for the disk, which is only slower;
+                // a durable group is not committed at all (it cannot be made durable).
+                Err(e) => {
+                    tracing::error!(error = %e, "switching synchronous failed");
+                    if durable {
+                        let why = NotCommitted::of(&e);
+                        for i in ingests {
+                            i.fail(&why);
+                        }
+                        for j in jobs {
+                            j.answer(Some(&why));
+                        }
+                        continue;
+                    }
+                }
             }
         }
         commit_batch(&mut conn, ingests, jobs).await;
