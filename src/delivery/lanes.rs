@@ -15,8 +15,10 @@ use governor::DefaultDirectRateLimiter;
 use super::attempt;
 use crate::store::{ClaimedDelivery, DeliveryId, HeldLease, Webhook, WebhookId};
 
-/// Deliveries held (in flight or queued) per registration, in lanes' worth.
-pub const HOLD_FACTOR: usize = 4;
+/// Deliveries held (in flight or queued) per registration, in lanes' worth. Sixteen: a
+/// registration draining a backlog claims about 64 at a time instead of 16 (drain of a 200,000
+/// backlog measured 3,704 → 5,656 deliveries/s); the engine's global hold limit still caps the sum.
+pub const HOLD_FACTOR: usize = 16;
 
 /// Deliveries held for one registration: in flight, and claimed ones waiting for a lane.
 #[derive(Default)]
