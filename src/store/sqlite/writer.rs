@@ -178,8 +178,10 @@ impl NotCommitted {
     }
 }
 
+/// Runs one statement of the writer's own (transaction control), prepared once per connection
+/// and kept in sqlx's statement cache.
 async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()> {
-    sqlx::raw_sql(sql).execute(&mut *conn).await?;
+    sqlx::query(sql).execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -353,12 +355,12 @@ async fn savepoint(conn: &mut SqliteConnection) -> bool {
 
 /// Keeps the savepoint's writes if `ok`, else rolls them back.
 async fn end_savepoint(conn: &mut SqliteConnection, ok: bool) {
-    let end = if ok {
-        "RELEASE request"
+    let rolled_back = if ok {
+        Ok(())
     } else {
-        "ROLLBACK TO request; RELEASE request"
+        exec(conn, "ROLLBACK TO request").await
     };
-    if let Err(e) = exec(conn, end).await {
+    if let Err(e) = rolled_back.and(exec(conn, "RELEASE request").await) {
         tracing::error!(error = %e, "ending a savepoint failed");
     }
 }
