@@ -227,13 +227,7 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
                 Err(e) => {
                     tracing::error!(error = %e, "switching synchronous failed");
                     if durable {
-                        let why = NotCommitted::of(&e);
-                        for i in ingests {
-                            i.fail(&why);
-                        }
-                        for j in jobs {
-                            j.answer(Some(&why));
-                        }
+                        fail_all(ingests, jobs, &NotCommitted::of(&e));
                         continue;
                     }
                 }
@@ -274,13 +268,7 @@ async fn commit_batch(
     mut jobs: Vec<Box<dyn Job>>,
 ) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
-        let why = NotCommitted::of(&e);
-        for i in ingests {
-            i.fail(&why);
-        }
-        for j in jobs {
-            j.answer(Some(&why));
-        }
+        fail_all(ingests, jobs, &NotCommitted::of(&e));
         return;
     }
     // The fast path: every plain ingest of the batch in one merged write, before anything else
@@ -297,13 +285,7 @@ async fn commit_batch(
                     .await
                     .and(exec(conn, "BEGIN IMMEDIATE").await)
                 {
-                    let why = NotCommitted::of(&e);
-                    for i in plain.into_iter().chain(single) {
-                        i.fail(&why);
-                    }
-                    for j in jobs {
-                        j.answer(Some(&why));
-                    }
+                    fail_all(plain.into_iter().chain(single), jobs, &NotCommitted::of(&e));
                     return;
                 }
             }
@@ -340,6 +322,20 @@ async fn commit_batch(
     }
     for j in jobs {
         j.answer(why);
+    }
+}
+
+/// Answers every request of a group that was not committed at all.
+fn fail_all(
+    ingests: impl IntoIterator<Item = IngestRequest>,
+    jobs: Vec<Box<dyn Job>>,
+    why: &NotCommitted,
+) {
+    for i in ingests {
+        i.fail(why);
+    }
+    for j in jobs {
+        j.answer(Some(why));
     }
 }
 
