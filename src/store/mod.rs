@@ -2,6 +2,7 @@
 //! `dyn Store`; SQLite is the embedded default (one process per file), PostgreSQL implements the
 //! same trait for several instances sharing one database. The URL picks the backend.
 
+mod claims;
 #[macro_use]
 mod columns;
 mod inspect;
@@ -183,9 +184,11 @@ pub trait Store: Send + Sync + 'static {
 
     // --- Delivery work ---
     /// Claims up to `limit` due deliveries of active registrations, leasing them until
-    /// `now_ms + lease_ms`, at most `per_webhook` per registration, skipping `busy` ones. Each
-    /// registration's due rows are read from its own index: a busy registration's backlog is
-    /// never walked.
+    /// `now_ms + lease_ms`, at most `per_webhook` per registration, skipping `busy` ones (the
+    /// rule in `claims.rs`). A busy registration's backlog is never walked past a bounded
+    /// window: a backend may look at the head of the global due order first
+    /// ([`claims::window`] rows), and reads registrations' due rows from their own indexes
+    /// when that does not fill the claim.
     async fn claim_due(
         &self,
         now_ms: i64,

@@ -15,7 +15,7 @@
 //! - Transactions that can still deadlock or fail to serialise against another instance's (PostgreSQL
 //!   answers `40P01` / `40001`) are retried a few times.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
+use super::claims;
 use super::columns::shared;
 use super::migrations;
 use super::reseal::{self, ResealRows, SealedRow};
@@ -312,16 +313,28 @@ impl PostgresStore {
         .bind(i64::from(per_webhook))
         .fetch_all(&mut *tx)
         .await?;
-        let mut per: HashMap<String, u32> = HashMap::new();
-        let mut chosen: Vec<DeliveryId> = Vec::new();
-        for row in &candidates {
-            let webhook_id: String = row.try_get("webhook_id")?;
-            let n = per.entry(webhook_id).or_insert(0);
-            if *n < per_webhook && chosen.len() < limit as usize {
-                *n += 1;
-                chosen.push(row.try_get("id")?);
-            }
-        }
+        // Leases, activity and busy registrations are already filtered by the query.
+        let candidates = candidates
+            .iter()
+            .map(|r| {
+                Ok(claims::Candidate {
+                    id: r.try_get("id")?,
+                    webhook_id: r.try_get("webhook_id")?,
+                    lease_until: None,
+                    active: true,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let chosen: Vec<DeliveryId> = claims::choose(
+            &candidates,
+            now_ms,
+            limit as usize,
+            per_webhook,
+            &HashSet::new(),
+        )
+        .into_iter()
+        .map(DeliveryId::from_stored)
+        .collect();
         if chosen.is_empty() {
             tx.commit().await?;
             return Ok(Vec::new());

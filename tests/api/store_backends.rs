@@ -144,6 +144,47 @@ async fn the_per_registration_cap_and_busy_registrations_are_respected() {
     assert_eq!(got[0].idempotency_key, "k2", "oldest first");
 }
 
+/// More due rows of one registration than a claim's first look at the head of the due order
+/// (`claims::window`), then another registration's: whether the big one is busy or only capped,
+/// the claim still reaches the other's rows behind them.
+#[tokio::test]
+async fn a_registration_behind_a_long_backlog_is_still_claimed() {
+    let (_dir, s) = stores(1).await;
+    let s = &s[0];
+    s.create_webhook(&webhook("wh_big", &["message.received"], T0))
+        .await
+        .unwrap();
+    s.create_webhook(&webhook("wh_small", &["session.status"], T0))
+        .await
+        .unwrap();
+    let backlog: Vec<NewEvent> = (0..1100).map(|i| message(&format!("m{i}"))).collect();
+    s.ingest(&backlog, T0).await.unwrap();
+    let behind = [
+        status("s-a", "s1", "WORKING"),
+        status("s-b", "s2", "WORKING"),
+    ];
+    s.ingest(&behind, T0 + 1).await.unwrap();
+
+    let busy = [WebhookId::from_stored("wh_big")];
+    let got = s.claim_due(T0 + 2, LEASE, 10, 10, &busy).await.unwrap();
+    let keys: Vec<&str> = got.iter().map(|d| d.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["s-a", "s-b"], "past the busy registration's backlog");
+
+    let got = s.claim_due(T0 + 2, LEASE, 10, 3, &[]).await.unwrap();
+    let big = got.iter().filter(|d| d.webhook_id == "wh_big").count();
+    assert_eq!(big, 3, "the big registration, up to its cap");
+    assert_eq!(got.len(), 3, "wh_small's rows are leased already");
+
+    // Once the leases run out, the head of the due order alone fills a claim, oldest first.
+    let got = s
+        .claim_due(T0 + LEASE + 10, LEASE, 200, 1000, &[])
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 200);
+    assert_eq!(got[0].idempotency_key, "m0");
+    assert!(got.iter().all(|d| d.webhook_id == "wh_big"));
+}
+
 #[tokio::test]
 async fn an_expired_lease_is_taken_over_and_a_renewed_one_is_not() {
     let (_dir, s) = stores(2).await;

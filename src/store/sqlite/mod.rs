@@ -4,7 +4,7 @@
 mod ingest;
 mod writer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 
+use super::claims;
 use super::columns::shared;
 use super::migrations;
 use super::reseal::{self, ResealRows, SealedRow};
@@ -226,34 +227,48 @@ async fn claim_tx(
     busy: &[WebhookId],
     at_rest: &AtRest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
-    // Per active registration that is not busy, its earliest due rows from its own index
-    // (deliveries_due_by_webhook): a busy registration's backlog is never walked, and another's
-    // only as far as `per_webhook` rows. CROSS JOIN keeps registrations the outer loop (SQLite
-    // 3.51 would otherwise scan every delivery and run the subquery for each).
-    let candidates = sqlx::query(
-        "SELECT d.id, d.webhook_id FROM webhooks w CROSS JOIN deliveries d ON d.rowid IN ( \
-            SELECT x.rowid FROM deliveries x INDEXED BY deliveries_due_by_webhook \
-             WHERE x.webhook_id = w.id AND x.state = 'pending' AND x.next_attempt_at <= ?1 \
-               AND (x.lease_until IS NULL OR x.lease_until < ?1) \
-             ORDER BY x.next_attempt_at LIMIT ?4) \
-         WHERE w.active = 1 AND w.id NOT IN (SELECT value FROM json_each(?2)) \
-         ORDER BY d.next_attempt_at, d.id LIMIT ?3",
+    let busy_set: HashSet<&str> = busy.iter().map(WebhookId::as_str).collect();
+    let limit_n = limit as usize;
+    // First the head of the global due order (deliveries_due), a bounded window of it: with
+    // many registrations, each with a few due rows, this finds a full claim without probing
+    // every registration's index.
+    let window = claims::window(limit);
+    let head = due_candidates(
+        c,
+        "SELECT d.id, d.webhook_id, d.lease_until, w.active FROM ( \
+            SELECT rowid AS r FROM deliveries INDEXED BY deliveries_due \
+             WHERE state = 'pending' AND next_attempt_at <= ?1 \
+             ORDER BY next_attempt_at LIMIT ?2) x \
+         CROSS JOIN deliveries d ON d.rowid = x.r JOIN webhooks w ON w.id = d.webhook_id \
+         ORDER BY d.next_attempt_at, d.id",
+        now_ms,
+        window,
+        None,
     )
-    .bind(now_ms)
-    .bind(to_json(&busy)?)
-    .bind(i64::from(limit) * 4)
-    .bind(i64::from(per_webhook))
-    .fetch_all(&mut *c)
     .await?;
-    let mut per: HashMap<String, u32> = HashMap::new();
-    let mut chosen: Vec<String> = Vec::new();
-    for row in &candidates {
-        let webhook_id: String = row.try_get("webhook_id")?;
-        let n = per.entry(webhook_id).or_insert(0);
-        if *n < per_webhook && chosen.len() < limit as usize {
-            *n += 1;
-            chosen.push(row.try_get("id")?);
-        }
+    let mut chosen = claims::choose(&head, now_ms, limit_n, per_webhook, &busy_set);
+    // The window was full and did not fill the claim (leased, busy or capped registrations at
+    // the head): then per active registration that is not busy, its earliest due rows from its
+    // own index (deliveries_due_by_webhook), so a busy registration's backlog is never walked
+    // past the window. CROSS JOIN keeps registrations the outer loop (SQLite 3.51 would
+    // otherwise scan every delivery and run the subquery for each).
+    if chosen.len() < limit_n && i64::try_from(head.len()).unwrap_or(i64::MAX) >= window {
+        let per_registration = due_candidates(
+            c,
+            "SELECT d.id, d.webhook_id, d.lease_until, w.active \
+             FROM webhooks w CROSS JOIN deliveries d ON d.rowid IN ( \
+                SELECT x.rowid FROM deliveries x INDEXED BY deliveries_due_by_webhook \
+                 WHERE x.webhook_id = w.id AND x.state = 'pending' AND x.next_attempt_at <= ?1 \
+                   AND (x.lease_until IS NULL OR x.lease_until < ?1) \
+                 ORDER BY x.next_attempt_at LIMIT ?4) \
+             WHERE w.active = 1 AND w.id NOT IN (SELECT value FROM json_each(?3)) \
+             ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+            now_ms,
+            i64::from(limit) * 4,
+            Some((to_json(&busy)?, i64::from(per_webhook))),
+        )
+        .await?;
+        chosen = claims::choose(&per_registration, now_ms, limit_n, per_webhook, &busy_set);
     }
     if chosen.is_empty() {
         return Ok(Vec::new());
@@ -269,6 +284,33 @@ async fn claim_tx(
     .execute(&mut *c)
     .await?;
     read_claimed(c, &ids, at_rest).await
+}
+
+/// Candidate rows of a claim query (id, webhook_id, lease_until, active; ?1 now, ?2 a row limit,
+/// and for the per-registration query ?3 the busy ids and ?4 the cap per registration).
+async fn due_candidates(
+    c: &mut SqliteConnection,
+    sql: &'static str,
+    now_ms: i64,
+    rows: i64,
+    busy_and_cap: Option<(String, i64)>,
+) -> StoreResult<Vec<claims::Candidate>> {
+    let mut q = sqlx::query(sql).bind(now_ms).bind(rows);
+    if let Some((busy, cap)) = busy_and_cap {
+        q = q.bind(busy).bind(cap);
+    }
+    q.fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(claims::Candidate {
+                id: r.try_get(0)?,
+                webhook_id: r.try_get(1)?,
+                lease_until: r.try_get(2)?,
+                active: r.try_get(3)?,
+            })
+        })
+        .collect()
 }
 
 /// These deliveries (a JSON array of ids), ready to send.

@@ -1,0 +1,100 @@
+//! Which due deliveries a claim takes, once the backend has read candidates in due order: the
+//! rule both backends share, pure so it tests without a database.
+
+use std::collections::{HashMap, HashSet};
+
+/// A due, pending delivery as a claim reads it, in due order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub id: String,
+    pub webhook_id: String,
+    /// Leased until then (by this or another instance), if at all.
+    pub lease_until: Option<i64>,
+    /// Its registration is active.
+    pub active: bool,
+}
+
+/// The candidates a claim at `now_ms` takes, in their order: free (no lease, or one that ran
+/// out), of an active registration that is not `busy`, at most `per_webhook` of one
+/// registration and `limit` in all.
+pub fn choose(
+    candidates: &[Candidate],
+    now_ms: i64,
+    limit: usize,
+    per_webhook: u32,
+    busy: &HashSet<&str>,
+) -> Vec<String> {
+    let mut per: HashMap<&str, u32> = HashMap::new();
+    let mut chosen = Vec::new();
+    for c in candidates {
+        if chosen.len() >= limit {
+            break;
+        }
+        let free = c.lease_until.is_none_or(|until| until < now_ms);
+        if !free || !c.active || busy.contains(c.webhook_id.as_str()) {
+            continue;
+        }
+        let n = per.entry(&c.webhook_id).or_insert(0);
+        if *n < per_webhook {
+            *n += 1;
+            chosen.push(c.id.clone());
+        }
+    }
+    chosen
+}
+
+/// How many rows of the global due order a claim of `limit` looks at first (the window): eight
+/// times what it may take, and at least the deliveries an engine holds leased at the head of
+/// that order, so a window is not used up by this process's own leases.
+pub fn window(limit: u32) -> i64 {
+    (i64::from(limit) * 8).max(1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(id: &str, webhook: &str) -> Candidate {
+        Candidate {
+            id: id.into(),
+            webhook_id: webhook.into(),
+            lease_until: None,
+            active: true,
+        }
+    }
+
+    #[test]
+    fn takes_in_order_up_to_the_limit_and_the_cap_per_registration() {
+        let all = [
+            c("1", "a"),
+            c("2", "a"),
+            c("3", "a"),
+            c("4", "b"),
+            c("5", "c"),
+        ];
+        assert_eq!(
+            choose(&all, 0, 10, 2, &HashSet::new()),
+            ["1", "2", "4", "5"]
+        );
+        assert_eq!(choose(&all, 0, 3, 2, &HashSet::new()), ["1", "2", "4"]);
+    }
+
+    #[test]
+    fn skips_leased_inactive_and_busy() {
+        let mut leased = c("1", "a");
+        leased.lease_until = Some(100);
+        let mut expired = c("2", "a");
+        expired.lease_until = Some(50);
+        let mut off = c("3", "b");
+        off.active = false;
+        let all = [leased, expired, off, c("4", "busy"), c("5", "c")];
+        let busy = HashSet::from(["busy"]);
+        assert_eq!(choose(&all, 100, 10, 10, &busy), ["2", "5"]);
+    }
+
+    #[test]
+    fn the_window_covers_more_than_a_claim() {
+        assert_eq!(window(1), 1024);
+        assert_eq!(window(256), 2048);
+    }
+}
