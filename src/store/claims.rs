@@ -44,8 +44,9 @@ pub fn choose(
 }
 
 /// How many rows of the global due order a claim of `limit` looks at first (the window): eight
-/// times what it may take, and at least the deliveries an engine holds leased at the head of
-/// that order, so a window is not used up by this process's own leases.
+/// times what it may take, and at least 1,024, twice what an engine holds leased with the
+/// defaults (256 in flight and a claim of 256 queued), so its own leases at the head of that
+/// order do not use the window up.
 pub fn window(limit: u32) -> i64 {
     (i64::from(limit) * 8).max(1024)
 }
@@ -93,8 +94,11 @@ mod tests {
     }
 
     #[test]
-    fn the_window_covers_more_than_a_claim() {
-        assert_eq!(window(1), 1024);
-        assert_eq!(window(256), 2048);
+    fn the_window_covers_more_than_a_claim_and_an_engine_s_own_leases() {
+        let held_by_default = i64::try_from(crate::defaults::MAX_IN_FLIGHT + 256).unwrap();
+        for limit in [1, 16, 256, 1000] {
+            assert!(window(limit) >= 8 * i64::from(limit));
+            assert!(window(limit) >= 2 * held_by_default);
+        }
     }
 }

@@ -187,7 +187,7 @@ pub trait Store: Send + Sync + 'static {
     /// `now_ms + lease_ms`, at most `per_webhook` per registration, skipping `busy` ones (the
     /// rule in `claims.rs`). A busy registration's backlog is never walked past a bounded
     /// window: a backend may look at the head of the global due order first
-    /// ([`claims::window`] rows), and reads registrations' due rows from their own indexes
+    /// (`claims::window` rows), and reads registrations' due rows from their own indexes
     /// when that does not fill the claim.
     async fn claim_due(
         &self,
