@@ -43,9 +43,12 @@ curl -fsS "$base/readyz" >/dev/null || { echo "the bridge did not start:" >&2; c
 status=0
 config="$PWD/tests/schemathesis/schemathesis.toml"
 # From the temporary directory, so that Schemathesis's own state stays out of the repository.
+# One worker: with two, Hypothesis's cache of lambda sources is shared between threads, and a
+# race in it once crashed the run inside the tool ("AST constructor recursion depth mismatch",
+# reported as a FlakyFailure) with no response of the bridge involved.
 (cd "$dir" && timeout --kill-after=10 "${WABRIDGE_ST_TIMEOUT:-420}" \
   st --config-file "$config" run "$base/v1/openapi.json" \
-    --seed "${WABRIDGE_ST_SEED:-20261128}" --workers 2 --max-failures 50 \
+    --seed "${WABRIDGE_ST_SEED:-20261128}" --workers 1 --max-failures 50 \
     --no-color) || status=$?
 if grep -q '"level":"ERROR"' "$dir/bridge.log"; then
   echo "the bridge logged errors during the run:" >&2
