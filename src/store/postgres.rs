@@ -293,12 +293,23 @@ impl PostgresStore {
         busy: &[WebhookId],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let mut tx = self.pool.begin().await?;
-        // Per active registration that is not busy, its earliest due rows from its own index
-        // (deliveries_due_by_webhook): a busy registration's backlog is never walked. Rows
-        // another instance is claiming right now are locked: skip them rather than wait. A row
-        // it has just leased and committed fails the lease test when re-checked.
+        // Per registration with pending deliveries (found by skipping through
+        // deliveries_due_by_webhook one registration at a time, so registrations with nothing
+        // pending cost nothing), active and not busy, its earliest due rows from that index: a
+        // busy registration's backlog is never walked. Rows another instance is claiming right
+        // now are locked: skip them rather than wait. A row it has just leased and committed
+        // fails the lease test when re-checked.
         let candidates = sqlx::query(
-            "SELECT d.id, d.webhook_id FROM webhooks w CROSS JOIN LATERAL ( \
+            "WITH RECURSIVE pending(w) AS ( \
+                (SELECT webhook_id FROM deliveries WHERE state = 'pending' \
+                  ORDER BY webhook_id LIMIT 1) \
+                UNION ALL \
+                SELECT (SELECT x.webhook_id FROM deliveries x \
+                         WHERE x.state = 'pending' AND x.webhook_id > p.w \
+                         ORDER BY x.webhook_id LIMIT 1) \
+                  FROM pending p WHERE p.w IS NOT NULL) \
+             SELECT d.id, d.webhook_id FROM pending p JOIN webhooks w ON w.id = p.w \
+             CROSS JOIN LATERAL ( \
                 SELECT x.id, x.webhook_id, x.next_attempt_at FROM deliveries x \
                  WHERE x.webhook_id = w.id AND x.state = 'pending' AND x.next_attempt_at <= $1 \
                    AND (x.lease_until IS NULL OR x.lease_until < $1) \

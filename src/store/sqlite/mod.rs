@@ -20,7 +20,7 @@ use super::claims;
 use super::columns::shared;
 use super::migrations;
 use super::reseal::{self, ResealRows, SealedRow};
-use super::rows::{self, to_json};
+use super::rows::{self, corrupt, to_json};
 use super::*;
 use crate::secret::at_rest::AtRest;
 use ingest::{IngestRequest, Prepared};
@@ -235,12 +235,12 @@ async fn claim_tx(
     let window = claims::window(limit);
     let head = due_candidates(
         c,
-        "SELECT d.id, d.webhook_id, d.lease_until, w.active FROM ( \
+        "SELECT json_group_array(json_array(d.id, d.webhook_id, d.lease_until, w.active, \
+                d.next_attempt_at)) FROM ( \
             SELECT rowid AS r FROM deliveries INDEXED BY deliveries_due \
              WHERE state = 'pending' AND next_attempt_at <= ?1 \
              ORDER BY next_attempt_at LIMIT ?2) x \
-         CROSS JOIN deliveries d ON d.rowid = x.r JOIN webhooks w ON w.id = d.webhook_id \
-         ORDER BY d.next_attempt_at, d.id",
+         CROSS JOIN deliveries d ON d.rowid = x.r JOIN webhooks w ON w.id = d.webhook_id",
         now_ms,
         window,
         None,
@@ -248,21 +248,33 @@ async fn claim_tx(
     .await?;
     let mut chosen = claims::choose(&head, now_ms, limit_n, per_webhook, &busy_set);
     // The window was full and did not fill the claim (leased, busy or capped registrations at
-    // the head): then per active registration that is not busy, its earliest due rows from its
-    // own index (deliveries_due_by_webhook), so a busy registration's backlog is never walked
-    // past the window. CROSS JOIN keeps registrations the outer loop (SQLite 3.51 would
-    // otherwise scan every delivery and run the subquery for each).
+    // the head): then per registration with pending deliveries (found by skipping through
+    // deliveries_due_by_webhook one registration at a time, so registrations with nothing
+    // pending cost nothing), active and not busy, its earliest due rows from that index, so a
+    // busy registration's backlog is never walked past the window. CROSS JOIN keeps the
+    // registrations the outer loop (SQLite 3.51 would otherwise scan every delivery and run the
+    // subquery for each).
     if chosen.len() < limit_n && i64::try_from(head.len()).unwrap_or(i64::MAX) >= window {
         let per_registration = due_candidates(
             c,
-            "SELECT d.id, d.webhook_id, d.lease_until, w.active \
-             FROM webhooks w CROSS JOIN deliveries d ON d.rowid IN ( \
+            "WITH RECURSIVE pending(w) AS ( \
+                SELECT (SELECT webhook_id FROM deliveries INDEXED BY deliveries_due_by_webhook \
+                         WHERE state = 'pending' ORDER BY webhook_id LIMIT 1) \
+                UNION ALL \
+                SELECT (SELECT webhook_id FROM deliveries INDEXED BY deliveries_due_by_webhook \
+                         WHERE state = 'pending' AND webhook_id > pending.w \
+                         ORDER BY webhook_id LIMIT 1) \
+                  FROM pending WHERE pending.w IS NOT NULL) \
+             SELECT json_group_array(json_array(id, webhook_id, lease_until, active, due)) \
+             FROM (SELECT d.id, d.webhook_id, d.lease_until, w.active, d.next_attempt_at AS due \
+             FROM pending CROSS JOIN webhooks w ON w.id = pending.w \
+             CROSS JOIN deliveries d ON d.rowid IN ( \
                 SELECT x.rowid FROM deliveries x INDEXED BY deliveries_due_by_webhook \
                  WHERE x.webhook_id = w.id AND x.state = 'pending' AND x.next_attempt_at <= ?1 \
                    AND (x.lease_until IS NULL OR x.lease_until < ?1) \
                  ORDER BY x.next_attempt_at LIMIT ?4) \
              WHERE w.active = 1 AND w.id NOT IN (SELECT value FROM json_each(?3)) \
-             ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+             ORDER BY d.next_attempt_at, d.id LIMIT ?2)",
             now_ms,
             i64::from(limit) * 4,
             Some((to_json(&busy)?, i64::from(per_webhook))),
@@ -286,8 +298,15 @@ async fn claim_tx(
     read_claimed(c, &ids, at_rest).await
 }
 
-/// Candidate rows of a claim query (id, webhook_id, lease_until, active; ?1 now, ?2 a row limit,
-/// and for the per-registration query ?3 the busy ids and ?4 the cap per registration).
+/// A candidate as a claim query returns it: id, webhook_id, lease_until, active, due at.
+type CandidateRow = (String, String, Option<i64>, i64, i64);
+
+/// Candidates of a claim query, in due order (?1 now, ?2 a row limit, and for the
+/// per-registration query ?3 the busy ids and ?4 the cap per registration).
+///
+/// The query returns them as one JSON array in one row ([`CandidateRow`]s): sqlx's SQLite
+/// worker hands each row of a result to the async side on its own, a thread switch each, and a
+/// claim's window is up to thousands of rows. One row crosses once.
 async fn due_candidates(
     c: &mut SqliteConnection,
     sql: &'static str,
@@ -295,22 +314,25 @@ async fn due_candidates(
     rows: i64,
     busy_and_cap: Option<(String, i64)>,
 ) -> StoreResult<Vec<claims::Candidate>> {
-    let mut q = sqlx::query(sql).bind(now_ms).bind(rows);
+    let mut q = sqlx::query_scalar(sql).bind(now_ms).bind(rows);
     if let Some((busy, cap)) = busy_and_cap {
         q = q.bind(busy).bind(cap);
     }
-    q.fetch_all(&mut *c)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(claims::Candidate {
-                id: r.try_get(0)?,
-                webhook_id: r.try_get(1)?,
-                lease_until: r.try_get(2)?,
-                active: r.try_get(3)?,
-            })
-        })
-        .collect()
+    let json: String = q.fetch_one(&mut *c).await?;
+    let mut found: Vec<CandidateRow> = serde_json::from_str(&json).map_err(corrupt)?;
+    // An aggregate's input order is not promised: the due order is restored here.
+    found.sort_unstable_by(|a, b| (a.4, &a.0).cmp(&(b.4, &b.0)));
+    Ok(found
+        .into_iter()
+        .map(
+            |(id, webhook_id, lease_until, active, _)| claims::Candidate {
+                id,
+                webhook_id,
+                lease_until,
+                active: active != 0,
+            },
+        )
+        .collect())
 }
 
 /// These deliveries (a JSON array of ids), ready to send.
