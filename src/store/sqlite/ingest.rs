@@ -236,49 +236,40 @@ pub(super) async fn write_merged(
             a: &e.subscribed_by[2],
         })
         .collect();
-    let rows = sqlx::query(
+    // Who receives what as one JSON array of [event index, registration] in one row (sqlx's
+    // worker hands each row of a result over on its own: with fan-out that is thousands).
+    let pairs: String = sqlx::query_scalar(
         "WITH ev AS (SELECT key AS i, value ->> 's' AS s, value ->> 'n' AS n, value ->> 'f' AS f, \
                 value ->> 'a' AS a FROM json_each(?1)) \
-         SELECT ev.i, w.id, w.url, w.secret, w.headers, w.rate_limit \
-         FROM ev JOIN webhooks w ON w.session_id = ev.s \
+         SELECT json_group_array(json_array(i, id)) FROM ( \
+         SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id = ev.s \
           WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
                 WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)) \
          UNION ALL \
-         SELECT ev.i, w.id, w.url, w.secret, w.headers, w.rate_limit \
-         FROM ev JOIN webhooks w ON w.session_id IS NULL \
+         SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id IS NULL \
           WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
-                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)) \
-         ORDER BY 1, 2",
+                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)))",
     )
     .bind(to_json(&keys)?)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    let leasing = reqs.iter().any(|r| r.lease_until.is_some());
+    let mut pairs: Vec<(usize, String)> = serde_json::from_str(&pairs).map_err(corrupt)?;
+    // An aggregate's input order is not promised: by event, then registration.
+    pairs.sort_unstable();
     let mut targets: Vec<Vec<String>> = vec![Vec::new(); events.len()];
-    let mut registrations: HashMap<String, Target> = HashMap::new();
-    for row in &rows {
-        let i: i64 = row.try_get(0)?;
-        let webhook_id: String = row.try_get(1)?;
-        if leasing && !registrations.contains_key(&webhook_id) {
-            let secret: String = row.try_get(3)?;
-            let headers: String = row.try_get(4)?;
-            let (secret, headers) = at_rest.open(&webhook_id, &secret, &headers)?;
-            registrations.insert(
-                webhook_id.clone(),
-                Target {
-                    url: TargetUrl::from_stored(row.try_get(2)?).map_err(corrupt)?,
-                    secret,
-                    headers,
-                    rate_limit: row.try_get(5)?,
-                },
-            );
-        }
-        let slot = usize::try_from(i)
-            .ok()
-            .and_then(|i| targets.get_mut(i))
-            .ok_or_else(|| StoreError::Corrupt(format!("fan-out row for event {i}")))?;
-        slot.push(webhook_id);
+    for (i, webhook_id) in pairs {
+        targets
+            .get_mut(i)
+            .ok_or_else(|| StoreError::Corrupt(format!("fan-out row for event {i}")))?
+            .push(webhook_id);
     }
+    // The hand-off sends at once: each target registration as it is now, read once.
+    let leasing = reqs.iter().any(|r| r.lease_until.is_some());
+    let registrations = if leasing {
+        read_targets(conn, &targets, &at_rest).await?
+    } else {
+        HashMap::new()
+    };
 
     let event_rows: Vec<EventRow> = events
         .iter()
@@ -398,6 +389,39 @@ pub(super) async fn write_merged(
         r.result = Some(Ok((mine, claimed)));
     }
     Ok(())
+}
+
+/// The registrations among `targets`, as the hand-off needs them (one JSON row).
+async fn read_targets(
+    conn: &mut SqliteConnection,
+    targets: &[Vec<String>],
+    at_rest: &AtRest,
+) -> StoreResult<HashMap<String, Target>> {
+    let ids: HashSet<&str> = targets.iter().flatten().map(String::as_str).collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let json: String = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(id, url, secret, headers, rate_limit)) \
+         FROM webhooks WHERE id IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(to_json(&ids)?)
+    .fetch_one(&mut *conn)
+    .await?;
+    let rows: Vec<(String, String, String, String, Option<f64>)> =
+        serde_json::from_str(&json).map_err(corrupt)?;
+    rows.into_iter()
+        .map(|(id, url, secret, headers, rate_limit)| {
+            let (secret, headers) = at_rest.open(&id, &secret, &headers)?;
+            let target = Target {
+                url: TargetUrl::from_stored(&url).map_err(corrupt)?,
+                secret,
+                headers,
+                rate_limit,
+            };
+            Ok((id, target))
+        })
+        .collect()
 }
 
 /// One event at a time: for `session.status` (dispatched only when it changes, so the order

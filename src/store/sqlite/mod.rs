@@ -143,12 +143,26 @@ struct ResultRow<'a> {
     er: Option<&'a str>,
     t0: i64,
     ms: i64,
+    /// The registration, and whether it answered 410 (deactivate it).
+    w: &'a str,
+    gone: bool,
 }
 
-/// Writes attempt results with one statement per table: the deliveries still pending under the
-/// same claim get their new state (fenced: a stale holder's result, or one for a delivery
-/// deleted meanwhile, changes nothing), the attempts of those are logged, and registrations
-/// that answered 410 are deactivated. Returns how many were recorded.
+/// The results (`json_each(?1)` as `r`) whose delivery is still pending under the same claim:
+/// the only ones recorded. A stale holder's result, or one for a delivery deleted meanwhile,
+/// changes nothing.
+macro_rules! held_results {
+    () => {
+        "FROM json_each(?1) AS r JOIN deliveries d ON d.id = r.value ->> 'id' \
+         AND d.state = 'pending' AND d.claim_token = r.value ->> 'tok'"
+    };
+}
+
+/// Writes attempt results with one statement per table, none of which returns rows (sqlx's
+/// worker hands each returned row over on its own): the attempts of the held results are
+/// logged, registrations that answered 410 are deactivated, then the deliveries get their new
+/// state. All three select the same held results, as nothing between them changes a delivery.
+/// Returns how many were recorded.
 async fn record_batch(
     c: &mut SqliteConnection,
     results: &[AttemptRecord],
@@ -168,54 +182,49 @@ async fn record_batch(
                 er: r.error.as_deref(),
                 t0: r.started_at_ms,
                 ms: r.latency_ms,
+                w: r.webhook_id.as_str(),
+                gone: r.next == AttemptNext::Gone,
             }
         })
         .collect();
-    let recorded: HashSet<String> = sqlx::query_scalar(
+    let json = to_json(&rows)?;
+    sqlx::query(concat!(
+        "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, status_code, \
+            latency_ms, error) \
+         SELECT r.value ->> 'id', r.value ->> 'a', r.value ->> 't0', r.value ->> 'sc', \
+            r.value ->> 'ms', r.value ->> 'er' ",
+        held_results!()
+    ))
+    .bind(&json)
+    .execute(&mut *c)
+    .await?;
+    if rows.iter().any(|r| r.gone) {
+        sqlx::query(concat!(
+            "UPDATE webhooks SET active = 0, disabled_reason = ?2, updated_at = ?3 \
+             WHERE id IN (SELECT r.value ->> 'w' ",
+            held_results!(),
+            " WHERE r.value ->> 'gone')"
+        ))
+        .bind(&json)
+        .bind(DisabledReason::Gone.to_string())
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    }
+    let recorded = sqlx::query(
         "UPDATE deliveries SET state = r.value ->> 'st', attempts = r.value ->> 'a', \
             next_attempt_at = COALESCE(r.value ->> 'nx', deliveries.next_attempt_at), \
             lease_until = NULL, claim_token = NULL, last_status = r.value ->> 'sc', \
             last_error = r.value ->> 'er', updated_at = ?2 \
          FROM json_each(?1) AS r WHERE deliveries.id = r.value ->> 'id' \
-            AND deliveries.state = 'pending' AND deliveries.claim_token = r.value ->> 'tok' \
-         RETURNING deliveries.id",
-    )
-    .bind(to_json(&rows)?)
-    .bind(now)
-    .fetch_all(&mut *c)
-    .await?
-    .into_iter()
-    .collect();
-    if recorded.is_empty() {
-        return Ok(0);
-    }
-    let kept: Vec<&ResultRow> = rows.iter().filter(|r| recorded.contains(r.id)).collect();
-    let json = to_json(&kept)?;
-    sqlx::query(
-        "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, status_code, latency_ms, error) \
-         SELECT r.value ->> 'id', r.value ->> 'a', r.value ->> 't0', r.value ->> 'sc', r.value ->> 'ms', \
-            r.value ->> 'er' FROM json_each(?1) AS r",
+            AND deliveries.state = 'pending' AND deliveries.claim_token = r.value ->> 'tok'",
     )
     .bind(&json)
+    .bind(now)
     .execute(&mut *c)
-    .await?;
-    let gone: Vec<&str> = results
-        .iter()
-        .filter(|r| r.next == AttemptNext::Gone && recorded.contains(r.delivery_id.as_str()))
-        .map(|r| r.webhook_id.as_str())
-        .collect();
-    if !gone.is_empty() {
-        sqlx::query(
-            "UPDATE webhooks SET active = 0, disabled_reason = ?1, updated_at = ?2 \
-             WHERE id IN (SELECT value FROM json_each(?3))",
-        )
-        .bind(DisabledReason::Gone.to_string())
-        .bind(now)
-        .bind(to_json(&gone)?)
-        .execute(&mut *c)
-        .await?;
-    }
-    Ok(u64::try_from(recorded.len()).unwrap_or(u64::MAX))
+    .await?
+    .rows_affected();
+    Ok(recorded)
 }
 
 async fn claim_tx(
