@@ -179,6 +179,13 @@ impl Poster {
     }
 
     async fn post(&self, body: Bytes) {
+        if let Err(e) = self.try_post(body).await {
+            panic!("{e}");
+        }
+    }
+
+    /// The request, answered with the wanted status, or why not.
+    async fn try_post(&self, body: Bytes) -> Result<(), String> {
         let mut req = self
             .client
             .post(&*self.url)
@@ -187,13 +194,17 @@ impl Poster {
         if !self.key.is_empty() {
             req = req.header("X-API-Key", self.key);
         }
-        let res = req.send().await.expect("the request is answered");
+        let res = req
+            .send()
+            .await
+            .map_err(|e| format!("the request was not answered: {e}"))?;
         let status = res.status().as_u16();
         if status != self.want {
             let text = res.text().await.unwrap_or_default();
-            panic!("expected {}, got {status}: {text}", self.want);
+            return Err(format!("expected {}, got {status}: {text}", self.want));
         }
         let _ = res.bytes().await;
+        Ok(())
     }
 }
 
@@ -487,6 +498,7 @@ async fn latency(rate: u64, secs: u64) -> Latency {
     let warm = bodies("warm", "bench", rate as usize, 1);
     let probes = bodies("lat", "bench", (rate * secs) as usize, 1);
     let mut sent = 0usize;
+    let failed: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let ingest_times: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::new()));
     let mut schedule_start = Instant::now();
     let mut cpu_before = b.proc();
@@ -507,10 +519,16 @@ async fn latency(rate: u64, secs: u64) -> Latency {
             tokio::time::sleep_until(at.into()).await;
             let (p, times) = (poster.clone(), Arc::clone(&ingest_times));
             let measured = phase == "lat";
+            let failed = Arc::clone(&failed);
             tasks.spawn(async move {
-                p.post(body).await;
-                if measured {
-                    times.lock().unwrap().push(at.elapsed());
+                match p.try_post(body).await {
+                    Ok(()) if measured => times.lock().unwrap().push(at.elapsed()),
+                    Ok(()) => {}
+                    // Past what this machine can open at once (an overloaded rate of the
+                    // sweep): the event never arrives, which the sweep reads as its end.
+                    Err(e) => {
+                        failed.lock().unwrap().get_or_insert(e);
+                    }
                 }
             });
             sent += 1;
@@ -519,6 +537,9 @@ async fn latency(rate: u64, secs: u64) -> Latency {
             while tasks.join_next().await.is_some() {}
         })
         .await;
+    }
+    if let Some(e) = failed.lock().unwrap().take() {
+        eprintln!("  latency at {rate}/s: some events were not sent, the first because {e}");
     }
     let send_span = schedule_start.elapsed();
     rx.wait_for(sent as u64, Duration::from_secs(30)).await;

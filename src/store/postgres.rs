@@ -15,7 +15,7 @@
 //! - Transactions that can still deadlock or fail to serialise against another instance's (PostgreSQL
 //!   answers `40P01` / `40001`) are retried a few times.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -257,15 +257,24 @@ impl PostgresStore {
         let mut by_key: Vec<usize> = (0..events.len()).collect();
         // Stable: of one key twice in a batch, the first stays first (and wins).
         by_key.sort_by(|a, b| events[*a].idempotency_key.cmp(&events[*b].idempotency_key));
-        let mut inserted: Vec<Option<String>> = vec![None; events.len()];
-        for i in by_key {
-            inserted[i] = insert_event(&mut tx, &events[i], now_ms).await?;
-        }
-        // Then statuses and fan-out in the batch's order (a batch may change a status twice).
-        let mut out = Vec::with_capacity(events.len());
-        for (e, inserted) in events.iter().zip(inserted) {
-            out.push(dispatch_one(&mut tx, e, inserted, now_ms).await?);
-        }
+        let out = if events
+            .iter()
+            .all(|e| e.status.is_none() && e.only_webhook.is_none())
+        {
+            ingest_plain(&mut tx, events, &by_key, now_ms).await?
+        } else {
+            let mut inserted: Vec<Option<String>> = vec![None; events.len()];
+            for i in by_key {
+                inserted[i] = insert_event(&mut tx, &events[i], now_ms).await?;
+            }
+            // Then statuses and fan-out in the batch's order (a batch may change a status
+            // twice).
+            let mut out = Vec::with_capacity(events.len());
+            for (e, inserted) in events.iter().zip(inserted) {
+                out.push(dispatch_one(&mut tx, e, inserted, now_ms).await?);
+            }
+            out
+        };
         // The hand-off: lease the new deliveries to this instance in the same transaction.
         let mut claimed = Vec::new();
         if let Some(until) = lease_until {
@@ -934,6 +943,147 @@ async fn lease_and_read(
 }
 
 /// Stores the event unless its key was accepted before; its id if it was stored.
+/// A batch of plain events (no status, no single target) with one statement per table instead
+/// of a few per event: the fan-out of every event, the events (inserted in `by_key` order, the
+/// lock order), the ids of duplicates, the deliveries.
+async fn ingest_plain(
+    tx: &mut Transaction<'static, Postgres>,
+    events: &[NewEvent],
+    by_key: &[usize],
+    now_ms: i64,
+) -> StoreResult<Vec<IngestOutcome>> {
+    // Who receives what, by session first (indexed), then the subscription; the fan-out rule is
+    // the catalog's (`Catalog::matching_patterns`, carried in `subscribed_by`).
+    let index: Vec<i32> = (0..events.len())
+        .map(|i| i32::try_from(i).map_err(corrupt))
+        .collect::<StoreResult<_>>()?;
+    let column =
+        |k: usize| -> Vec<&str> { events.iter().map(|e| e.subscribed_by[k].as_str()).collect() };
+    let sessions: Vec<&str> = events.iter().map(|e| e.session_id.as_str()).collect();
+    let pairs: Vec<(i32, String)> = sqlx::query_as(
+        "WITH ev AS (SELECT * FROM UNNEST($1::int4[], $2::text[], $3::text[], $4::text[], \
+                $5::text[]) AS ev(i, s, n, f, a)) \
+         SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id = ev.s \
+          WHERE w.active AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
+                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)) \
+         UNION ALL \
+         SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id IS NULL \
+          WHERE w.active AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
+                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)) \
+         ORDER BY 1, 2",
+    )
+    .bind(&index)
+    .bind(&sessions)
+    .bind(column(0))
+    .bind(column(1))
+    .bind(column(2))
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut targets: Vec<Vec<String>> = vec![Vec::new(); events.len()];
+    for (i, webhook_id) in pairs {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| targets.get_mut(i))
+            .ok_or_else(|| StoreError::Corrupt(format!("fan-out row for event {i}")))?
+            .push(webhook_id);
+    }
+
+    // Of two instances inserting the same key at once, the second waits on the unique index
+    // until the first commits, then does nothing (and reads the first one's id below). Rows of
+    // UNNEST are inserted, and their keys locked, in the arrays' order.
+    let mut cols: [Vec<String>; 7] = Default::default();
+    let mut has_deliveries = Vec::with_capacity(events.len());
+    for &i in by_key {
+        let e = &events[i];
+        for (col, v) in cols.iter_mut().zip([
+            e.id.to_string(),
+            e.idempotency_key.clone(),
+            e.event.clone(),
+            e.session_id.to_string(),
+            to_json(&e.data)?,
+            e.occurred.clone(),
+            e.source.as_str().to_owned(),
+        ]) {
+            col.push(v);
+        }
+        has_deliveries.push(!targets[i].is_empty());
+    }
+    let [ids, keys, names, sessions, data, occurred, sources] = &cols;
+    let inserted: HashSet<String> = sqlx::query_scalar(
+        "INSERT INTO events (id, idempotency_key, event, session_id, data, occurred_rfc3339, \
+            received_at, dispatched, source) \
+         SELECT e.id, e.k, e.n, e.s, e.d, e.o, $8, e.dp, e.src \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+            $7::bool[], $9::text[]) AS e(id, k, n, s, d, o, dp, src) \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+    )
+    .bind(ids)
+    .bind(keys)
+    .bind(names)
+    .bind(sessions)
+    .bind(data)
+    .bind(occurred)
+    .bind(&has_deliveries)
+    .bind(now_ms)
+    .bind(sources)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect();
+
+    let dup_keys: Vec<&str> = events
+        .iter()
+        .filter(|e| !inserted.contains(e.id.as_str()))
+        .map(|e| e.idempotency_key.as_str())
+        .collect();
+    let existing: HashMap<String, String> = if dup_keys.is_empty() {
+        HashMap::new()
+    } else {
+        sqlx::query_as("SELECT idempotency_key, id FROM events WHERE idempotency_key = ANY($1)")
+            .bind(&dup_keys)
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect()
+    };
+
+    let mut out = Vec::with_capacity(events.len());
+    let (mut d_ids, mut d_events, mut d_webhooks) = (Vec::new(), Vec::new(), Vec::new());
+    for (e, targets) in events.iter().zip(targets) {
+        let key = &e.idempotency_key;
+        if !inserted.contains(e.id.as_str()) {
+            let existing = existing
+                .get(key)
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt(format!("no stored event for key {key}")))?;
+            out.push(IngestOutcome::duplicate(existing, key));
+            continue;
+        }
+        let ids: Vec<DeliveryId> = targets.iter().map(|_| DeliveryId::new()).collect();
+        for (id, w) in ids.iter().zip(targets) {
+            d_ids.push(id.to_string());
+            d_events.push(e.id.to_string());
+            d_webhooks.push(w);
+        }
+        out.push(IngestOutcome::dispatched(e.id.to_string(), key, ids));
+    }
+    if !d_ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, webhook_id, state, attempts, retry_base, \
+                next_attempt_at, is_test, created_at, updated_at) \
+             SELECT d.id, d.event_id, d.webhook_id, 'pending', 0, 0, $4, FALSE, $4, $4 \
+             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS d(id, event_id, webhook_id)",
+        )
+        .bind(&d_ids)
+        .bind(&d_events)
+        .bind(&d_webhooks)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(out)
+}
+
 async fn insert_event(
     tx: &mut Transaction<'static, Postgres>,
     e: &NewEvent,
