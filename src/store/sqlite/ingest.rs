@@ -285,19 +285,33 @@ pub(super) async fn write_merged(
             dp: !t.is_empty(),
         })
         .collect();
-    let inserted: HashSet<String> = sqlx::query_scalar(
+    // No rows returned (sqlx's worker hands each one over on its own): when every event was
+    // inserted, the count says so; only a batch with duplicates asks which ones, in one row.
+    let added = sqlx::query(
         "INSERT INTO events (id, idempotency_key, event, session_id, data, occurred_rfc3339, \
             received_at, dispatched, source) \
          SELECT value ->> 'id', value ->> 'k', value ->> 'e', value ->> 's', value ->> 'd', \
             value ->> 'o', ?2, value ->> 'dp', value ->> 'src' FROM json_each(?1) WHERE true \
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+         ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(to_json(&event_rows)?)
     .bind(now_ms)
-    .fetch_all(&mut *conn)
+    .execute(&mut *conn)
     .await?
-    .into_iter()
-    .collect();
+    .rows_affected();
+    let inserted: HashSet<String> = if usize::try_from(added).ok() == Some(events.len()) {
+        events.iter().map(|e| e.id.clone()).collect()
+    } else {
+        // Event ids are new, so a stored one is one this insert added.
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let json: String = sqlx::query_scalar(
+            "SELECT json_group_array(id) FROM events WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(to_json(&ids)?)
+        .fetch_one(&mut *conn)
+        .await?;
+        serde_json::from_str(&json).map_err(corrupt)?
+    };
 
     let dup_keys: Vec<&str> = events
         .iter()
