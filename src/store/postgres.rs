@@ -942,7 +942,6 @@ async fn lease_and_read(
     rows.iter().map(|r| rows::claimed(r, at_rest)).collect()
 }
 
-/// Stores the event unless its key was accepted before; its id if it was stored.
 /// A batch of plain events (no status, no single target) with one statement per table instead
 /// of a few per event: the fan-out of every event, the events (inserted in `by_key` order, the
 /// lock order), the ids of duplicates, the deliveries.
@@ -1067,6 +1066,7 @@ async fn ingest_plain(
         }
         out.push(IngestOutcome::dispatched(e.id.to_string(), key, ids));
     }
+    // Not test deliveries: a test event always has a single target, so it is never plain.
     if !d_ids.is_empty() {
         sqlx::query(
             "INSERT INTO deliveries (id, event_id, webhook_id, state, attempts, retry_base, \
@@ -1084,6 +1084,7 @@ async fn ingest_plain(
     Ok(out)
 }
 
+/// Stores the event unless its key was accepted before; its id if it was stored.
 async fn insert_event(
     tx: &mut Transaction<'static, Postgres>,
     e: &NewEvent,

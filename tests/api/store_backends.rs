@@ -154,6 +154,11 @@ async fn a_registration_behind_a_long_backlog_is_still_claimed() {
     s.create_webhook(&webhook("wh_big", &["message.received"], T0))
         .await
         .unwrap();
+    // Between the two in id order, with a backlog too: the fallback's skip scan over
+    // registrations with pending rows has to step past it to reach wh_small.
+    s.create_webhook(&webhook("wh_mid", &["message.received"], T0))
+        .await
+        .unwrap();
     s.create_webhook(&webhook("wh_small", &["session.status"], T0))
         .await
         .unwrap();
@@ -165,15 +170,24 @@ async fn a_registration_behind_a_long_backlog_is_still_claimed() {
     ];
     s.ingest(&behind, T0 + 1).await.unwrap();
 
-    let busy = [WebhookId::from_stored("wh_big")];
+    let busy = [
+        WebhookId::from_stored("wh_big"),
+        WebhookId::from_stored("wh_mid"),
+    ];
     let got = s.claim_due(T0 + 2, LEASE, 10, 10, &busy).await.unwrap();
     let keys: Vec<&str> = got.iter().map(|d| d.idempotency_key.as_str()).collect();
-    assert_eq!(keys, ["s-a", "s-b"], "past the busy registration's backlog");
+    assert_eq!(
+        keys,
+        ["s-a", "s-b"],
+        "past the busy registrations' backlogs"
+    );
 
     let got = s.claim_due(T0 + 2, LEASE, 10, 3, &[]).await.unwrap();
-    let big = got.iter().filter(|d| d.webhook_id == "wh_big").count();
-    assert_eq!(big, 3, "the big registration, up to its cap");
-    assert_eq!(got.len(), 3, "wh_small's rows are leased already");
+    for w in ["wh_big", "wh_mid"] {
+        let n = got.iter().filter(|d| d.webhook_id == w).count();
+        assert_eq!(n, 3, "{w}, up to its cap");
+    }
+    assert_eq!(got.len(), 6, "wh_small's rows are leased already");
 
     // Once the leases run out, the head of the due order alone fills a claim, oldest first.
     let got = s
@@ -182,7 +196,7 @@ async fn a_registration_behind_a_long_backlog_is_still_claimed() {
         .unwrap();
     assert_eq!(got.len(), 200);
     assert_eq!(got[0].idempotency_key, "m0");
-    assert!(got.iter().all(|d| d.webhook_id == "wh_big"));
+    assert!(got.iter().all(|d| d.webhook_id != "wh_small"));
 }
 
 #[tokio::test]

@@ -150,7 +150,8 @@ struct ResultRow<'a> {
 
 /// The results (`json_each(?1)` as `r`) whose delivery is still pending under the same claim:
 /// the only ones recorded. A stale holder's result, or one for a delivery deleted meanwhile,
-/// changes nothing.
+/// changes nothing. The state update in `record_batch` states the same condition in
+/// `UPDATE … FROM` form, which cannot take this join.
 macro_rules! held_results {
     () => {
         "FROM json_each(?1) AS r JOIN deliveries d ON d.id = r.value ->> 'id' \
