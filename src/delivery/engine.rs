@@ -24,6 +24,7 @@ use tokio::task::{Id, JoinHandle, JoinSet};
 
 use super::Wakeup;
 use super::attempt::{self, AttemptContext};
+use super::claiming::{self, Claimed, Claiming};
 use super::lanes::Lanes;
 use super::net_policy::NetPolicy;
 use super::retry::{RetrySchedule, jitter_sample};
@@ -35,7 +36,7 @@ const MAX_IDLE: Duration = Duration::from_secs(1);
 /// Shortest wait after a claim found nothing, so busy registrations do not spin the loop.
 const MIN_IDLE: Duration = Duration::from_millis(20);
 /// Most deliveries claimed at once.
-const CLAIM_BATCH: usize = 256;
+pub(super) const CLAIM_BATCH: usize = 256;
 /// How often the registrations of queued deliveries are read again, so that a change made
 /// through another instance (which this one gets no message about) applies within this bound.
 const REFRESH_EVERY: Duration = Duration::from_secs(2);
@@ -110,47 +111,6 @@ struct Started {
     claim_token: i64,
 }
 
-/// Claims due deliveries into the lanes; returns whether the claim was full (more may be due).
-/// Afterwards `more` holds the registrations whose due deliveries the claim may have left in
-/// the store: the busy ones it skipped, and those it took its per-registration cap from.
-async fn claim(
-    store: &dyn Store,
-    lanes: &mut Lanes,
-    more: &mut HashSet<WebhookId>,
-    room: usize,
-    lease_ms: i64,
-) -> bool {
-    let limit = room.min(CLAIM_BATCH);
-    let busy = lanes.busy();
-    let per = u32::try_from(lanes.hold_cap()).unwrap_or(u32::MAX);
-    let batch = match store
-        .claim_due(
-            clock::now_ms(),
-            lease_ms,
-            u32::try_from(limit).unwrap_or(1),
-            per,
-            &busy,
-        )
-        .await
-    {
-        Ok(batch) => batch,
-        Err(e) => {
-            tracing::error!(error = %e, "claiming deliveries failed");
-            return false;
-        }
-    };
-    let full = batch.len() >= limit;
-    let mut got: HashMap<WebhookId, u32> = HashMap::new();
-    for d in batch {
-        *got.entry(d.webhook_id.clone()).or_default() += 1;
-        lanes.hold(d);
-    }
-    more.clear();
-    more.extend(busy);
-    more.extend(got.into_iter().filter(|(_, n)| *n >= per).map(|(w, _)| w));
-    full
-}
-
 /// Starts every queued delivery that has a lane and a global slot.
 fn start_ready(
     lanes: &mut Lanes,
@@ -193,6 +153,11 @@ struct Running {
     /// Registrations that may have due deliveries in the store that a claim did not take.
     more: HashSet<WebhookId>,
     want_claim: bool,
+    /// The claim in flight, if any.
+    claiming: Option<Claiming>,
+    /// Registrations changed while the claim was in flight: what it brings for them is read
+    /// again when it lands.
+    changed_in_flight: HashSet<WebhookId>,
 }
 
 impl Running {
@@ -269,6 +234,8 @@ async fn run(
         results,
         more: HashSet::new(),
         want_claim: true,
+        claiming: None,
+        changed_in_flight: HashSet::new(),
     };
     // Claimed deliveries held at most: every lane busy plus one claim batch queued.
     let hold_limit = config.max_in_flight + CLAIM_BATCH;
@@ -298,17 +265,25 @@ async fn run(
             changed.extend(e.lanes.with_queued());
             refreshed_at = tokio::time::Instant::now();
         }
+        if e.claiming.is_some() {
+            e.changed_in_flight.extend(changed.iter().cloned());
+        }
         refresh(&mut e, changed).await;
+        if e.claiming.as_ref().is_some_and(Claiming::is_finished) {
+            let claimed = claiming::done(&mut e.claiming).await;
+            land_claim(&mut e, claimed).await;
+        }
         if wakeup.take_look() || tokio::time::Instant::now() >= next_look {
             e.want_claim = true;
             next_look = tokio::time::Instant::now() + MAX_IDLE;
         }
         let room = hold_limit.saturating_sub(e.lanes.held());
-        if e.want_claim && room > 0 {
-            let Running {
-                store, lanes, more, ..
-            } = &mut e;
-            e.want_claim = claim(store.as_ref(), lanes, more, room, lease_ms).await;
+        if e.want_claim && room > 0 && e.claiming.is_none() {
+            // Lanes freed for these while the claim runs call for the next one.
+            let c = Claiming::start(Arc::clone(&e.store), &e.lanes, room, lease_ms);
+            e.more.extend(c.busy().iter().cloned());
+            e.claiming = Some(c);
+            e.want_claim = false;
         }
         start_ready(
             &mut e.lanes,
@@ -333,20 +308,31 @@ async fn run(
                 config.max_in_flight,
             );
         }
-        wakeup.set_room(hold_limit.saturating_sub(e.lanes.held()));
-        if e.want_claim && e.lanes.held() < hold_limit {
+        // What the claim in flight may still bring counts as held.
+        let coming = e.claiming.as_ref().map_or(0, Claiming::limit);
+        wakeup.set_room(hold_limit.saturating_sub(e.lanes.held() + coming));
+        if e.want_claim && e.claiming.is_none() && e.lanes.held() < hold_limit {
             continue;
         }
-        if e.lanes.held() == 0 {
+        if e.lanes.held() == 0 && e.claiming.is_none() {
             let idle = idle_for(e.store.as_ref()).await;
             next_look = next_look.min(tokio::time::Instant::now() + idle);
         }
         tokio::select! {
             () = wakeup.notified() => {}
             Some(done) = e.tasks.join_next_with_id(), if !e.tasks.is_empty() => e.finished(done),
+            claimed = claiming::done(&mut e.claiming), if e.claiming.is_some() => {
+                land_claim(&mut e, claimed).await;
+            }
             () = tokio::time::sleep_until(next_look) => {}
             _ = stop.changed() => {}
         }
+    }
+
+    // A claim still in flight lands first, so that what it took is handed back below.
+    if e.claiming.is_some() {
+        let claimed = claiming::done(&mut e.claiming).await;
+        land_claim(&mut e, claimed).await;
     }
 
     // No more hand-offs; claimed but never started: hand them back at once (their leases would
@@ -386,6 +372,19 @@ async fn run(
     if let Err(err) = recorder.await {
         tracing::error!(error = %err, "result recorder failed");
     }
+}
+
+/// Puts what the claim in flight brought into the lanes, with the current values of the
+/// registrations that changed while it ran.
+async fn land_claim(e: &mut Running, claimed: Claimed) {
+    let Some(c) = e.claiming.take() else {
+        return;
+    };
+    if c.finish(claimed, &mut e.lanes, &mut e.more) {
+        e.want_claim = true;
+    }
+    let changed = std::mem::take(&mut e.changed_in_flight);
+    refresh(e, changed).await;
 }
 
 /// Takes the deliveries ingest handed off into the lanes. Beyond what the engine holds at most

@@ -3,6 +3,7 @@
 //! network policy). Nothing here knows HTTP *serving* (`http/`), only the outbound client.
 
 mod attempt;
+mod claiming;
 mod engine;
 mod lanes;
 pub mod net_policy;

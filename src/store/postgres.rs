@@ -257,11 +257,18 @@ impl PostgresStore {
         let mut by_key: Vec<usize> = (0..events.len()).collect();
         // Stable: of one key twice in a batch, the first stays first (and wins).
         by_key.sort_by(|a, b| events[*a].idempotency_key.cmp(&events[*b].idempotency_key));
-        let out = if events
+        let plain = events
             .iter()
-            .all(|e| e.status.is_none() && e.only_webhook.is_none())
-        {
-            ingest_plain(&mut tx, events, &by_key, now_ms).await?
+            .all(|e| e.status.is_none() && e.only_webhook.is_none());
+        let out = if plain {
+            // Handed off: the deliveries are inserted already leased to this instance (one row
+            // version, not an insert and then an update).
+            let lease = lease_until.map(|until| Lease {
+                until,
+                instance: &self.instance,
+                token: new_claim_token(),
+            });
+            ingest_plain(&mut tx, events, &by_key, now_ms, lease.as_ref()).await?
         } else {
             let mut inserted: Vec<Option<String>> = vec![None; events.len()];
             for i in by_key {
@@ -284,7 +291,9 @@ impl PostgresStore {
                 .filter(|(e, _)| e.status.is_none() && e.only_webhook.is_none())
                 .flat_map(|(_, o)| o.deliveries.iter().cloned())
                 .collect();
-            if !ids.is_empty() {
+            if plain && !ids.is_empty() {
+                claimed = read_claimed(&mut tx, &ids, &self.at_rest).await?;
+            } else if !ids.is_empty() {
                 claimed =
                     lease_and_read(&mut tx, &ids, until, &self.instance, &self.at_rest).await?;
             }
@@ -302,6 +311,9 @@ impl PostgresStore {
         busy: &[WebhookId],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         // Per registration with pending deliveries (found by skipping through
         // deliveries_due_by_webhook one registration at a time, so registrations with nothing
         // pending cost nothing), active and not busy, its earliest due rows from that index: a
@@ -932,6 +944,15 @@ async fn lease_and_read(
     .bind(ids)
     .execute(&mut **tx)
     .await?;
+    read_claimed(tx, ids, at_rest).await
+}
+
+/// The claimed deliveries `ids` (leased in this transaction), ready to send.
+async fn read_claimed(
+    tx: &mut Transaction<'static, Postgres>,
+    ids: &[DeliveryId],
+    at_rest: &AtRest,
+) -> StoreResult<Vec<ClaimedDelivery>> {
     let rows = sqlx::query(concat!(
         claimed_select!(),
         " WHERE d.id = ANY($1) ORDER BY d.next_attempt_at, d.id"
@@ -942,6 +963,13 @@ async fn lease_and_read(
     rows.iter().map(|r| rows::claimed(r, at_rest)).collect()
 }
 
+/// A lease written with the rows it covers.
+struct Lease<'a> {
+    until: i64,
+    instance: &'a str,
+    token: i64,
+}
+
 /// A batch of plain events (no status, no single target) with one statement per table instead
 /// of a few per event: the fan-out of every event, the events (inserted in `by_key` order, the
 /// lock order), the ids of duplicates, the deliveries.
@@ -950,6 +978,7 @@ async fn ingest_plain(
     events: &[NewEvent],
     by_key: &[usize],
     now_ms: i64,
+    lease: Option<&Lease<'_>>,
 ) -> StoreResult<Vec<IngestOutcome>> {
     // Who receives what, by session first (indexed), then the subscription; the fan-out rule is
     // the catalog's (`Catalog::matching_patterns`, carried in `subscribed_by`).
@@ -1070,14 +1099,18 @@ async fn ingest_plain(
     if !d_ids.is_empty() {
         sqlx::query(
             "INSERT INTO deliveries (id, event_id, webhook_id, state, attempts, retry_base, \
-                next_attempt_at, is_test, created_at, updated_at) \
-             SELECT d.id, d.event_id, d.webhook_id, 'pending', 0, 0, $4, FALSE, $4, $4 \
+                next_attempt_at, is_test, created_at, updated_at, lease_until, claimed_by, \
+                claim_token) \
+             SELECT d.id, d.event_id, d.webhook_id, 'pending', 0, 0, $4, FALSE, $4, $4, $5, $6, $7 \
              FROM UNNEST($1::text[], $2::text[], $3::text[]) AS d(id, event_id, webhook_id)",
         )
         .bind(&d_ids)
         .bind(&d_events)
         .bind(&d_webhooks)
         .bind(now_ms)
+        .bind(lease.map(|l| l.until))
+        .bind(lease.map(|l| l.instance))
+        .bind(lease.map(|l| l.token))
         .execute(&mut **tx)
         .await?;
     }
