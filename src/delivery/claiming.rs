@@ -114,3 +114,69 @@ pub(super) async fn done(claiming: &mut Option<Claiming>) -> Claimed {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::lanes::tests::delivery;
+    use crate::store::StoreError;
+
+    /// A claim in flight that brings `batch` (or fails).
+    fn claiming(
+        limit: usize,
+        per: u32,
+        busy: &[&str],
+        result: StoreResult<Vec<ClaimedDelivery>>,
+    ) -> Claiming {
+        Claiming {
+            limit,
+            per,
+            busy: busy.iter().map(|w| WebhookId::from_stored(*w)).collect(),
+            task: tokio::spawn(async move { result }),
+        }
+    }
+
+    fn ids(more: &HashSet<WebhookId>) -> Vec<String> {
+        let mut v: Vec<String> = more.iter().map(ToString::to_string).collect();
+        v.sort();
+        v
+    }
+
+    /// A claim that filled its limit asks for the next one; the registrations it took its
+    /// per-registration cap from, and the busy ones it skipped, may have more in the store.
+    #[tokio::test]
+    async fn a_full_claim_asks_for_more_and_names_who_may_have_more() {
+        let mut lanes = Lanes::new(1);
+        let mut more = HashSet::from([WebhookId::from_stored("stale")]);
+        let batch: Vec<_> = (0..3)
+            .map(|n| delivery("capped", n))
+            .chain([delivery("light", 0)])
+            .collect();
+        let mut c = Some(claiming(4, 3, &["busy"], Ok(batch)));
+        let claimed = done(&mut c).await;
+        let full = c.take().unwrap().finish(claimed, &mut lanes, &mut more);
+        assert!(full, "4 of a limit of 4");
+        assert_eq!(lanes.held(), 4);
+        assert_eq!(ids(&more), ["busy", "capped"]);
+
+        // One short of the limit: no next claim is asked for.
+        let mut c = Some(claiming(5, 3, &[], Ok(vec![delivery("other", 0)])));
+        let claimed = done(&mut c).await;
+        assert!(!c.take().unwrap().finish(claimed, &mut lanes, &mut more));
+        assert_eq!(lanes.held(), 5);
+        assert!(more.is_empty());
+    }
+
+    /// A failed claim holds nothing and asks for no next claim at once (the loop looks again
+    /// within its idle bound).
+    #[tokio::test]
+    async fn a_failed_claim_holds_nothing() {
+        let mut lanes = Lanes::new(1);
+        let mut more = HashSet::new();
+        let failed = Err(StoreError::Corrupt("the claim failed".into()));
+        let mut c = Some(claiming(4, 3, &[], failed));
+        let claimed = done(&mut c).await;
+        assert!(!c.take().unwrap().finish(claimed, &mut lanes, &mut more));
+        assert_eq!(lanes.held(), 0);
+    }
+}

@@ -315,13 +315,14 @@ impl Lanes {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::{BTreeMap, HashMap, VecDeque};
 
     use super::*;
     use crate::secret::WebhookSecret;
 
-    fn delivery(webhook: &str, n: usize) -> ClaimedDelivery {
+    /// A claimed delivery `n` of registration `webhook` (also used by `claiming`'s tests).
+    pub(in crate::delivery) fn delivery(webhook: &str, n: usize) -> ClaimedDelivery {
         ClaimedDelivery {
             id: DeliveryId::from_stored(format!("{webhook}-d{n}")),
             webhook_id: WebhookId::from_stored(webhook),
