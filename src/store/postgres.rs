@@ -260,14 +260,10 @@ impl PostgresStore {
         let plain = events
             .iter()
             .all(|e| e.status.is_none() && e.only_webhook.is_none());
+        // The hand-off's lease: a plain batch inserts its deliveries with it (one row version,
+        // not an insert and then an update); any other batch leases them afterwards.
+        let lease = lease_until.map(|until| Lease::new(until, &self.instance));
         let out = if plain {
-            // Handed off: the deliveries are inserted already leased to this instance (one row
-            // version, not an insert and then an update).
-            let lease = lease_until.map(|until| Lease {
-                until,
-                instance: &self.instance,
-                token: new_claim_token(),
-            });
             ingest_plain(&mut tx, events, &by_key, now_ms, lease.as_ref()).await?
         } else {
             let mut inserted: Vec<Option<String>> = vec![None; events.len()];
@@ -284,18 +280,18 @@ impl PostgresStore {
         };
         // The hand-off: lease the new deliveries to this instance in the same transaction.
         let mut claimed = Vec::new();
-        if let Some(until) = lease_until {
+        if let Some(lease) = &lease {
             let ids: Vec<DeliveryId> = events
                 .iter()
                 .zip(&out)
                 .filter(|(e, _)| e.status.is_none() && e.only_webhook.is_none())
                 .flat_map(|(_, o)| o.deliveries.iter().cloned())
                 .collect();
-            if plain && !ids.is_empty() {
+            if !ids.is_empty() {
+                if !plain {
+                    lease_all(&mut tx, &ids, lease).await?;
+                }
                 claimed = read_claimed(&mut tx, &ids, &self.at_rest).await?;
-            } else if !ids.is_empty() {
-                claimed =
-                    lease_and_read(&mut tx, &ids, until, &self.instance, &self.at_rest).await?;
             }
         }
         tx.commit().await?;
@@ -371,14 +367,13 @@ impl PostgresStore {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let claimed = lease_and_read(
+        lease_all(
             &mut tx,
             &chosen,
-            now_ms + lease_ms,
-            &self.instance,
-            &self.at_rest,
+            &Lease::new(now_ms + lease_ms, &self.instance),
         )
         .await?;
+        let claimed = read_claimed(&mut tx, &chosen, &self.at_rest).await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -926,25 +921,22 @@ impl Store for PostgresStore {
     }
 }
 
-/// Leases these deliveries to `instance` until `until` under a new claim token, and reads them
-/// ready to send.
-async fn lease_and_read(
+/// Leases these deliveries (taken in this transaction) under `lease`.
+async fn lease_all(
     tx: &mut Transaction<'static, Postgres>,
     ids: &[DeliveryId],
-    until: i64,
-    instance: &str,
-    at_rest: &AtRest,
-) -> StoreResult<Vec<ClaimedDelivery>> {
+    lease: &Lease<'_>,
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE deliveries SET lease_until = $1, claimed_by = $2, claim_token = $3 WHERE id = ANY($4)",
     )
-    .bind(until)
-    .bind(instance)
-    .bind(new_claim_token())
+    .bind(lease.until)
+    .bind(lease.instance)
+    .bind(lease.token)
     .bind(ids)
     .execute(&mut **tx)
     .await?;
-    read_claimed(tx, ids, at_rest).await
+    Ok(())
 }
 
 /// The claimed deliveries `ids` (leased in this transaction), ready to send.
@@ -963,11 +955,21 @@ async fn read_claimed(
     rows.iter().map(|r| rows::claimed(r, at_rest)).collect()
 }
 
-/// A lease written with the rows it covers.
+/// A lease: until when, held by which instance, under which claim token (new per claim).
 struct Lease<'a> {
     until: i64,
     instance: &'a str,
     token: i64,
+}
+
+impl<'a> Lease<'a> {
+    fn new(until: i64, instance: &'a str) -> Self {
+        Self {
+            until,
+            instance,
+            token: new_claim_token(),
+        }
+    }
 }
 
 /// A batch of plain events (no status, no single target) with one statement per table instead
