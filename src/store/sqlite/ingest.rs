@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use tokio::sync::oneshot;
 
+use super::values;
 use super::writer::NotCommitted;
 use crate::ids::{DeliveryId, WebhookId};
 use crate::secret::WebhookSecret;
@@ -192,7 +193,6 @@ struct Target {
     rate_limit: Option<f64>,
 }
 
-#[derive(Serialize)]
 struct EventRow<'a> {
     id: &'a str,
     k: &'a str,
@@ -287,18 +287,26 @@ pub(super) async fn write_merged(
         .collect();
     // No rows returned (sqlx's worker hands each one over on its own): when every event was
     // inserted, the count says so; only a batch with duplicates asks which ones, in one row.
-    let added = sqlx::query(
-        "INSERT INTO events (id, idempotency_key, event, session_id, data, occurred_rfc3339, \
-            received_at, dispatched, source) \
-         SELECT value ->> 'id', value ->> 'k', value ->> 'e', value ->> 's', value ->> 'd', \
-            value ->> 'o', ?2, value ->> 'dp', value ->> 'src' FROM json_each(?1) WHERE true \
-         ON CONFLICT (idempotency_key) DO NOTHING",
-    )
-    .bind(to_json(&event_rows)?)
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let mut added = 0;
+    for chunk in values::chunks(&event_rows) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (id, idempotency_key, event, session_id, data, \
+                occurred_rfc3339, received_at, dispatched, source) ",
+        );
+        insert.push_values(chunk, |mut row, e| {
+            row.push_bind(e.id)
+                .push_bind(e.k)
+                .push_bind(e.e)
+                .push_bind(e.s)
+                .push_bind(e.d)
+                .push_bind(e.o)
+                .push_bind(now_ms)
+                .push_bind(e.dp)
+                .push_bind(e.src);
+        });
+        insert.push(" ON CONFLICT (idempotency_key) DO NOTHING");
+        added += insert.build().execute(&mut *conn).await?.rows_affected();
+    }
     let inserted: HashSet<String> = if usize::try_from(added).ok() == Some(events.len()) {
         events.iter().map(|e| e.id.clone()).collect()
     } else {
@@ -384,18 +392,27 @@ pub(super) async fn write_merged(
             outcomes.push(IngestOutcome::duplicate(existing, &e.key));
         }
     }
-    if !delivery_rows.is_empty() {
-        sqlx::query(
+    for chunk in values::chunks(&delivery_rows) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO deliveries (id, event_id, webhook_id, state, attempts, retry_base, \
-                next_attempt_at, is_test, created_at, updated_at, lease_until, claim_token) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', 0, 0, ?2, 0, ?2, ?2, \
-                value ->> 3, value ->> 4 \
-             FROM json_each(?1)",
-        )
-        .bind(to_json(&delivery_rows)?)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
+                next_attempt_at, is_test, created_at, updated_at, lease_until, claim_token) ",
+        );
+        insert.push_values(
+            chunk,
+            |mut row, (id, event_id, webhook_id, until, token)| {
+                row.push_bind(id.as_str())
+                    .push_bind(*event_id)
+                    .push_bind(webhook_id.as_str())
+                    .push("'pending', 0, 0")
+                    .push_bind(now_ms)
+                    .push("0")
+                    .push_bind(now_ms)
+                    .push_bind(now_ms)
+                    .push_bind(*until)
+                    .push_bind(*token);
+            },
+        );
+        insert.build().execute(&mut *conn).await?;
     }
     let mut outcomes = outcomes.into_iter();
     for (r, claimed) in reqs.iter_mut().zip(claimed) {

@@ -2,6 +2,7 @@
 //! commits concurrent writes together (group commit, `writer.rs`), and a small pool of readers.
 
 mod ingest;
+mod values;
 mod writer;
 
 use std::collections::HashSet;
@@ -9,12 +10,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Serialize;
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Row, SqliteConnection};
+use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::claims;
 use super::columns::shared;
@@ -132,7 +132,6 @@ async fn write_subscriptions(tx: &mut SqliteConnection, webhook: &Webhook) -> St
 }
 
 /// One attempt result as the batched statements read it.
-#[derive(Serialize)]
 struct ResultRow<'a> {
     id: &'a str,
     tok: i64,
@@ -148,22 +147,39 @@ struct ResultRow<'a> {
     gone: bool,
 }
 
-/// The results (`json_each(?1)` as `r`) whose delivery is still pending under the same claim:
-/// the only ones recorded. A stale holder's result, or one for a delivery deleted meanwhile,
-/// changes nothing. The state update in `record_batch` states the same condition in
-/// `UPDATE … FROM` form, which cannot take this join.
-macro_rules! held_results {
-    () => {
-        "FROM json_each(?1) AS r JOIN deliveries d ON d.id = r.value ->> 'id' \
-         AND d.state = 'pending' AND d.claim_token = r.value ->> 'tok'"
-    };
+/// A statement over some results: `WITH r(...) AS (VALUES ...)` with the rows bound, for the
+/// rest of the statement to read as `r`.
+fn over_results(rows: &[ResultRow]) -> QueryBuilder<Sqlite> {
+    let mut q = QueryBuilder::new("WITH r (id, tok, st, a, nx, sc, er, t0, ms, w, gone) AS (");
+    q.push_values(rows, |mut row, r| {
+        row.push_bind(r.id)
+            .push_bind(r.tok)
+            .push_bind(r.st.as_str())
+            .push_bind(r.a)
+            .push_bind(r.nx)
+            .push_bind(r.sc)
+            .push_bind(r.er)
+            .push_bind(r.t0)
+            .push_bind(r.ms)
+            .push_bind(r.w)
+            .push_bind(r.gone);
+    });
+    q.push(") ");
+    q
 }
 
-/// Writes attempt results with one statement per table, none of which returns rows (sqlx's
-/// worker hands each returned row over on its own): the attempts of the held results are
-/// logged, registrations that answered 410 are deactivated, then the deliveries get their new
-/// state. All three select the same held results, as nothing between them changes a delivery.
-/// Returns how many were recorded.
+/// The results (`r`) whose delivery is still pending under the same claim: the only ones
+/// recorded. A stale holder's result, or one for a delivery deleted meanwhile, changes nothing.
+/// The state update in `record_batch` states the same condition in `UPDATE … FROM` form, which
+/// cannot take this join.
+const HELD_RESULTS: &str = "FROM r JOIN deliveries d ON d.id = r.id \
+     AND d.state = 'pending' AND d.claim_token = r.tok";
+
+/// Writes attempt results with one statement per table (per chunk of rows, bound as `VALUES`),
+/// none of which returns rows (sqlx's worker hands each returned row over on its own): the
+/// attempts of the held results are logged, registrations that answered 410 are deactivated,
+/// then the deliveries get their new state. All three select the same held results, as nothing
+/// between them changes a delivery. Returns how many were recorded.
 async fn record_batch(
     c: &mut SqliteConnection,
     results: &[AttemptRecord],
@@ -188,43 +204,42 @@ async fn record_batch(
             }
         })
         .collect();
-    let json = to_json(&rows)?;
-    sqlx::query(concat!(
-        "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, status_code, \
-            latency_ms, error) \
-         SELECT r.value ->> 'id', r.value ->> 'a', r.value ->> 't0', r.value ->> 'sc', \
-            r.value ->> 'ms', r.value ->> 'er' ",
-        held_results!()
-    ))
-    .bind(&json)
-    .execute(&mut *c)
-    .await?;
-    if rows.iter().any(|r| r.gone) {
-        sqlx::query(concat!(
-            "UPDATE webhooks SET active = 0, disabled_reason = ?2, updated_at = ?3 \
-             WHERE id IN (SELECT r.value ->> 'w' ",
-            held_results!(),
-            " WHERE r.value ->> 'gone')"
-        ))
-        .bind(&json)
-        .bind(DisabledReason::Gone.to_string())
-        .bind(now)
-        .execute(&mut *c)
-        .await?;
+    let mut recorded = 0;
+    for chunk in values::chunks(&rows) {
+        let mut log = over_results(chunk);
+        log.push(
+            "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, status_code, \
+                latency_ms, error) \
+             SELECT r.id, r.a, r.t0, r.sc, r.ms, r.er ",
+        )
+        .push(HELD_RESULTS);
+        log.build().execute(&mut *c).await?;
+        if chunk.iter().any(|r| r.gone) {
+            let mut gone = over_results(chunk);
+            gone.push("UPDATE webhooks SET active = 0, disabled_reason = ")
+                .push_bind(DisabledReason::Gone.to_string())
+                .push(", updated_at = ")
+                .push_bind(now)
+                .push(" WHERE id IN (SELECT r.w ")
+                .push(HELD_RESULTS)
+                .push(" WHERE r.gone)");
+            gone.build().execute(&mut *c).await?;
+        }
+        let mut update = over_results(chunk);
+        update
+            .push(
+                "UPDATE deliveries SET state = r.st, attempts = r.a, \
+                    next_attempt_at = COALESCE(r.nx, deliveries.next_attempt_at), \
+                    lease_until = NULL, claim_token = NULL, last_status = r.sc, \
+                    last_error = r.er, updated_at = ",
+            )
+            .push_bind(now)
+            .push(
+                " FROM r WHERE deliveries.id = r.id \
+                    AND deliveries.state = 'pending' AND deliveries.claim_token = r.tok",
+            );
+        recorded += update.build().execute(&mut *c).await?.rows_affected();
     }
-    let recorded = sqlx::query(
-        "UPDATE deliveries SET state = r.value ->> 'st', attempts = r.value ->> 'a', \
-            next_attempt_at = COALESCE(r.value ->> 'nx', deliveries.next_attempt_at), \
-            lease_until = NULL, claim_token = NULL, last_status = r.value ->> 'sc', \
-            last_error = r.value ->> 'er', updated_at = ?2 \
-         FROM json_each(?1) AS r WHERE deliveries.id = r.value ->> 'id' \
-            AND deliveries.state = 'pending' AND deliveries.claim_token = r.value ->> 'tok'",
-    )
-    .bind(&json)
-    .bind(now)
-    .execute(&mut *c)
-    .await?
-    .rows_affected();
     Ok(recorded)
 }
 
