@@ -56,6 +56,14 @@ impl SqliteStore {
             .await?;
         enable_incremental_vacuum(&mut write).await?;
         migrate(&mut write).await?;
+        // Every request of a commit group runs in a savepoint, and SQLite copies each page a
+        // savepoint changes into a sub-journal first. By default that sub-journal spills to a
+        // temporary file past 64 KiB, a write syscall per page; it only ever serves the open
+        // transaction, so the writer keeps it (and its other temporary data: claim sorts) in
+        // memory. Set after the start-up VACUUM, which would otherwise copy the file into memory.
+        sqlx::query("PRAGMA temp_store = MEMORY")
+            .execute(&mut write)
+            .await?;
         // sqlx names an in-memory database per options and shares it between their connections.
         let read_options = if url.contains(":memory:") {
             options
