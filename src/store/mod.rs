@@ -5,6 +5,8 @@
 mod claims;
 #[macro_use]
 mod columns;
+#[cfg(test)]
+pub(crate) mod gated;
 mod inspect;
 mod migrations;
 mod model;
