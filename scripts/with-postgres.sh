@@ -10,8 +10,8 @@
 #   initdb refuses root), starts it on 127.0.0.1 on a free port, trust authentication, no fsync
 #   (nothing here outlives the run; the tests kill wabridge, never PostgreSQL).
 # - WABRIDGE_PG_DURABLE=1 starts it durable instead: fsync=on, synchronous_commit=on,
-#   full_page_writes=on (PostgreSQL's defaults), for benchmarks of the durable setting (issue 15:
-#   `WABRIDGE_PG_DURABLE=1 BENCH_ONLY=ceiling,postgres scripts/bench.sh`). The settings the
+#   full_page_writes=on (PostgreSQL's defaults), for benchmarks of the durable setting
+#   (scripts/bench.sh sets it unless told WABRIDGE_PG_DURABLE=0). The settings the
 #   server runs with are read back with SHOW and printed; a mismatch is an error.
 # - Exports WABRIDGE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:PORT/postgres, which makes
 #   the test suite run on PostgreSQL (each test creates its own database in the cluster), and

@@ -150,7 +150,10 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
          throwaway PostgreSQL cluster on loopback (installing PostgreSQL from the distribution's \
          packages if it is missing) for the PostgreSQL part; without a PostgreSQL that part is an \
          error, not a skip. With `WABRIDGE_BENCH_POSTGRES_URL` set, or a `BENCH_ONLY` without \
-         `postgres`, no cluster is started.\n"
+         `postgres`, no cluster is started. The cluster is durable (`fsync=on`, \
+         `synchronous_commit=on`, as the PostgreSQL target asks) unless \
+         `WABRIDGE_PG_DURABLE=0`; the harness reads both settings back and reports them with \
+         the PostgreSQL figures.\n"
     );
     let _ = writeln!(
         o,
@@ -368,12 +371,22 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
                 t.other_load
             );
         }
+        let durability = match &r.postgres_settings {
+            Some(s) if s.durable() => "`fsync=on`, `synchronous_commit=on`: every commit waits \
+                                       for the disk, as on a production server"
+                .to_owned(),
+            Some(s) => format!(
+                "`fsync={}`, `synchronous_commit={}`, so these figures leave out the disk \
+                 flushes a production server makes",
+                s.fsync, s.synchronous_commit
+            ),
+            None => "settings not read".to_owned(),
+        };
         let _ = writeln!(
             o,
             "\nThe same kind of runs as the SQLite table, smaller, each on a fresh database in a \
-             PostgreSQL cluster on this machine (`scripts/with-postgres.sh`: `fsync=off`, \
-             `synchronous_commit=off`, so these figures leave out the disk flushes a production \
-             server makes), default pool (10 connections per instance). *2 instances*: two \
+             PostgreSQL cluster on this machine (`scripts/with-postgres.sh`; {durability}), \
+             default pool (10 connections per instance). *2 instances*: two \
              bridge processes on the same database; the registrations are made through the \
              first, ingest requests alternate between the two, and each instance's engine claims \
              deliveries with `FOR UPDATE SKIP LOCKED`; deliveries are counted at the one \

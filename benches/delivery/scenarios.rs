@@ -19,6 +19,8 @@ pub struct Results {
     pub throughput: Vec<Throughput>,
     /// The same runs on PostgreSQL, with 1 and 2 bridge instances on one database.
     pub postgres: Vec<Throughput>,
+    /// The PostgreSQL cluster's `fsync` and `synchronous_commit`, as it reported them.
+    pub postgres_settings: Option<PgSettings>,
     pub latency: Option<Latency>,
     /// Higher rates, doubling from the latency run's, while p99 stays under 20 ms.
     pub latency_sweep: Vec<Latency>,
@@ -33,6 +35,41 @@ impl Results {
     /// The ceiling: the best plain-POST rate measured.
     pub fn ceiling(&self) -> Option<f64> {
         self.ceilings.iter().map(|c| c.rate).reduce(f64::max)
+    }
+}
+
+/// What the PostgreSQL runs' cluster does with a commit.
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    pub fsync: String,
+    pub synchronous_commit: String,
+}
+
+impl PgSettings {
+    /// Does every commit wait for the disk (the setting the PostgreSQL target names)?
+    pub fn durable(&self) -> bool {
+        self.fsync == "on" && self.synchronous_commit == "on"
+    }
+}
+
+/// Asks the cluster of the admin URL `admin` for its `fsync` and `synchronous_commit`.
+async fn postgres_settings(admin: &str) -> PgSettings {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the PostgreSQL of the benchmark: {e}"));
+    let mut show = async |name: &str| -> String {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {name}")))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("SHOW {name} failed: {e}"))
+    };
+    let fsync = show("fsync").await;
+    let synchronous_commit = show("synchronous_commit").await;
+    let _ = conn.close().await;
+    PgSettings {
+        fsync,
+        synchronous_commit,
     }
 }
 
@@ -871,8 +908,13 @@ pub async fn run_all(p: &Params) -> Results {
     if p.wants("postgres") {
         match &p.postgres {
             Some(admin) => {
-                eprintln!("postgres (1 and 2 instances on one database)");
+                let settings = postgres_settings(admin).await;
+                eprintln!(
+                    "postgres (1 and 2 instances on one database; fsync={}, synchronous_commit={})",
+                    settings.fsync, settings.synchronous_commit
+                );
                 r.postgres = postgres(p, admin).await;
+                r.postgres_settings = Some(settings);
             }
             None if p.require_postgres => panic!(
                 "no PostgreSQL for the benchmark: set WABRIDGE_BENCH_POSTGRES_URL (or \
