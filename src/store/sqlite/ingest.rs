@@ -291,20 +291,23 @@ pub(super) async fn write_merged(
     for chunk in values::chunks(&event_rows) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO events (id, idempotency_key, event, session_id, data, \
-                occurred_rfc3339, received_at, dispatched, source) ",
+                occurred_rfc3339, received_at, dispatched, source) SELECT * FROM (",
         );
-        insert.push_values(chunk, |mut row, e| {
-            row.push_bind(e.id)
-                .push_bind(e.k)
-                .push_bind(e.e)
-                .push_bind(e.s)
-                .push_bind(e.d)
-                .push_bind(e.o)
-                .push_bind(now_ms)
-                .push_bind(e.dp)
-                .push_bind(e.src);
+        insert.push_values(chunk.padded(), |mut row, e| match e {
+            Some(e) => {
+                row.push_bind(e.id)
+                    .push_bind(e.k)
+                    .push_bind(e.e)
+                    .push_bind(e.s)
+                    .push_bind(e.d)
+                    .push_bind(e.o)
+                    .push_bind(now_ms)
+                    .push_bind(e.dp)
+                    .push_bind(e.src);
+            }
+            None => values::nulls(&mut row, 9),
         });
-        insert.push(" ON CONFLICT (idempotency_key) DO NOTHING");
+        insert.push(") WHERE column1 IS NOT NULL ON CONFLICT (idempotency_key) DO NOTHING");
         added += insert.build().execute(&mut *conn).await?.rows_affected();
     }
     let inserted: HashSet<String> = if usize::try_from(added).ok() == Some(events.len()) {
@@ -395,11 +398,11 @@ pub(super) async fn write_merged(
     for chunk in values::chunks(&delivery_rows) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO deliveries (id, event_id, webhook_id, state, attempts, retry_base, \
-                next_attempt_at, is_test, created_at, updated_at, lease_until, claim_token) ",
+                next_attempt_at, is_test, created_at, updated_at, lease_until, claim_token) \
+             SELECT * FROM (",
         );
-        insert.push_values(
-            chunk,
-            |mut row, (id, event_id, webhook_id, until, token)| {
+        insert.push_values(chunk.padded(), |mut row, d| match d {
+            Some((id, event_id, webhook_id, until, token)) => {
                 row.push_bind(id.as_str())
                     .push_bind(*event_id)
                     .push_bind(webhook_id.as_str())
@@ -410,8 +413,10 @@ pub(super) async fn write_merged(
                     .push_bind(now_ms)
                     .push_bind(*until)
                     .push_bind(*token);
-            },
-        );
+            }
+            None => values::nulls(&mut row, 12),
+        });
+        insert.push(") WHERE column1 IS NOT NULL");
         insert.build().execute(&mut *conn).await?;
     }
     let mut outcomes = outcomes.into_iter();

@@ -156,21 +156,24 @@ struct ResultRow<'a> {
 }
 
 /// A statement over some results: `WITH r(...) AS (VALUES ...)` with the rows bound, for the
-/// rest of the statement to read as `r`.
-fn over_results(rows: &[ResultRow]) -> QueryBuilder<Sqlite> {
+/// rest of the statement to read as `r` (a padding row's NULL id matches no delivery).
+fn over_results(rows: &values::Chunk<ResultRow>) -> QueryBuilder<Sqlite> {
     let mut q = QueryBuilder::new("WITH r (id, tok, st, a, nx, sc, er, t0, ms, w, gone) AS (");
-    q.push_values(rows, |mut row, r| {
-        row.push_bind(r.id)
-            .push_bind(r.tok)
-            .push_bind(r.st.as_str())
-            .push_bind(r.a)
-            .push_bind(r.nx)
-            .push_bind(r.sc)
-            .push_bind(r.er)
-            .push_bind(r.t0)
-            .push_bind(r.ms)
-            .push_bind(r.w)
-            .push_bind(r.gone);
+    q.push_values(rows.padded(), |mut row, r| match r {
+        Some(r) => {
+            row.push_bind(r.id)
+                .push_bind(r.tok)
+                .push_bind(r.st.as_str())
+                .push_bind(r.a)
+                .push_bind(r.nx)
+                .push_bind(r.sc)
+                .push_bind(r.er)
+                .push_bind(r.t0)
+                .push_bind(r.ms)
+                .push_bind(r.w)
+                .push_bind(r.gone);
+        }
+        None => values::nulls(&mut row, 11),
     });
     q.push(") ");
     q
@@ -214,7 +217,7 @@ async fn record_batch(
         .collect();
     let mut recorded = 0;
     for chunk in values::chunks(&rows) {
-        let mut log = over_results(chunk);
+        let mut log = over_results(&chunk);
         log.push(
             "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, status_code, \
                 latency_ms, error) \
@@ -222,8 +225,8 @@ async fn record_batch(
         )
         .push(HELD_RESULTS);
         log.build().execute(&mut *c).await?;
-        if chunk.iter().any(|r| r.gone) {
-            let mut gone = over_results(chunk);
+        if chunk.rows.iter().any(|r| r.gone) {
+            let mut gone = over_results(&chunk);
             gone.push("UPDATE webhooks SET active = 0, disabled_reason = ")
                 .push_bind(DisabledReason::Gone.to_string())
                 .push(", updated_at = ")
@@ -233,7 +236,7 @@ async fn record_batch(
                 .push(" WHERE r.gone)");
             gone.build().execute(&mut *c).await?;
         }
-        let mut update = over_results(chunk);
+        let mut update = over_results(&chunk);
         update
             .push(
                 "UPDATE deliveries SET state = r.st, attempts = r.a, \
