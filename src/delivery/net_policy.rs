@@ -464,12 +464,19 @@ impl NetPolicy {
     }
 }
 
-/// All addresses of `host`; an error (or no address) is "does not resolve".
+/// Longest wait for a name to resolve. The system resolver retries an unreachable name server
+/// for about ten seconds, which would hold a registration request (and an attempt) that long.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// All addresses of `host`; an error, no address, or no answer within [`LOOKUP_TIMEOUT`] is
+/// "does not resolve".
 async fn lookup(host: &str, port: u16) -> Result<Vec<SocketAddr>, Blocked> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|_| Blocked::target(host, "does not resolve"))?
-        .collect();
+    let addrs: Vec<SocketAddr> =
+        tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| Blocked::target(host, "does not resolve within 3 s"))?
+            .map_err(|_| Blocked::target(host, "does not resolve"))?
+            .collect();
     if addrs.is_empty() {
         return Err(Blocked::target(host, "does not resolve"));
     }
