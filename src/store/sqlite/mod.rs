@@ -1,5 +1,10 @@
 //! SQLite implementation of [`Store`]: one file, WAL, one writer connection owned by a task that
 //! commits concurrent writes together (group commit, `writer.rs`), and a small pool of readers.
+//!
+//! A bound `LIMIT` is written `LIMIT CAST(? AS INTEGER)`. SQLite plans a plain `LIMIT ?` with
+//! the value bound at prepare time and marks the statement to be prepared again whenever that
+//! parameter is bound anew, which sqlx does on every run: the claim query was parsed and planned
+//! on every claim (3% of the writer thread's samples). The cast makes the limit a run-time value.
 
 mod ingest;
 mod values;
@@ -265,9 +270,11 @@ async fn claim_tx(
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     let busy_set: HashSet<&str> = busy.iter().map(WebhookId::as_str).collect();
     let limit_n = limit as usize;
-    // First the head of the global due order (deliveries_due), a bounded window of it: with
-    // many registrations, each with a few due rows, this finds a full claim without probing
-    // every registration's index.
+    // First the head of the global due order (deliveries_due), a bounded window of its free
+    // rows: with many registrations, each with a few due rows, this finds a full claim without
+    // probing every registration's index. Leased rows are skipped inside the walk, so the window
+    // is not spent on them: they are what the engines hold (in flight or queued in their
+    // lanes), which the per-registration query below walks past as well.
     let window = claims::window(limit);
     let head = due_candidates(
         c,
@@ -275,7 +282,8 @@ async fn claim_tx(
                 d.next_attempt_at)) FROM ( \
             SELECT rowid AS r FROM deliveries INDEXED BY deliveries_due \
              WHERE state = 'pending' AND next_attempt_at <= ?1 \
-             ORDER BY next_attempt_at LIMIT ?2) x \
+               AND (lease_until IS NULL OR lease_until < ?1) \
+             ORDER BY next_attempt_at LIMIT CAST(?2 AS INTEGER)) x \
          CROSS JOIN deliveries d ON d.rowid = x.r JOIN webhooks w ON w.id = d.webhook_id",
         now_ms,
         window,
@@ -283,8 +291,8 @@ async fn claim_tx(
     )
     .await?;
     let mut chosen = claims::choose(&head, now_ms, limit_n, per_webhook, &busy_set);
-    // The window was full and did not fill the claim (leased, busy or capped registrations at
-    // the head): then per registration with pending deliveries (found by skipping through
+    // The window was full and did not fill the claim (busy, inactive or capped registrations
+    // at the head): then per registration with pending deliveries (found by skipping through
     // deliveries_due_by_webhook one registration at a time, so registrations with nothing
     // pending cost nothing), active and not busy, its earliest due rows from that index, so a
     // busy registration's backlog is never walked past the window. CROSS JOIN keeps the
@@ -308,9 +316,9 @@ async fn claim_tx(
                 SELECT x.rowid FROM deliveries x INDEXED BY deliveries_due_by_webhook \
                  WHERE x.webhook_id = w.id AND x.state = 'pending' AND x.next_attempt_at <= ?1 \
                    AND (x.lease_until IS NULL OR x.lease_until < ?1) \
-                 ORDER BY x.next_attempt_at LIMIT ?4) \
+                 ORDER BY x.next_attempt_at LIMIT CAST(?4 AS INTEGER)) \
              WHERE w.active = 1 AND w.id NOT IN (SELECT value FROM json_each(?3)) \
-             ORDER BY d.next_attempt_at, d.id LIMIT ?2)",
+             ORDER BY d.next_attempt_at, d.id LIMIT CAST(?2 AS INTEGER))",
             now_ms,
             i64::from(limit) * 4,
             Some((to_json(&busy)?, i64::from(per_webhook))),
@@ -593,7 +601,7 @@ impl Store for SqliteStore {
                SELECT d.next_attempt_at, d.lease_until FROM deliveries d \
                JOIN webhooks w ON w.id = d.webhook_id \
                WHERE d.state = 'pending' AND w.active = 1 \
-               ORDER BY d.next_attempt_at LIMIT ?)",
+               ORDER BY d.next_attempt_at LIMIT CAST(? AS INTEGER))",
         )
         .bind(NEXT_DUE_WINDOW)
         .fetch_one(&self.read)
@@ -847,7 +855,7 @@ async fn prune_batch(
     // Oldest finished first, each kind from its own partial index.
     let mut ids: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM deliveries WHERE state = 'delivered' AND updated_at < ?1 \
-         ORDER BY updated_at LIMIT ?2",
+         ORDER BY updated_at LIMIT CAST(?2 AS INTEGER)",
     )
     .bind(cut.delivered_before_ms)
     .bind(limit)
@@ -858,7 +866,7 @@ async fn prune_batch(
         ids.extend(
             sqlx::query_scalar::<_, String>(
                 "SELECT id FROM deliveries WHERE state = 'dead' AND updated_at < ?1 \
-                 ORDER BY updated_at LIMIT ?2",
+                 ORDER BY updated_at LIMIT CAST(?2 AS INTEGER)",
             )
             .bind(cut.dead_before_ms)
             .bind(room)
@@ -905,7 +913,7 @@ async fn prune_batch(
         "DELETE FROM events WHERE rowid IN ( \
             SELECT rowid FROM events WHERE dispatched = 0 AND received_at < ?1 \
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id) \
-             ORDER BY received_at LIMIT ?2)",
+             ORDER BY received_at LIMIT CAST(?2 AS INTEGER))",
     )
     .bind(cut.events_before_ms)
     .bind(limit)
