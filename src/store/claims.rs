@@ -43,6 +43,35 @@ pub fn choose(
     chosen
 }
 
+/// Of `chosen` (ids [`choose`] took from `candidates`), those of registrations it brought up to
+/// `per_webhook`, in their order, and those registrations. A second, per-registration look for
+/// the rest of a claim leaves these registrations out and keeps these picks, as they could take
+/// no more.
+pub fn capped<'a>(
+    candidates: &'a [Candidate],
+    chosen: &[String],
+    per_webhook: u32,
+) -> (Vec<String>, Vec<&'a str>) {
+    let taken: HashSet<&str> = chosen.iter().map(String::as_str).collect();
+    let mut per: HashMap<&str, u32> = HashMap::new();
+    let mut order: Vec<(&str, &str)> = Vec::new();
+    for c in candidates.iter().filter(|c| taken.contains(c.id.as_str())) {
+        *per.entry(&c.webhook_id).or_insert(0) += 1;
+        order.push((&c.id, &c.webhook_id));
+    }
+    let full: HashSet<&str> = per
+        .into_iter()
+        .filter(|(_, n)| *n >= per_webhook)
+        .map(|(w, _)| w)
+        .collect();
+    let kept = order
+        .into_iter()
+        .filter(|(_, w)| full.contains(w))
+        .map(|(id, _)| id.to_owned())
+        .collect();
+    (kept, full.into_iter().collect())
+}
+
 /// How many free rows of the global due order a claim of `limit` looks at first (the window):
 /// twice what it may take, so that one registration at its cap does not leave the claim short.
 /// The backend skips leased rows before counting, so an engine's own leases at the head of that
@@ -92,6 +121,38 @@ mod tests {
         let all = [leased, expired, off, c("4", "busy"), c("5", "c")];
         let busy = HashSet::from(["busy"]);
         assert_eq!(choose(&all, 100, 10, 10, &busy), ["2", "5"]);
+    }
+
+    #[test]
+    fn the_registrations_at_their_cap_keep_their_picks() {
+        let all = [
+            c("1", "a"),
+            c("2", "b"),
+            c("3", "a"),
+            c("4", "a"),
+            c("5", "b"),
+        ];
+        let chosen = choose(&all, 0, 10, 2, &HashSet::new());
+        assert_eq!(chosen, ["1", "2", "3", "5"]);
+        let (kept, mut full) = capped(&all, &chosen, 2);
+        full.sort_unstable();
+        assert_eq!(
+            (kept, full),
+            (
+                vec!["1".into(), "2".into(), "3".into(), "5".into()],
+                vec!["a", "b"]
+            )
+        );
+
+        let chosen = choose(&all, 0, 10, 3, &HashSet::new());
+        let (kept, full) = capped(&all, &chosen, 3);
+        assert_eq!(
+            (kept, full),
+            (vec!["1".into(), "3".into(), "4".into()], vec!["a"])
+        );
+
+        let (kept, full) = capped(&all, &[], 1);
+        assert!(kept.is_empty() && full.is_empty());
     }
 
     #[test]

@@ -148,6 +148,42 @@ async fn the_per_registration_cap_and_busy_registrations_are_respected() {
 /// (`claims::window`), then another registration's: whether the big one is busy or only capped,
 /// the claim still reaches the other's rows behind them.
 #[tokio::test]
+async fn a_claim_keeps_what_the_window_gave_a_capped_registration_and_looks_past_it() {
+    let (_dir, s) = stores(1).await;
+    let s = &s[0];
+    s.create_webhook(&webhook("wh_big", &["message.received"], T0))
+        .await
+        .unwrap();
+    s.create_webhook(&webhook("wh_small", &["session.status"], T0))
+        .await
+        .unwrap();
+    let backlog: Vec<NewEvent> = (0..300).map(|i| message(&format!("m{i}"))).collect();
+    s.ingest(&backlog, T0).await.unwrap();
+    s.ingest(&[status("s-a", "s1", "WORKING")], T0 + 1)
+        .await
+        .unwrap();
+
+    // The head of the due order is wh_big's alone; it reaches its cap of 3 there, and the rest of
+    // the claim (one more) comes from the registrations behind it.
+    let got = s.claim_due(T0 + 2, LEASE, 4, 3, &[]).await.unwrap();
+    let keys: Vec<&str> = got.iter().map(|d| d.idempotency_key.as_str()).collect();
+    let big: Vec<&str> = got
+        .iter()
+        .filter(|d| d.webhook_id == "wh_big")
+        .map(|d| d.idempotency_key.as_str())
+        .collect();
+    assert_eq!(big.len(), 3, "wh_big up to its cap: {keys:?}");
+    assert!(keys.contains(&"s-a"), "wh_small behind it: {keys:?}");
+    assert_eq!(got.len(), 4, "each once: {keys:?}");
+
+    // Its cap again on the next claim: the rows after those it holds.
+    let again = s.claim_due(T0 + 3, LEASE, 10, 3, &[]).await.unwrap();
+    assert_eq!(again.len(), 3);
+    assert!(again.iter().all(|d| d.webhook_id == "wh_big"));
+    assert!(again.iter().all(|d| !got.iter().any(|g| g.id == d.id)));
+}
+
+#[tokio::test]
 async fn a_registration_behind_a_long_backlog_is_still_claimed() {
     let (_dir, s) = stores(1).await;
     let s = &s[0];

@@ -298,7 +298,11 @@ async fn claim_tx(
     // busy registration's backlog is never walked past the window. CROSS JOIN keeps the
     // registrations the outer loop (SQLite 3.51 would otherwise scan every delivery and run the
     // subquery for each).
+    // Registrations the window brought up to their cap keep those picks and are left out there:
+    // they could take no more.
     if chosen.len() < limit_n && i64::try_from(head.len()).unwrap_or(i64::MAX) >= window {
+        let (kept, capped) = claims::capped(&head, &chosen, per_webhook);
+        let skip: Vec<&str> = busy_set.iter().copied().chain(capped).collect();
         let per_registration = due_candidates(
             c,
             "WITH RECURSIVE pending(w) AS ( \
@@ -321,10 +325,19 @@ async fn claim_tx(
              ORDER BY d.next_attempt_at, d.id LIMIT CAST(?2 AS INTEGER))",
             now_ms,
             i64::from(limit) * 4,
-            Some((to_json(&busy)?, i64::from(per_webhook))),
+            Some((to_json(&skip)?, i64::from(per_webhook))),
         )
         .await?;
-        chosen = claims::choose(&per_registration, now_ms, limit_n, per_webhook, &busy_set);
+        let skip: HashSet<&str> = skip.into_iter().collect();
+        let room = limit_n.saturating_sub(kept.len());
+        chosen = kept;
+        chosen.extend(claims::choose(
+            &per_registration,
+            now_ms,
+            room,
+            per_webhook,
+            &skip,
+        ));
     }
     if chosen.is_empty() {
         return Ok(Vec::new());
