@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::{Id, JoinHandle, JoinSet};
+use tokio::time::Instant;
 
 use super::Wakeup;
 use super::attempt::{self, AttemptContext};
@@ -35,6 +36,10 @@ use crate::store::{AttemptNext, AttemptRecord, DeliveryId, HeldLease, Store, Web
 const MAX_IDLE: Duration = Duration::from_secs(1);
 /// Shortest wait after a claim found nothing, so busy registrations do not spin the loop.
 const MIN_IDLE: Duration = Duration::from_millis(20);
+/// How long the store's next due time, once read, stands. The engine turns idle after every
+/// batch of hand-offs it finishes, and each read is a query the loop waits for; within this
+/// bound it reuses the last answer. Its own retries it knows without asking (`Running::retry_at`).
+const DUE_READ_STANDS: Duration = MIN_IDLE;
 /// Most deliveries claimed at once.
 pub(super) const CLAIM_BATCH: usize = 256;
 /// How often the registrations of queued deliveries are read again, so that a change made
@@ -114,7 +119,7 @@ struct Started {
 /// Starts every queued delivery that has a lane and a global slot.
 fn start_ready(
     lanes: &mut Lanes,
-    tasks: &mut JoinSet<(WebhookId, DeliveryId)>,
+    tasks: &mut JoinSet<Done>,
     started: &mut HashMap<Id, Started>,
     ctx: &Arc<AttemptContext>,
     results: &mpsc::Sender<AttemptRecord>,
@@ -133,21 +138,29 @@ fn start_ready(
         };
         let handle = tasks.spawn(async move {
             let rec = attempt::run(&ctx, &d, limiter).await;
+            let retry_at = match rec.next {
+                AttemptNext::RetryAt(at) => Some(at),
+                _ => None,
+            };
             if results.send(rec).await.is_err() {
                 tracing::error!(delivery_id = %d.id, "result recorder is gone");
             }
-            (d.webhook_id, d.id)
+            (d.webhook_id, d.id, retry_at)
         });
         started.insert(handle.id(), info);
     }
 }
+
+/// What an attempt task returns: its registration, its delivery, and when it is due again if
+/// the attempt scheduled a retry (Unix ms).
+type Done = (WebhookId, DeliveryId, Option<i64>);
 
 /// The engine's state between two turns of its loop.
 struct Running {
     store: Arc<dyn Store>,
     ctx: Arc<AttemptContext>,
     lanes: Lanes,
-    tasks: JoinSet<(WebhookId, DeliveryId)>,
+    tasks: JoinSet<Done>,
     started: HashMap<Id, Started>,
     results: mpsc::Sender<AttemptRecord>,
     /// Registrations that may have due deliveries in the store that a claim did not take.
@@ -158,15 +171,24 @@ struct Running {
     /// Registrations changed while the claim was in flight: what it brings for them is read
     /// again when it lands.
     changed_in_flight: HashSet<WebhookId>,
+    /// The earliest retry this engine's own attempts scheduled that has not come yet.
+    retry_at: Option<Instant>,
+    /// The last read of the store's next due time: when, and the time it gave.
+    due_read: Option<(Instant, Instant)>,
 }
 
 impl Running {
     /// Books a finished (or panicked) attempt.
-    fn finished(&mut self, done: Result<(Id, (WebhookId, DeliveryId)), tokio::task::JoinError>) {
+    fn finished(&mut self, done: Result<(Id, Done), tokio::task::JoinError>) {
         let (webhook_id, delivery_id) = match done {
-            Ok((id, pair)) => {
+            Ok((id, (webhook_id, delivery_id, retry_at))) => {
                 self.started.remove(&id);
-                pair
+                if let Some(at) = retry_at {
+                    let wait = u64::try_from(at - clock::now_ms()).unwrap_or(0);
+                    let at = Instant::now() + Duration::from_millis(wait);
+                    self.retry_at = Some(self.retry_at.map_or(at, |r| r.min(at)));
+                }
+                (webhook_id, delivery_id)
             }
             Err(e) => {
                 let Some(s) = self.started.remove(&e.id()) else {
@@ -186,6 +208,23 @@ impl Running {
         if self.lanes.finished(&webhook_id, &delivery_id) && self.more.contains(&webhook_id) {
             self.want_claim = true;
         }
+    }
+}
+
+impl Running {
+    /// When the store next has a delivery due (read again only once [`DUE_READ_STANDS`] has
+    /// passed, or the time it gave has come).
+    async fn store_due(&mut self) -> Instant {
+        let now = Instant::now();
+        if let Some((read_at, due)) = self.due_read
+            && now.duration_since(read_at) < DUE_READ_STANDS
+            && due > now
+        {
+            return due;
+        }
+        let due = now + idle_for(self.store.as_ref()).await;
+        self.due_read = Some((now, due));
+        due
     }
 }
 
@@ -236,16 +275,18 @@ async fn run(
         want_claim: true,
         claiming: None,
         changed_in_flight: HashSet::new(),
+        retry_at: None,
+        due_read: None,
     };
     // Claimed deliveries held at most: every lane busy plus one claim batch queued.
     let hold_limit = config.max_in_flight + CLAIM_BATCH;
     let lease_ms = i64::try_from(config.lease().as_millis()).unwrap_or(i64::MAX / 4);
     let renew_every = (config.lease() / 3).max(Duration::from_millis(100));
-    let mut renewed_at = tokio::time::Instant::now();
-    let mut refreshed_at = tokio::time::Instant::now();
+    let mut renewed_at = Instant::now();
+    let mut refreshed_at = Instant::now();
     // The next look at the store whatever happens meanwhile (retries falling due, leases of
     // other instances running out), so a steady stream of hand-offs cannot starve them.
-    let mut next_look = tokio::time::Instant::now();
+    let mut next_look = Instant::now();
     wakeup.open(lease_ms);
 
     loop {
@@ -254,7 +295,7 @@ async fn run(
         }
         if renewed_at.elapsed() >= renew_every {
             renew(e.store.as_ref(), &mut e.lanes, lease_ms).await;
-            renewed_at = tokio::time::Instant::now();
+            renewed_at = Instant::now();
         }
         take_handed(&wakeup, &mut e, hold_limit).await;
         // Registration changes apply to queued deliveries before any of them starts: at once
@@ -263,7 +304,7 @@ async fn run(
         let mut changed = wakeup.take_changed();
         if refreshed_at.elapsed() >= REFRESH_EVERY {
             changed.extend(e.lanes.with_queued());
-            refreshed_at = tokio::time::Instant::now();
+            refreshed_at = Instant::now();
         }
         if e.claiming.is_some() {
             e.changed_in_flight.extend(changed.iter().cloned());
@@ -273,9 +314,9 @@ async fn run(
             let claimed = claiming::done(&mut e.claiming).await;
             land_claim(&mut e, claimed).await;
         }
-        if wakeup.take_look() || tokio::time::Instant::now() >= next_look {
+        if wakeup.take_look() || Instant::now() >= next_look {
             e.want_claim = true;
-            next_look = tokio::time::Instant::now() + MAX_IDLE;
+            next_look = Instant::now() + MAX_IDLE;
         }
         let room = hold_limit.saturating_sub(e.lanes.held());
         if e.want_claim && room > 0 && e.claiming.is_none() {
@@ -315,8 +356,13 @@ async fn run(
             continue;
         }
         if e.lanes.held() == 0 && e.claiming.is_none() {
-            let idle = idle_for(e.store.as_ref()).await;
-            next_look = next_look.min(tokio::time::Instant::now() + idle);
+            next_look = next_look.min(e.store_due().await);
+        }
+        if let Some(at) = e.retry_at {
+            next_look = next_look.min(at);
+            if at <= Instant::now() {
+                e.retry_at = None;
+            }
         }
         tokio::select! {
             () = wakeup.notified() => {}

@@ -241,6 +241,28 @@ async fn exhausted_deliveries_are_dead_lettered_and_redrive_keeps_the_key() {
     assert_eq!(one["data"][0]["attempts"], 4);
 }
 
+/// A retry the engine scheduled itself goes out when it falls due, not at the engine's next
+/// look at the store (once a second when idle). Without the engine keeping its own retry times,
+/// the read of the store right after the failed attempt still sees the attempt's lease, and the
+/// retry waits for that look: about a second here instead of 200 ms (± 20% jitter).
+#[tokio::test]
+async fn a_retry_goes_out_when_it_falls_due() {
+    let app = spawn_app_with(|c| c.retry_schedule = "0,200ms".parse().unwrap()).await;
+    let rx = Receiver::start().await;
+    rx.script([Reply::status(500)]);
+    app.register(&json!({"url": rx.url, "events": ["session.qr"]}))
+        .await;
+    app.ingest_ok(&session_event("session.qr", "a")).await;
+    let got = rx.wait_for(2, WAIT).await;
+    assert_eq!(got[0].status, 500);
+    assert_eq!(got[1].header("x-openwa-retry-count"), "1");
+    let gap = got[1].at.duration_since(got[0].at);
+    assert!(
+        gap >= Duration::from_millis(150) && gap < Duration::from_millis(750),
+        "the retry went out {gap:?} after the failed attempt; it was due after 160-240 ms"
+    );
+}
+
 #[tokio::test]
 async fn redrive_of_one_delivery() {
     let app = spawn_app_with(|c| c.retry_schedule = "0".parse().unwrap()).await;
