@@ -97,7 +97,8 @@ impl IngestRequest {
             .all(|e| e.status.is_none() && e.only_webhook.is_none())
     }
 
-    /// Writes this request alone (inside the caller's savepoint); true if it succeeded.
+    /// Writes this request alone (the caller rolls it back alone if it fails); true if it
+    /// succeeded.
     pub async fn write_alone(&mut self, conn: &mut SqliteConnection) -> bool {
         let r = if self.is_plain() {
             write_merged(conn, std::slice::from_mut(self))

@@ -61,7 +61,7 @@ impl SqliteStore {
             .await?;
         enable_incremental_vacuum(&mut write).await?;
         migrate(&mut write).await?;
-        // Every request of a commit group runs in a savepoint, and SQLite copies each page a
+        // Most requests of a commit group run in a savepoint, and SQLite copies each page a
         // savepoint changes into a sub-journal first. By default that sub-journal spills to a
         // temporary file past 64 KiB, a write syscall per page; it only ever serves the open
         // transaction, so the writer keeps it (and its other temporary data: claim sorts) in

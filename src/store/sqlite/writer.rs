@@ -3,8 +3,10 @@
 //! A task owns the only write connection. Every write of the store is a request queued to it;
 //! the task takes every request waiting (up to [`MAX_BATCH`] requests and [`MAX_GROUP_EVENTS`]
 //! ingested events), runs them in one transaction and commits once, so concurrent requests share
-//! one fsync (`synchronous=FULL` stays). Each request runs in its own savepoint: one that fails
-//! rolls back alone and gets its error; the others commit. A request is answered only after the
+//! one fsync (`synchronous=FULL` stays). A request that fails rolls back alone and gets its
+//! error; the others commit: the first runs straight in the transaction (if it fails, the
+//! transaction is begun again), each later one in a savepoint of its own (see [`run_each`]). A
+//! request is answered only after the
 //! commit that holds its writes (or with the commit's error), so a 202 still means "on disk".
 //!
 //! A group made only of lease changes (claims, renewals, the start-up recovery) is committed with
@@ -13,9 +15,9 @@
 //! flushes the WAL with it). Every other group commits with `synchronous=FULL`.
 //!
 //! Plain ingests (no status, no single target) are merged: the events of every such request in
-//! the batch are written with one statement per table (rows passed as one JSON array), first in
-//! the transaction. If that merged write fails, the transaction is rolled back and every request
-//! is run again on its own, each in its savepoint.
+//! the batch are written with one statement per table (rows bound as multi-row `VALUES`), first
+//! in the transaction. If that merged write fails, the transaction is rolled back and every
+//! request is run again on its own.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -295,24 +297,24 @@ async fn commit_batch(
         // Each on its own, in the order of arrival among themselves.
         single.splice(0..0, plain.drain(..));
     }
-    for i in &mut single {
-        if savepoint(conn).await {
-            let ok = i.write_alone(conn).await;
-            end_savepoint(conn, ok).await;
-        } else {
-            i.fail_alone("could not open a savepoint");
-        }
-    }
-    for j in &mut jobs {
-        if savepoint(conn).await {
-            let ok = j.run(conn).await;
-            end_savepoint(conn, ok).await;
-        }
-    }
-    let committed = exec(conn, "COMMIT")
-        .await
-        .err()
-        .map(|e| NotCommitted::of(&e));
+    // Is the transaction still empty? Then the next request needs no savepoint (see `run_each`).
+    let empty = plain.is_empty();
+    let broken = run_each(
+        conn,
+        empty,
+        single
+            .iter_mut()
+            .map(Item::Ingest)
+            .chain(jobs.iter_mut().map(Item::Job)),
+    )
+    .await;
+    let committed = match broken {
+        Some(why) => Some(why),
+        None => exec(conn, "COMMIT")
+            .await
+            .err()
+            .map(|e| NotCommitted::of(&e)),
+    };
     if committed.is_some() {
         let _ = exec(conn, "ROLLBACK").await;
     }
@@ -339,31 +341,147 @@ fn fail_all(
     }
 }
 
-async fn savepoint(conn: &mut SqliteConnection) -> bool {
-    match exec(conn, "SAVEPOINT request").await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::error!(error = %e, "opening a savepoint failed");
-            false
+/// A request of a group that runs on its own.
+enum Item<'a> {
+    Ingest(&'a mut IngestRequest),
+    Job(&'a mut Box<dyn Job>),
+}
+
+impl Item<'_> {
+    async fn run(&mut self, conn: &mut SqliteConnection) -> bool {
+        match self {
+            Item::Ingest(i) => i.write_alone(conn).await,
+            Item::Job(j) => j.run(conn).await,
+        }
+    }
+
+    /// It could not run (its result, if it has none, says so when it is answered).
+    fn could_not_run(&mut self, why: &str) {
+        if let Item::Ingest(i) = self {
+            i.fail_alone(why);
         }
     }
 }
 
-/// Keeps the savepoint's writes if `ok`, else rolls them back.
-async fn end_savepoint(conn: &mut SqliteConnection, ok: bool) {
-    let rolled_back = if ok {
-        Ok(())
-    } else {
-        exec(conn, "ROLLBACK TO request").await
-    };
-    if let Err(e) = rolled_back.and(exec(conn, "RELEASE request").await) {
-        tracing::error!(error = %e, "ending a savepoint failed");
+/// Runs each request so that one that fails rolls back alone, with as few statements as that
+/// takes (each is a round trip to the connection's thread):
+/// - while the transaction is still `empty`, a request runs without a savepoint; if it fails,
+///   the transaction is rolled back and begun again, which loses nothing else;
+/// - after that, each runs in a savepoint of its own, nested in the one before: `ROLLBACK TO`
+///   undoes only the latest, and `COMMIT` releases them all, so no `RELEASE` is needed.
+///
+/// Returns why the transaction cannot be committed, if restarting it failed.
+async fn run_each<'a>(
+    conn: &mut SqliteConnection,
+    mut empty: bool,
+    items: impl Iterator<Item = Item<'a>>,
+) -> Option<NotCommitted> {
+    for mut item in items {
+        if empty {
+            if item.run(conn).await {
+                empty = false;
+                continue;
+            }
+            // SQLite may have rolled the transaction back itself already (then the `ROLLBACK`
+            // fails and the `BEGIN` does not).
+            let _ = exec(conn, "ROLLBACK").await;
+            if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+                return Some(NotCommitted::of(&e));
+            }
+            continue;
+        }
+        if let Err(e) = exec(conn, "SAVEPOINT request").await {
+            tracing::error!(error = %e, "opening a savepoint failed");
+            item.could_not_run("could not open a savepoint");
+            continue;
+        }
+        if !item.run(conn).await
+            && let Err(e) = exec(conn, "ROLLBACK TO request").await
+        {
+            // Its writes cannot be undone alone: none of the group may commit.
+            return Some(NotCommitted::of(&e));
+        }
     }
+    None
 }
 
 #[cfg(test)]
 mod tests {
-    use super::group_len;
+    use super::{BoxFuture, Job, Task, commit_batch, group_len};
+    use crate::store::StoreResult;
+    use sqlx::{Connection, SqliteConnection};
+    use tokio::sync::oneshot;
+
+    /// A request that inserts `n` into `t`, and then fails if `fail`, after its insert.
+    fn insert(n: i64, fail: bool) -> (Box<dyn Job>, oneshot::Receiver<StoreResult<i64>>) {
+        let (reply, rx) = oneshot::channel();
+        let task = Task {
+            durable: true,
+            write: Some(Box::new(
+                move |c: &mut SqliteConnection| -> BoxFuture<'_, StoreResult<i64>> {
+                    Box::pin(async move {
+                        sqlx::query("INSERT INTO t (n) VALUES (?)")
+                            .bind(n)
+                            .execute(&mut *c)
+                            .await?;
+                        if fail {
+                            sqlx::query("INSERT INTO no_such_table VALUES (1)")
+                                .execute(&mut *c)
+                                .await?;
+                        }
+                        Ok(n)
+                    })
+                },
+            )),
+            result: None,
+            reply,
+        };
+        (Box::new(task), rx)
+    }
+
+    /// One commit group of requests that insert their index and fail (after their insert) as
+    /// `fails` says: each that fails rolls back alone, wherever it stands in the group, and
+    /// gets its error; the others commit and get their result.
+    #[tokio::test]
+    async fn a_request_that_fails_rolls_back_alone_wherever_it_is_in_the_group() {
+        for fails in [
+            vec![false, true, false],
+            vec![true, false, false],
+            vec![false, true, true, false],
+            vec![true, true, false],
+            vec![false, false, true],
+            vec![true],
+            vec![false],
+        ] {
+            let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+            sqlx::query("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let (jobs, answers): (Vec<_>, Vec<_>) = fails
+                .iter()
+                .enumerate()
+                .map(|(i, &f)| insert(i64::try_from(i).unwrap(), f))
+                .unzip();
+            commit_batch(&mut conn, Vec::new(), jobs).await;
+            let mut expected = Vec::new();
+            for (i, (answer, &f)) in answers.into_iter().zip(&fails).enumerate() {
+                let i = i64::try_from(i).unwrap();
+                let r = answer.await.unwrap();
+                if f {
+                    assert!(r.is_err(), "{fails:?}: request {i} should fail, got {r:?}");
+                } else {
+                    assert_eq!(r.ok(), Some(i), "{fails:?}: request {i}");
+                    expected.push(i);
+                }
+            }
+            let stored: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(stored, expected, "{fails:?}");
+        }
+    }
 
     #[test]
     fn a_group_keeps_its_events_under_the_cap() {
