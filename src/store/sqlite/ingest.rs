@@ -184,7 +184,7 @@ struct TargetKey<'a> {
 }
 
 /// A new delivery as the insert reads it: id, event id, registration, lease until, claim token.
-type DeliveryRow<'a> = (DeliveryId, &'a str, String, Option<i64>, Option<i64>);
+type DeliveryRow<'a> = (DeliveryId, &'a str, &'a str, Option<i64>, Option<i64>);
 
 /// A target registration as the hand-off needs it (parsed once per batch).
 struct Target {
@@ -224,10 +224,7 @@ pub(super) async fn write_merged(
     // Every request of a batch comes from the one store, so they share its configuration.
     let at_rest = reqs[0].at_rest.clone();
 
-    // Who receives what: by session first (indexed), then the subscription, for every event at
-    // once. Registrations of other sessions are never visited. The fan-out rule is the
-    // catalog's (`Catalog::matching_patterns`, carried in `subscribed_by`): the SQL only compares
-    // stored patterns with those three.
+    // What the fan-out compares, per event (see [`FAN_OUT`]).
     let keys: Vec<TargetKey> = events
         .iter()
         .map(|e| TargetKey {
@@ -238,19 +235,15 @@ pub(super) async fn write_merged(
         })
         .collect();
     // Who receives what as one JSON array of [event index, registration] in one row (sqlx's
-    // worker hands each row of a result over on its own: with fan-out that is thousands).
-    let pairs: String = sqlx::query_scalar(
-        "WITH ev AS (SELECT key AS i, value ->> 's' AS s, value ->> 'n' AS n, value ->> 'f' AS f, \
-                value ->> 'a' AS a FROM json_each(?1)) \
-         SELECT json_group_array(json_array(i, id)) FROM ( \
-         SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id = ev.s \
-          WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
-                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)) \
-         UNION ALL \
-         SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id IS NULL \
-          WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
-                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)))",
-    )
+    // worker hands each row of a result over on its own: with fan-out that is thousands), and
+    // for the hand-off (which sends at once) each target registration as it is now, in the
+    // same query.
+    let leasing = reqs.iter().any(|r| r.lease_until.is_some());
+    let (pairs, rows): (String, Option<String>) = sqlx::query_as(if leasing {
+        FAN_OUT_AND_TARGETS
+    } else {
+        FAN_OUT
+    })
     .bind(to_json(&keys)?)
     .fetch_one(&mut *conn)
     .await?;
@@ -264,12 +257,9 @@ pub(super) async fn write_merged(
             .ok_or_else(|| StoreError::Corrupt(format!("fan-out row for event {i}")))?
             .push(webhook_id);
     }
-    // The hand-off sends at once: each target registration as it is now, read once.
-    let leasing = reqs.iter().any(|r| r.lease_until.is_some());
-    let registrations = if leasing {
-        read_targets(conn, &targets, &at_rest).await?
-    } else {
-        HashMap::new()
+    let registrations = match rows {
+        Some(rows) => open_targets(&rows, &at_rest)?,
+        None => HashMap::new(),
     };
 
     let event_rows: Vec<EventRow> = events
@@ -286,31 +276,48 @@ pub(super) async fn write_merged(
             dp: !t.is_empty(),
         })
         .collect();
-    // No rows returned (sqlx's worker hands each one over on its own): when every event was
-    // inserted, the count says so; only a batch with duplicates asks which ones, in one row.
-    let mut added = 0;
-    for chunk in values::chunks(&event_rows) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO events (id, idempotency_key, event, session_id, data, \
-                occurred_rfc3339, received_at, dispatched, source) SELECT * FROM (",
-        );
-        insert.push_values(chunk.padded(), |mut row, e| match e {
-            Some(e) => {
-                row.push_bind(e.id)
-                    .push_bind(e.k)
-                    .push_bind(e.e)
-                    .push_bind(e.s)
-                    .push_bind(e.d)
-                    .push_bind(e.o)
-                    .push_bind(now_ms)
-                    .push_bind(e.dp)
-                    .push_bind(e.src);
+    // Each event's lease (its request's), and one claim token per leasing request.
+    let leases: Vec<Option<(i64, i64)>> = reqs
+        .iter()
+        .flat_map(|r| {
+            let lease = r.lease_until.map(|until| (until, new_claim_token()));
+            std::iter::repeat_n(lease, r.events.len())
+        })
+        .collect();
+    // Every event's deliveries, planned before it is known which events are new: an event whose
+    // key is stored already inserts none of them (see `insert_rows`) and is dropped below.
+    let mut delivery_rows: Vec<DeliveryRow> = Vec::new();
+    let mut planned: Vec<(Vec<DeliveryId>, Vec<ClaimedDelivery>)> =
+        Vec::with_capacity(events.len());
+    for (n, (e, targets)) in events.iter().zip(&targets).enumerate() {
+        let ids: Vec<DeliveryId> = targets.iter().map(|_| DeliveryId::new()).collect();
+        let lease = leases[n];
+        let mut handed = Vec::new();
+        for (id, w) in ids.iter().zip(targets) {
+            if let (Some((_, token)), Some(t)) = (lease, registrations.get(w)) {
+                handed.push(ClaimedDelivery {
+                    id: id.clone(),
+                    webhook_id: WebhookId::from_stored(w.clone()),
+                    url: t.url.clone(),
+                    secret: t.secret.clone(),
+                    headers: t.headers.clone(),
+                    rate_limit: t.rate_limit,
+                    event: e.event.clone(),
+                    session_id: e.session.clone(),
+                    idempotency_key: e.key.clone(),
+                    occurred: e.occurred.clone(),
+                    data: e.data.clone(),
+                    is_test: false,
+                    attempts: 0,
+                    retry_base: 0,
+                    claim_token: token,
+                });
             }
-            None => values::nulls(&mut row, 9),
-        });
-        insert.push(") WHERE column1 IS NOT NULL ON CONFLICT (idempotency_key) DO NOTHING");
-        added += insert.build().execute(&mut *conn).await?.rows_affected();
+            delivery_rows.push((id.clone(), &e.id, w, lease.map(|l| l.0), lease.map(|l| l.1)));
+        }
+        planned.push((ids, handed));
     }
+    let added = insert_rows(conn, &event_rows, &delivery_rows, now_ms).await?;
     let inserted: HashSet<String> = if usize::try_from(added).ok() == Some(events.len()) {
         events.iter().map(|e| e.id.clone()).collect()
     } else {
@@ -345,68 +352,83 @@ pub(super) async fn write_merged(
         .collect::<StoreResult<_>>()?
     };
 
-    // Each event's lease (its request's), and one claim token per leasing request.
-    let leases: Vec<Option<(i64, i64)>> = reqs
-        .iter()
-        .flat_map(|r| {
-            let lease = r.lease_until.map(|until| (until, new_claim_token()));
-            std::iter::repeat_n(lease, r.events.len())
-        })
-        .collect();
-    let mut delivery_rows: Vec<DeliveryRow> = Vec::new();
-    let mut claimed: Vec<Vec<ClaimedDelivery>> = vec![Vec::new(); reqs.len()];
-    let request_of: Vec<usize> = reqs
-        .iter()
-        .enumerate()
-        .flat_map(|(i, r)| std::iter::repeat_n(i, r.events.len()))
-        .collect();
-    let mut outcomes: Vec<IngestOutcome> = Vec::with_capacity(events.len());
-    for (n, (e, targets)) in events.iter().zip(targets).enumerate() {
-        if inserted.contains(&e.id) {
-            let ids: Vec<DeliveryId> = targets.iter().map(|_| DeliveryId::new()).collect();
-            let lease = leases[n];
-            for (id, w) in ids.iter().zip(targets) {
-                if let (Some((_, token)), Some(t)) = (lease, registrations.get(&w)) {
-                    claimed[request_of[n]].push(ClaimedDelivery {
-                        id: id.clone(),
-                        webhook_id: WebhookId::from_stored(w.clone()),
-                        url: t.url.clone(),
-                        secret: t.secret.clone(),
-                        headers: t.headers.clone(),
-                        rate_limit: t.rate_limit,
-                        event: e.event.clone(),
-                        session_id: e.session.clone(),
-                        idempotency_key: e.key.clone(),
-                        occurred: e.occurred.clone(),
-                        data: e.data.clone(),
-                        is_test: false,
-                        attempts: 0,
-                        retry_base: 0,
-                        claim_token: token,
-                    });
-                }
-                delivery_rows.push((id.clone(), &e.id, w, lease.map(|l| l.0), lease.map(|l| l.1)));
+    let mut planned = planned.into_iter();
+    for r in reqs.iter_mut() {
+        let mut outcomes = Vec::with_capacity(r.events.len());
+        let mut claimed = Vec::new();
+        for (e, (ids, handed)) in r.events.iter().zip(planned.by_ref()) {
+            if inserted.contains(&e.id) {
+                claimed.extend(handed);
+                outcomes.push(IngestOutcome::dispatched(e.id.clone(), &e.key, ids));
+            } else {
+                let existing = existing.get(&e.key).cloned().ok_or_else(|| {
+                    StoreError::Corrupt(format!("no stored event for key {}", e.key))
+                })?;
+                outcomes.push(IngestOutcome::duplicate(existing, &e.key));
             }
-            outcomes.push(IngestOutcome::dispatched(e.id.clone(), &e.key, ids));
-        } else {
-            let existing = existing
-                .get(&e.key)
-                .cloned()
-                .ok_or_else(|| StoreError::Corrupt(format!("no stored event for key {}", e.key)))?;
-            outcomes.push(IngestOutcome::duplicate(existing, &e.key));
+        }
+        r.result = Some(Ok((outcomes, claimed)));
+    }
+    Ok(())
+}
+
+/// Inserts the events (of one key twice, the first; `ON CONFLICT DO NOTHING`) and the
+/// deliveries of the events it inserted (an event's id is new, so it exists only if this
+/// inserted it); returns how many events it inserted. No statement returns rows but the
+/// `changes()` after each events insert (sqlx's worker hands each row over on its own).
+///
+/// When both fit one statement each (at most [`values::MAX_ROWS`] rows), the two go to sqlx's
+/// worker as one query, one crossing instead of two; larger groups send a statement per chunk,
+/// each of a few cached shapes (one query of them all would be a new shape, prepared afresh, for
+/// every size of group).
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    events: &[EventRow<'_>],
+    deliveries: &[DeliveryRow<'_>],
+    now_ms: i64,
+) -> StoreResult<i64> {
+    let one_query = events.len() <= values::MAX_ROWS && deliveries.len() <= values::MAX_ROWS;
+    let mut q = QueryBuilder::<Sqlite>::new("");
+    let mut added = 0;
+    for chunk in values::chunks(events) {
+        q.push(
+            "INSERT INTO events (id, idempotency_key, event, session_id, data, \
+                occurred_rfc3339, received_at, dispatched, source) SELECT * FROM (",
+        );
+        q.push_values(chunk.padded(), |mut row, e| match e {
+            Some(e) => {
+                row.push_bind(e.id)
+                    .push_bind(e.k)
+                    .push_bind(e.e)
+                    .push_bind(e.s)
+                    .push_bind(e.d)
+                    .push_bind(e.o)
+                    .push_bind(now_ms)
+                    .push_bind(e.dp)
+                    .push_bind(e.src);
+            }
+            None => values::nulls(&mut row, 9),
+        });
+        q.push(
+            ") WHERE column1 IS NOT NULL ON CONFLICT (idempotency_key) DO NOTHING; \
+             SELECT changes(); ",
+        );
+        if !one_query {
+            added += q.build_query_scalar::<i64>().fetch_one(&mut *conn).await?;
+            q.reset();
         }
     }
-    for chunk in values::chunks(&delivery_rows) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
+    for chunk in values::chunks(deliveries) {
+        q.push(
             "INSERT INTO deliveries (id, event_id, webhook_id, state, attempts, retry_base, \
                 next_attempt_at, is_test, created_at, updated_at, lease_until, claim_token) \
              SELECT * FROM (",
         );
-        insert.push_values(chunk.padded(), |mut row, d| match d {
+        q.push_values(chunk.padded(), |mut row, d| match d {
             Some((id, event_id, webhook_id, until, token)) => {
                 row.push_bind(id.as_str())
                     .push_bind(*event_id)
-                    .push_bind(webhook_id.as_str())
+                    .push_bind(*webhook_id)
                     .push("'pending', 0, 0")
                     .push_bind(now_ms)
                     .push("0")
@@ -417,36 +439,59 @@ pub(super) async fn write_merged(
             }
             None => values::nulls(&mut row, 12),
         });
-        insert.push(") WHERE column1 IS NOT NULL");
-        insert.build().execute(&mut *conn).await?;
+        q.push(
+            ") AS v WHERE v.column1 IS NOT NULL \
+               AND EXISTS (SELECT 1 FROM events e WHERE e.id = v.column2); ",
+        );
+        if !one_query {
+            q.build().execute(&mut *conn).await?;
+            q.reset();
+        }
     }
-    let mut outcomes = outcomes.into_iter();
-    for (r, claimed) in reqs.iter_mut().zip(claimed) {
-        let mine = outcomes.by_ref().take(r.events.len()).collect();
-        r.result = Some(Ok((mine, claimed)));
+    if one_query {
+        // The events' `changes()` is the one row; the deliveries' insert after it still runs.
+        let rows: Vec<i64> = q.build_query_scalar().fetch_all(&mut *conn).await?;
+        added = rows.into_iter().sum();
     }
-    Ok(())
+    Ok(added)
 }
 
-/// The registrations among `targets`, as the hand-off needs them (one JSON row).
-async fn read_targets(
-    conn: &mut SqliteConnection,
-    targets: &[Vec<String>],
-    at_rest: &AtRest,
-) -> StoreResult<HashMap<String, Target>> {
-    let ids: HashSet<&str> = targets.iter().flatten().map(String::as_str).collect();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let json: String = sqlx::query_scalar(
-        "SELECT json_group_array(json_array(id, url, secret, headers, rate_limit)) \
-         FROM webhooks WHERE id IN (SELECT value FROM json_each(?1))",
-    )
-    .bind(to_json(&ids)?)
-    .fetch_one(&mut *conn)
-    .await?;
+/// Who receives which event of `?1` (a JSON array of `TargetKey`s): by session first
+/// (indexed), then the subscription, for every event at once. Registrations of other sessions
+/// are never visited. The fan-out rule is the catalog's (`Catalog::matching_patterns`, carried
+/// in `subscribed_by`): the SQL only compares stored patterns with those three. One row: a JSON
+/// array of `[event index, registration id]`, and NULL.
+const FAN_OUT: &str = "WITH ev AS (SELECT key AS i, value ->> 's' AS s, value ->> 'n' AS n, \
+        value ->> 'f' AS f, value ->> 'a' AS a FROM json_each(?1)), \
+     p AS (SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id = ev.s \
+          WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
+                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)) \
+         UNION ALL \
+         SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id IS NULL \
+          WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
+                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a))) \
+     SELECT json_group_array(json_array(i, id)), NULL FROM p";
+
+/// [`FAN_OUT`], and in its second column the target registrations as the hand-off needs them:
+/// a JSON array of `[id, url, secret, headers, rate_limit]`.
+const FAN_OUT_AND_TARGETS: &str = "WITH ev AS (SELECT key AS i, value ->> 's' AS s, \
+        value ->> 'n' AS n, value ->> 'f' AS f, value ->> 'a' AS a FROM json_each(?1)), \
+     p AS (SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id = ev.s \
+          WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
+                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)) \
+         UNION ALL \
+         SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id IS NULL \
+          WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
+                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a))) \
+     SELECT json_group_array(json_array(i, id)), \
+        (SELECT json_group_array(json_array(w.id, w.url, w.secret, w.headers, w.rate_limit)) \
+           FROM webhooks w WHERE w.id IN (SELECT id FROM p)) \
+     FROM p";
+
+/// The target registrations of [`FAN_OUT_AND_TARGETS`], by id.
+fn open_targets(rows: &str, at_rest: &AtRest) -> StoreResult<HashMap<String, Target>> {
     let rows: Vec<(String, String, String, String, Option<f64>)> =
-        serde_json::from_str(&json).map_err(corrupt)?;
+        serde_json::from_str(rows).map_err(corrupt)?;
     rows.into_iter()
         .map(|(id, url, secret, headers, rate_limit)| {
             let (secret, headers) = at_rest.open(&id, &secret, &headers)?;

@@ -160,10 +160,11 @@ struct ResultRow<'a> {
     gone: bool,
 }
 
-/// A statement over some results: `WITH r(...) AS (VALUES ...)` with the rows bound, for the
-/// rest of the statement to read as `r` (a padding row's NULL id matches no delivery).
-fn over_results(rows: &values::Chunk<ResultRow>) -> QueryBuilder<Sqlite> {
-    let mut q = QueryBuilder::new("WITH r (id, tok, st, a, nx, sc, er, t0, ms, w, gone) AS (");
+/// Starts a statement over some results in `q`: `WITH r(...) AS (VALUES ...)` with the rows
+/// bound, for the rest of the statement to read as `r` (a padding row's NULL id matches no
+/// delivery).
+fn over_results(q: &mut QueryBuilder<Sqlite>, rows: &values::Chunk<ResultRow>) {
+    q.push("WITH r (id, tok, st, a, nx, sc, er, t0, ms, w, gone) AS (");
     q.push_values(rows.padded(), |mut row, r| match r {
         Some(r) => {
             row.push_bind(r.id)
@@ -181,7 +182,6 @@ fn over_results(rows: &values::Chunk<ResultRow>) -> QueryBuilder<Sqlite> {
         None => values::nulls(&mut row, 11),
     });
     q.push(") ");
-    q
 }
 
 /// The results (`r`) whose delivery is still pending under the same claim: the only ones
@@ -191,11 +191,13 @@ fn over_results(rows: &values::Chunk<ResultRow>) -> QueryBuilder<Sqlite> {
 const HELD_RESULTS: &str = "FROM r JOIN deliveries d ON d.id = r.id \
      AND d.state = 'pending' AND d.claim_token = r.tok";
 
-/// Writes attempt results with one statement per table (per chunk of rows, bound as `VALUES`),
-/// none of which returns rows (sqlx's worker hands each returned row over on its own): the
-/// attempts of the held results are logged, registrations that answered 410 are deactivated,
-/// then the deliveries get their new state. All three select the same held results, as nothing
-/// between them changes a delivery. Returns how many were recorded.
+/// Writes attempt results, per chunk of rows (bound as `VALUES`) one query of a statement per
+/// table, sent to sqlx's worker at once (each crossing is a thread hand-off both ways), none of
+/// which returns rows (the worker hands each returned row over on its own): the attempts of the
+/// held results are logged, registrations that answered 410 are deactivated, then the
+/// deliveries get their new state, and the last statement reads how many that was
+/// (`changes()`). All three select the same held results, as nothing between them changes a
+/// delivery. Returns how many were recorded.
 async fn record_batch(
     c: &mut SqliteConnection,
     results: &[AttemptRecord],
@@ -222,39 +224,40 @@ async fn record_batch(
         .collect();
     let mut recorded = 0;
     for chunk in values::chunks(&rows) {
-        let mut log = over_results(&chunk);
-        log.push(
+        let mut q = QueryBuilder::new("");
+        over_results(&mut q, &chunk);
+        q.push(
             "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, status_code, \
                 latency_ms, error) \
              SELECT r.id, r.a, r.t0, r.sc, r.ms, r.er ",
         )
-        .push(HELD_RESULTS);
-        log.build().execute(&mut *c).await?;
+        .push(HELD_RESULTS)
+        .push("; ");
         if chunk.rows.iter().any(|r| r.gone) {
-            let mut gone = over_results(&chunk);
-            gone.push("UPDATE webhooks SET active = 0, disabled_reason = ")
+            over_results(&mut q, &chunk);
+            q.push("UPDATE webhooks SET active = 0, disabled_reason = ")
                 .push_bind(DisabledReason::Gone.to_string())
                 .push(", updated_at = ")
                 .push_bind(now)
                 .push(" WHERE id IN (SELECT r.w ")
                 .push(HELD_RESULTS)
-                .push(" WHERE r.gone)");
-            gone.build().execute(&mut *c).await?;
+                .push(" WHERE r.gone); ");
         }
-        let mut update = over_results(&chunk);
-        update
-            .push(
-                "UPDATE deliveries SET state = r.st, attempts = r.a, \
-                    next_attempt_at = COALESCE(r.nx, deliveries.next_attempt_at), \
-                    lease_until = NULL, claim_token = NULL, last_status = r.sc, \
-                    last_error = r.er, updated_at = ",
-            )
-            .push_bind(now)
-            .push(
-                " FROM r WHERE deliveries.id = r.id \
-                    AND deliveries.state = 'pending' AND deliveries.claim_token = r.tok",
-            );
-        recorded += update.build().execute(&mut *c).await?.rows_affected();
+        over_results(&mut q, &chunk);
+        q.push(
+            "UPDATE deliveries SET state = r.st, attempts = r.a, \
+                next_attempt_at = COALESCE(r.nx, deliveries.next_attempt_at), \
+                lease_until = NULL, claim_token = NULL, last_status = r.sc, \
+                last_error = r.er, updated_at = ",
+        )
+        .push_bind(now)
+        .push(
+            " FROM r WHERE deliveries.id = r.id \
+                AND deliveries.state = 'pending' AND deliveries.claim_token = r.tok; \
+             SELECT changes()",
+        );
+        let n: i64 = q.build_query_scalar().fetch_one(&mut *c).await?;
+        recorded += u64::try_from(n).unwrap_or(0);
     }
     Ok(recorded)
 }
