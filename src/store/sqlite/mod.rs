@@ -31,6 +31,9 @@ use crate::secret::at_rest::AtRest;
 use ingest::{IngestRequest, Prepared};
 use writer::{BoxFuture, Writer};
 
+/// Prepared statements the writer's connection keeps.
+const WRITER_STATEMENTS: usize = 400;
+
 pub struct SqliteStore {
     writer: Writer,
     read: SqlitePool,
@@ -54,8 +57,12 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         // Incremental auto-vacuum lets pruning give pages back (`reclaim_space`). sqlx sets it
         // before the journal mode, so a new file gets it before any table exists.
+        // The writer's statements come in many shapes (rows per statement, and the event and
+        // delivery inserts of a group as one query: `ingest::insert_rows`), each prepared once
+        // and kept: room for all of them, not sqlx's default of 100.
         let mut write = options
             .clone()
+            .statement_cache_capacity(WRITER_STATEMENTS)
             .auto_vacuum(SqliteAutoVacuum::Incremental)
             .connect()
             .await?;
@@ -80,7 +87,9 @@ impl SqliteStore {
             .connect_with(read_options)
             .await?;
         Ok(Self {
-            writer: Writer::start(write),
+            writer: Writer::start(write).map_err(|e| {
+                StoreError::Unavailable(format!("could not start the SQLite writer thread: {e}"))
+            })?,
             read,
             at_rest,
         })
