@@ -247,6 +247,8 @@ impl ProcSample {
         let group = |tid: u32, name: &str| -> String {
             if name.starts_with("tokio-r") {
                 "tokio workers".into()
+            } else if name == "sqlite-writer" {
+                "writer task".into()
             } else if name.starts_with("sqlx-sqlite") {
                 if Some(tid) == writer {
                     "SQLite writer".into()

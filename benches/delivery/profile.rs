@@ -162,6 +162,8 @@ fn group_threads(rows: Vec<(f64, String)>) -> Vec<(f64, String)> {
         let (tid, name) = parse(row);
         let group = if name.starts_with("tokio-r") {
             "tokio workers".to_owned()
+        } else if name == "sqlite-writer" {
+            "writer task".to_owned()
         } else if name.starts_with("sqlx-sqlite") {
             if Some(tid) == writer {
                 "SQLite writer".to_owned()

@@ -324,8 +324,9 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
              `message.received`; the last run adds {} registrations for other sessions, which \
              these events do not match (the cost of the fan-out lookup). Bridge threads: `tokio \
              workers` serve HTTP and run the engine; `SQLite writer` is the thread of the one \
-             write connection (ingest, claims and results all commit there); `SQLite readers` \
-             are the read pool's. *Mean attempt* is the engine's own attempt histogram \
+             write connection (ingest, claims and results all commit there: SQLite runs \
+             there); `writer task` is the thread that runs the commit groups and sends that \
+             connection its statements; `SQLite readers` are the read pool's. *Mean attempt* is the engine's own attempt histogram \
              (/metrics): when it is far below `8 / deliveries per second per registration`, the \
              lanes are idle, waiting for the engine, not for the subscriber.\n",
             p.registrations
