@@ -281,24 +281,27 @@ async fn commit_batch(
     mut ingests: Vec<IngestRequest>,
     mut jobs: Vec<Box<dyn Job>>,
 ) {
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
-        fail_all(ingests, jobs, &NotCommitted::of(&e));
+    // The fast path: every plain ingest of the batch in one merged write, before anything else
+    // (so that rolling it back loses nothing else). It begins the transaction itself, with its
+    // first query.
+    let (plain, mut single): (Vec<_>, Vec<_>) = ingests.drain(..).partition(|i| i.is_plain());
+    if plain.is_empty()
+        && let Err(e) = exec(conn, "BEGIN IMMEDIATE").await
+    {
+        fail_all(single, jobs, &NotCommitted::of(&e));
         return;
     }
-    // The fast path: every plain ingest of the batch in one merged write, before anything else
-    // (so that rolling it back loses nothing else).
-    let (plain, mut single): (Vec<_>, Vec<_>) = ingests.drain(..).partition(|i| i.is_plain());
     let mut merged_ok = plain.is_empty();
     let mut plain = plain;
     if !plain.is_empty() {
-        match ingest::write_merged(conn, &mut plain).await {
+        match ingest::write_merged(conn, &mut plain, true).await {
             Ok(()) => merged_ok = true,
             Err(e) => {
                 tracing::debug!(error = %e, "merged ingest failed; running each request alone");
-                if let Err(e) = exec(conn, "ROLLBACK")
-                    .await
-                    .and(exec(conn, "BEGIN IMMEDIATE").await)
-                {
+                // The transaction may not have begun (then the `ROLLBACK` fails, and the `BEGIN`
+                // tells whether the database takes one now).
+                let _ = exec(conn, "ROLLBACK").await;
+                if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
                     fail_all(plain.into_iter().chain(single), jobs, &NotCommitted::of(&e));
                     return;
                 }
