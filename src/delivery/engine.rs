@@ -209,9 +209,7 @@ impl Running {
             self.want_claim = true;
         }
     }
-}
 
-impl Running {
     /// When the store next has a delivery due (read again only once [`DUE_READ_STANDS`] has
     /// passed, or the time it gave has come).
     async fn store_due(&mut self) -> Instant {

@@ -2,7 +2,6 @@
 //! (see `writer.rs`), with statements per batch rather than per row.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::LazyLock;
 
 use serde::Serialize;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
@@ -232,7 +231,7 @@ pub(super) async fn write_merged(
     // Every request of a batch comes from the one store, so they share its configuration.
     let at_rest = reqs[0].at_rest.clone();
 
-    // What the fan-out compares, per event (see [`FAN_OUT`]).
+    // What the fan-out compares, per event (see `fan_out!`).
     let keys: Vec<TargetKey> = events
         .iter()
         .map(|e| TargetKey {
@@ -460,54 +459,61 @@ async fn insert_rows(
     Ok(added)
 }
 
-/// Who receives which event of `?1` (a JSON array of `TargetKey`s): by session first
+/// Who receives which event of `?1` (a JSON array of `TargetKey`s), as the rows of `p`
+/// (`i`: event index, `id`: registration), followed by `$select` over them: by session first
 /// (indexed), then the subscription, for every event at once. Registrations of other sessions
 /// are never visited. The fan-out rule is the catalog's (`Catalog::matching_patterns`, carried
-/// in `subscribed_by`): the SQL only compares stored patterns with those three. One row: a JSON
-/// array of `[event index, registration id]`, and NULL.
-const FAN_OUT: &str = "WITH ev AS (SELECT key AS i, value ->> 's' AS s, value ->> 'n' AS n, \
-        value ->> 'f' AS f, value ->> 'a' AS a FROM json_each(?1)), \
-     p AS (SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id = ev.s \
-          WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
-                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)) \
-         UNION ALL \
-         SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id IS NULL \
-          WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
-                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a))) \
-     SELECT json_group_array(json_array(i, id)), NULL FROM p";
+/// in `subscribed_by`): the SQL only compares stored patterns with those three. A literal, so
+/// that the queries below are literals too.
+macro_rules! fan_out {
+    ($select:literal) => {
+        concat!(
+            "WITH ev AS (SELECT key AS i, value ->> 's' AS s, value ->> 'n' AS n, \
+                value ->> 'f' AS f, value ->> 'a' AS a FROM json_each(?1)), \
+             p AS (SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id = ev.s \
+                  WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
+                        WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)) \
+                 UNION ALL \
+                 SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id IS NULL \
+                  WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
+                        WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a))) ",
+            $select
+        )
+    };
+}
 
-/// [`FAN_OUT`], and in its second column the target registrations as the hand-off needs them:
-/// a JSON array of `[id, url, secret, headers, rate_limit]`.
-const FAN_OUT_AND_TARGETS: &str = "WITH ev AS (SELECT key AS i, value ->> 's' AS s, \
-        value ->> 'n' AS n, value ->> 'f' AS f, value ->> 'a' AS a FROM json_each(?1)), \
-     p AS (SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id = ev.s \
-          WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
-                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)) \
-         UNION ALL \
-         SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id IS NULL \
-          WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
-                WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a))) \
-     SELECT json_group_array(json_array(i, id)), \
-        (SELECT json_group_array(json_array(w.id, w.url, w.secret, w.headers, w.rate_limit)) \
-           FROM webhooks w WHERE w.id IN (SELECT id FROM p)) \
-     FROM p";
+/// One row: a JSON array of `[event index, registration id]`, and NULL.
+macro_rules! fan_out_pairs {
+    () => {
+        fan_out!("SELECT json_group_array(json_array(i, id)), NULL FROM p")
+    };
+}
+
+/// The pairs, and in the second column the target registrations as the hand-off needs them: a
+/// JSON array of `[id, url, secret, headers, rate_limit]`.
+macro_rules! fan_out_and_targets {
+    () => {
+        fan_out!(
+            "SELECT json_group_array(json_array(i, id)), \
+                (SELECT json_group_array(json_array(w.id, w.url, w.secret, w.headers, \
+                    w.rate_limit)) FROM webhooks w WHERE w.id IN (SELECT id FROM p)) \
+             FROM p"
+        )
+    };
+}
 
 /// The fan-out query: with the target registrations if `targets`, after `BEGIN IMMEDIATE` if
 /// `begin` (one query: sqlx runs the statements of a query in order and returns the row).
 fn fan_out_sql(begin: bool, targets: bool) -> &'static str {
-    static BEGIN_FAN_OUT: LazyLock<String> =
-        LazyLock::new(|| format!("BEGIN IMMEDIATE; {FAN_OUT}"));
-    static BEGIN_FAN_OUT_AND_TARGETS: LazyLock<String> =
-        LazyLock::new(|| format!("BEGIN IMMEDIATE; {FAN_OUT_AND_TARGETS}"));
     match (begin, targets) {
-        (false, false) => FAN_OUT,
-        (false, true) => FAN_OUT_AND_TARGETS,
-        (true, false) => &BEGIN_FAN_OUT,
-        (true, true) => &BEGIN_FAN_OUT_AND_TARGETS,
+        (false, false) => fan_out_pairs!(),
+        (false, true) => fan_out_and_targets!(),
+        (true, false) => concat!("BEGIN IMMEDIATE; ", fan_out_pairs!()),
+        (true, true) => concat!("BEGIN IMMEDIATE; ", fan_out_and_targets!()),
     }
 }
 
-/// The target registrations of [`FAN_OUT_AND_TARGETS`], by id.
+/// The target registrations of the fan-out query's second column, by id.
 fn open_targets(rows: &str, at_rest: &AtRest) -> StoreResult<HashMap<String, Target>> {
     let rows: Vec<(String, String, String, String, Option<f64>)> =
         serde_json::from_str(rows).map_err(corrupt)?;

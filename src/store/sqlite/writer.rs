@@ -6,8 +6,8 @@
 //! one fsync (`synchronous=FULL` stays). A request that fails rolls back alone and gets its
 //! error; the others commit: the first runs straight in the transaction (if it fails, the
 //! transaction is begun again), each later one in a savepoint of its own (see [`run_each`]). A
-//! request is answered only after the
-//! commit that holds its writes (or with the commit's error), so a 202 still means "on disk".
+//! request is answered only after the commit that holds its writes (or with the commit's
+//! error), so a 202 still means "on disk".
 //!
 //! A group made only of lease changes (claims, renewals, the start-up recovery) is committed with
 //! `synchronous=NORMAL`: written to the WAL without waiting for the disk. Losing one in a power
