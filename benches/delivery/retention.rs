@@ -85,7 +85,7 @@ pub async fn retention(events: usize) -> RetentionRun {
             })
             .collect();
         let (_, claimed) = store
-            .ingest_and_claim(&batch, t0, t0 + 60_000)
+            .ingest_and_claim(&batch, t0, t0 + 60_000, usize::MAX)
             .await
             .unwrap();
         let results: Vec<AttemptRecord> = claimed

@@ -9,10 +9,11 @@ mod lanes;
 pub mod net_policy;
 pub mod request;
 pub mod retry;
+mod room;
 pub mod signer;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -44,8 +45,8 @@ struct Door {
     handed: Mutex<Vec<ClaimedDelivery>>,
     /// The engine's lease in milliseconds while it takes hand-offs; 0 when none does.
     lease_ms: AtomicI64,
-    /// How many more deliveries the engine wants to be handed now.
-    room: AtomicUsize,
+    /// How many more deliveries the engine can be handed now, and what ingests have reserved.
+    room: room::Room,
     /// Registrations changed (updated or deleted) since the engine last looked.
     changed: Mutex<HashSet<WebhookId>>,
 }
@@ -99,33 +100,41 @@ impl Wakeup {
         now_ms: i64,
     ) -> StoreResult<Vec<IngestOutcome>> {
         let lease_ms = self.0.lease_ms.load(Ordering::Acquire);
-        if lease_ms <= 0 || self.0.room.load(Ordering::Acquire) == 0 {
+        let granted = if lease_ms > 0 {
+            self.0.room.reserve(events.len())
+        } else {
+            0
+        };
+        if granted == 0 {
             let outcomes = store.ingest(events, now_ms).await?;
             if outcomes.iter().any(|o| !o.deliveries.is_empty()) {
                 self.notify();
             }
             return Ok(outcomes);
         }
-        let (outcomes, claimed) = store
-            .ingest_and_claim(events, now_ms, now_ms + lease_ms)
-            .await?;
+        let (outcomes, claimed) = match store
+            .ingest_and_claim(events, now_ms, now_ms + lease_ms, granted)
+            .await
+        {
+            Ok(done) => done,
+            Err(e) => {
+                self.0.room.settle(granted, 0, events.len(), 0);
+                return Err(e);
+            }
+        };
         let created: usize = outcomes.iter().map(|o| o.deliveries.len()).sum();
         let handed = claimed.len();
         if handed > 0 {
-            let _ = self
-                .0
-                .room
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
-                    Some(r.saturating_sub(handed))
-                });
             self.0
                 .handed
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .extend(claimed);
         }
+        self.0.room.settle(granted, handed, events.len(), created);
         if created > handed {
-            // Some were not handed off (status changes, test deliveries): claim them.
+            // Some were not handed off (beyond the reservation, status changes, test
+            // deliveries): claim them.
             self.0.look.store(true, Ordering::Release);
         }
         if created > 0 {
@@ -146,22 +155,26 @@ impl Wakeup {
     /// The engine stops taking hand-offs (it is shutting down).
     fn close(&self) {
         self.0.lease_ms.store(0, Ordering::Release);
-        self.0.room.store(0, Ordering::Release);
+        self.0.room.set_free(0);
     }
 
-    fn set_room(&self, room: usize) {
-        self.0.room.store(room, Ordering::Release);
+    /// The engine can take `free` more deliveries now (beyond what it holds and what its claim
+    /// in flight may bring).
+    fn set_room(&self, free: usize) {
+        self.0.room.set_free(free);
     }
 
     /// Deliveries handed off since the last call.
     fn take_handed(&self) -> Vec<ClaimedDelivery> {
-        std::mem::take(
+        let handed = std::mem::take(
             &mut *self
                 .0
                 .handed
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+        );
+        self.0.room.taken_by_engine(handed.len());
+        handed
     }
 
     /// Registrations changed since the last call.

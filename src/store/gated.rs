@@ -86,9 +86,10 @@ impl Store for GatedClaims {
         events: &[NewEvent],
         now_ms: i64,
         lease_until_ms: i64,
+        at_most: usize,
     ) -> StoreResult<(Vec<IngestOutcome>, Vec<ClaimedDelivery>)> {
         self.inner
-            .ingest_and_claim(events, now_ms, lease_until_ms)
+            .ingest_and_claim(events, now_ms, lease_until_ms, at_most)
             .await
     }
     async fn next_due_at(&self) -> StoreResult<Option<i64>> {

@@ -173,15 +173,17 @@ pub trait Store: Send + Sync + 'static {
     // --- Ingest (transactional outbox) ---
     /// Stores a batch of events and every delivery they fan out to, in one transaction.
     async fn ingest(&self, events: &[NewEvent], now_ms: i64) -> StoreResult<Vec<IngestOutcome>>;
-    /// [`Store::ingest`], and in the same transaction leases the new deliveries to this
-    /// process until `lease_until_ms` (a new claim token), returned ready to send: the hand-off
-    /// to the engine, with no claim scan. Deliveries the backend cannot hand off this way
-    /// (`session.status`, test deliveries) stay unleased and pending, for a claim.
+    /// [`Store::ingest`], and in the same transaction leases up to `at_most` of the new
+    /// deliveries to this process until `lease_until_ms` (a new claim token), returned ready to
+    /// send: the hand-off to the engine, with no claim scan. The first ones in the batch's order
+    /// are leased; the rest stay unleased and pending, for a claim, as do deliveries the backend
+    /// cannot hand off this way (`session.status`, test deliveries).
     async fn ingest_and_claim(
         &self,
         events: &[NewEvent],
         now_ms: i64,
         lease_until_ms: i64,
+        at_most: usize,
     ) -> StoreResult<(Vec<IngestOutcome>, Vec<ClaimedDelivery>)>;
 
     // --- Delivery work ---

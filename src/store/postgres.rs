@@ -232,7 +232,7 @@ impl PostgresStore {
         &self,
         events: &[NewEvent],
         now_ms: i64,
-        lease_until: Option<i64>,
+        hand_off: Option<(i64, usize)>,
     ) -> StoreResult<(Vec<IngestOutcome>, Vec<ClaimedDelivery>)> {
         // Two batches that touch the same keys or sessions in different orders would each wait
         // for a row the other holds: a deadlock, which PostgreSQL breaks only after
@@ -260,11 +260,14 @@ impl PostgresStore {
         let plain = events
             .iter()
             .all(|e| e.status.is_none() && e.only_webhook.is_none());
-        // The hand-off's lease: a plain batch inserts its deliveries with it (one row version,
-        // not an insert and then an update); any other batch leases them afterwards.
-        let lease = lease_until.map(|until| Lease::new(until, &self.instance));
+        // The hand-off's lease, on the first `at_most` new deliveries: a plain batch inserts
+        // them with it (one row version, not an insert and then an update); any other batch
+        // leases them afterwards.
+        let hand_off = hand_off.filter(|(_, at_most)| *at_most > 0);
+        let lease = hand_off.map(|(until, _)| Lease::new(until, &self.instance));
+        let at_most = hand_off.map_or(0, |(_, at_most)| at_most);
         let out = if plain {
-            ingest_plain(&mut tx, events, &by_key, now_ms, lease.as_ref()).await?
+            ingest_plain(&mut tx, events, &by_key, now_ms, lease.as_ref(), at_most).await?
         } else {
             let mut inserted: Vec<Option<String>> = vec![None; events.len()];
             for i in by_key {
@@ -286,6 +289,7 @@ impl PostgresStore {
                 .zip(&out)
                 .filter(|(e, _)| e.status.is_none() && e.only_webhook.is_none())
                 .flat_map(|(_, o)| o.deliveries.iter().cloned())
+                .take(at_most)
                 .collect();
             if !ids.is_empty() {
                 if !plain {
@@ -671,10 +675,12 @@ impl Store for PostgresStore {
         events: &[NewEvent],
         now_ms: i64,
         lease_until_ms: i64,
+        at_most: usize,
     ) -> StoreResult<(Vec<IngestOutcome>, Vec<ClaimedDelivery>)> {
         retrying!(
             "ingest",
-            self.ingest_tx(events, now_ms, Some(lease_until_ms)).await
+            self.ingest_tx(events, now_ms, Some((lease_until_ms, at_most)))
+                .await
         )
     }
 
@@ -974,13 +980,15 @@ impl<'a> Lease<'a> {
 
 /// A batch of plain events (no status, no single target) with one statement per table instead
 /// of a few per event: the fan-out of every event, the events (inserted in `by_key` order, the
-/// lock order), the ids of duplicates, the deliveries.
+/// lock order), the ids of duplicates, the deliveries (the first `at_most` of them under
+/// `lease`).
 async fn ingest_plain(
     tx: &mut Transaction<'static, Postgres>,
     events: &[NewEvent],
     by_key: &[usize],
     now_ms: i64,
     lease: Option<&Lease<'_>>,
+    at_most: usize,
 ) -> StoreResult<Vec<IngestOutcome>> {
     // Who receives what, by session first (indexed), then the subscription; the fan-out rule is
     // the catalog's (`Catalog::matching_patterns`, carried in `subscribed_by`).
@@ -1103,8 +1111,11 @@ async fn ingest_plain(
             "INSERT INTO deliveries (id, event_id, webhook_id, state, attempts, retry_base, \
                 next_attempt_at, is_test, created_at, updated_at, lease_until, claimed_by, \
                 claim_token) \
-             SELECT d.id, d.event_id, d.webhook_id, 'pending', 0, 0, $4, FALSE, $4, $4, $5, $6, $7 \
-             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS d(id, event_id, webhook_id)",
+             SELECT d.id, d.event_id, d.webhook_id, 'pending', 0, 0, $4, FALSE, $4, $4, \
+                    CASE WHEN d.n <= $8 THEN $5 END, CASE WHEN d.n <= $8 THEN $6 END, \
+                    CASE WHEN d.n <= $8 THEN $7 END \
+             FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY \
+                  AS d(id, event_id, webhook_id, n)",
         )
         .bind(&d_ids)
         .bind(&d_events)
@@ -1113,6 +1124,7 @@ async fn ingest_plain(
         .bind(lease.map(|l| l.until))
         .bind(lease.map(|l| l.instance))
         .bind(lease.map(|l| l.token))
+        .bind(i64::try_from(at_most).unwrap_or(i64::MAX))
         .execute(&mut **tx)
         .await?;
     }

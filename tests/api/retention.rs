@@ -261,7 +261,10 @@ async fn a_prune_pass_gives_the_space_back() {
                 ..message(&format!("v{chunk}-{i}"))
             })
             .collect();
-        let (_, claimed) = s.ingest_and_claim(&events, t0, t0 + LEASE).await.unwrap();
+        let (_, claimed) = s
+            .ingest_and_claim(&events, t0, t0 + LEASE, usize::MAX)
+            .await
+            .unwrap();
         let results: Vec<AttemptRecord> = claimed
             .iter()
             .map(|d| result(d, AttemptNext::Delivered))

@@ -770,6 +770,7 @@ async fn ingest_and_claim_hands_off_leased_deliveries() {
             &[message("h1"), message("h2"), status("h3", "s1", "ready")],
             T0,
             T0 + LEASE,
+            usize::MAX,
         )
         .await
         .unwrap();
@@ -802,6 +803,46 @@ async fn ingest_and_claim_hands_off_leased_deliveries() {
         [claimed[0].id.clone()],
         "only the unrecorded status delivery"
     );
+}
+
+/// The hand-off leases no more than the engine has room for: of six new deliveries with room
+/// for four, the first four (in the batch's order) are handed off and two stay for a claim.
+/// That holds for plain batches and, through their own path, for batches with a status change.
+#[tokio::test]
+async fn ingest_and_claim_leases_at_most_what_it_is_asked_for() {
+    let (_dir, s) = stores(2).await;
+    let (a, b) = (&s[0], &s[1]);
+    for w in ["wh_a", "wh_b"] {
+        a.create_webhook(&webhook(w, &["*"], T0)).await.unwrap();
+    }
+    for (batch, last) in [
+        ("plain", message("p3")),
+        ("with a status", status("s3", "s1", "ready")),
+    ] {
+        let (out, handed) = a
+            .ingest_and_claim(
+                &[
+                    message(&format!("{batch}1")),
+                    message(&format!("{batch}2")),
+                    last.clone(),
+                ],
+                T0,
+                T0 + LEASE,
+                3,
+            )
+            .await
+            .unwrap();
+        let created: Vec<DeliveryId> = out.iter().flat_map(|o| o.deliveries.clone()).collect();
+        assert_eq!(created.len(), 6, "{batch}");
+        let got: HashSet<DeliveryId> = handed.iter().map(|d| d.id.clone()).collect();
+        let first: HashSet<DeliveryId> = created[..3].iter().cloned().collect();
+        assert_eq!(got, first, "{batch}: the first three are handed off");
+        let mut rest: Vec<DeliveryId> = claim_ids(b.as_ref(), T0, 10).await;
+        rest.sort();
+        let mut want: Vec<DeliveryId> = created[3..].to_vec();
+        want.sort();
+        assert_eq!(rest, want, "{batch}: the others are pending and unleased");
+    }
 }
 
 /// Renewal names the leases still held, so that an engine learns which ones it lost: of four

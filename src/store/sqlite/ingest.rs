@@ -52,12 +52,19 @@ impl Prepared {
     }
 }
 
+/// The hand-off an ingest asks for: lease up to `at_most` new deliveries until `until`.
+#[derive(Clone, Copy)]
+pub(super) struct HandOff {
+    pub until: i64,
+    pub at_most: usize,
+}
+
 /// One ingest call (one HTTP request): its events, committed together or not at all.
 pub(super) struct IngestRequest {
     events: Vec<Prepared>,
     now_ms: i64,
-    /// Lease the new deliveries until then, for the hand-off to the engine.
-    lease_until: Option<i64>,
+    /// Lease new deliveries for the hand-off to the engine, as many as it says.
+    hand_off: Option<HandOff>,
     /// How the store keeps secrets: the hand-off reads registrations' secrets and headers.
     at_rest: AtRest,
     result: Option<StoreResult<Ingested>>,
@@ -68,7 +75,7 @@ impl IngestRequest {
     pub fn new(
         events: Vec<Prepared>,
         now_ms: i64,
-        lease_until: Option<i64>,
+        hand_off: Option<HandOff>,
         at_rest: AtRest,
     ) -> (Self, oneshot::Receiver<StoreResult<Ingested>>) {
         let (reply, rx) = oneshot::channel();
@@ -76,7 +83,7 @@ impl IngestRequest {
             Self {
                 events,
                 now_ms,
-                lease_until,
+                hand_off,
                 at_rest,
                 result: None,
                 reply,
@@ -127,7 +134,7 @@ impl IngestRequest {
         for e in &self.events {
             out.push(ingest_one(conn, e, self.now_ms).await?);
         }
-        let Some(until) = self.lease_until else {
+        let Some(hand_off) = self.hand_off else {
             return Ok((out, Vec::new()));
         };
         let ids: Vec<&DeliveryId> = self
@@ -136,6 +143,7 @@ impl IngestRequest {
             .zip(&out)
             .filter(|(e, _)| e.status.is_none() && e.only_webhook.is_none())
             .flat_map(|(_, o)| o.deliveries.iter())
+            .take(hand_off.at_most)
             .collect();
         if ids.is_empty() {
             return Ok((out, Vec::new()));
@@ -145,7 +153,7 @@ impl IngestRequest {
             "UPDATE deliveries SET lease_until = ?1, claim_token = ?2 \
              WHERE id IN (SELECT value FROM json_each(?3))",
         )
-        .bind(until)
+        .bind(hand_off.until)
         .bind(new_claim_token())
         .bind(&ids)
         .execute(&mut *conn)
@@ -245,7 +253,9 @@ pub(super) async fn write_merged(
     // worker hands each row of a result over on its own: with fan-out that is thousands), and
     // for the hand-off (which sends at once) each target registration as it is now, in the
     // same query.
-    let leasing = reqs.iter().any(|r| r.lease_until.is_some());
+    let leasing = reqs
+        .iter()
+        .any(|r| r.hand_off.is_some_and(|h| h.at_most > 0));
     let (pairs, rows): (String, Option<String>) = sqlx::query_as(fan_out_sql(begin, leasing))
         .bind(to_json(&keys)?)
         .fetch_one(&mut *conn)
@@ -279,13 +289,16 @@ pub(super) async fn write_merged(
             dp: !t.is_empty(),
         })
         .collect();
-    // Each event's lease (its request's), and one claim token per leasing request.
-    let leases: Vec<Option<(i64, i64)>> = reqs
+    // Each event's request, and per request its lease (until, claim token) with the number of
+    // deliveries it may still lease.
+    let request_of: Vec<usize> = reqs
         .iter()
-        .flat_map(|r| {
-            let lease = r.lease_until.map(|until| (until, new_claim_token()));
-            std::iter::repeat_n(lease, r.events.len())
-        })
+        .enumerate()
+        .flat_map(|(n, r)| std::iter::repeat_n(n, r.events.len()))
+        .collect();
+    let mut leases: Vec<Option<(i64, i64, usize)>> = reqs
+        .iter()
+        .map(|r| r.hand_off.map(|h| (h.until, new_claim_token(), h.at_most)))
         .collect();
     // Every event's deliveries, planned before it is known which events are new: an event whose
     // key is stored already inserts none of them (see `insert_rows`) and is dropped below.
@@ -294,10 +307,14 @@ pub(super) async fn write_merged(
         Vec::with_capacity(events.len());
     for (n, (e, targets)) in events.iter().zip(&targets).enumerate() {
         let ids: Vec<DeliveryId> = targets.iter().map(|_| DeliveryId::new()).collect();
-        let lease = leases[n];
         let mut handed = Vec::new();
         for (id, w) in ids.iter().zip(targets) {
-            if let (Some((_, token)), Some(t)) = (lease, registrations.get(w)) {
+            let mut lease = None;
+            if let (Some((until, token, left @ 1..)), Some(t)) =
+                (&mut leases[request_of[n]], registrations.get(w))
+            {
+                *left -= 1;
+                lease = Some((*until, *token));
                 handed.push(ClaimedDelivery {
                     id: id.clone(),
                     webhook_id: WebhookId::from_stored(w.clone()),
@@ -313,7 +330,7 @@ pub(super) async fn write_merged(
                     is_test: false,
                     attempts: 0,
                     retry_base: 0,
-                    claim_token: token,
+                    claim_token: *token,
                 });
             }
             delivery_rows.push((id.clone(), &e.id, w, lease.map(|l| l.0), lease.map(|l| l.1)));

@@ -447,14 +447,14 @@ impl SqliteStore {
         &self,
         events: &[NewEvent],
         now_ms: i64,
-        lease_until: Option<i64>,
+        hand_off: Option<ingest::HandOff>,
     ) -> StoreResult<ingest::Ingested> {
         // Serialised here, on the caller's task, not on the writer's.
         let prepared = events
             .iter()
             .map(Prepared::new)
             .collect::<StoreResult<_>>()?;
-        let (req, rx) = IngestRequest::new(prepared, now_ms, lease_until, self.at_rest.clone());
+        let (req, rx) = IngestRequest::new(prepared, now_ms, hand_off, self.at_rest.clone());
         self.writer.ingest(req).await?;
         rx.await
             .map_err(|_| StoreError::Corrupt("the SQLite writer has stopped".into()))?
@@ -591,8 +591,13 @@ impl Store for SqliteStore {
         events: &[NewEvent],
         now_ms: i64,
         lease_until_ms: i64,
+        at_most: usize,
     ) -> StoreResult<(Vec<IngestOutcome>, Vec<ClaimedDelivery>)> {
-        self.ingest_with(events, now_ms, Some(lease_until_ms)).await
+        let hand_off = ingest::HandOff {
+            until: lease_until_ms,
+            at_most,
+        };
+        self.ingest_with(events, now_ms, Some(hand_off)).await
     }
 
     async fn claim_due(
