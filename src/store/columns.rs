@@ -20,9 +20,17 @@ macro_rules! delivery_select {
 /// A leased delivery ready to send: what `rows::claimed` reads.
 macro_rules! claimed_select {
     () => {
-        "SELECT d.id, d.webhook_id, d.attempts, d.retry_base, d.is_test, d.claim_token, w.url, w.secret, w.headers, w.rate_limit, \
+        claimed_select!("deliveries")
+    };
+    // The rows of `d` come from `$deliveries` (a table or a CTE with the deliveries' columns).
+    ($deliveries:literal) => {
+        concat!(
+            "SELECT d.id, d.webhook_id, d.attempts, d.retry_base, d.is_test, d.claim_token, w.url, w.secret, w.headers, w.rate_limit, \
                 e.event, e.session_id, e.idempotency_key, e.occurred_rfc3339, e.data \
-         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id"
+         FROM ",
+            $deliveries,
+            " d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id"
+        )
     };
 }
 

@@ -292,10 +292,11 @@ impl PostgresStore {
                 .take(at_most)
                 .collect();
             if !ids.is_empty() {
-                if !plain {
-                    lease_all(&mut tx, &ids, lease).await?;
-                }
-                claimed = read_claimed(&mut tx, &ids, &self.at_rest).await?;
+                claimed = if plain {
+                    read_claimed(&mut tx, &ids, &self.at_rest).await?
+                } else {
+                    lease_and_read(&mut tx, &ids, lease, &self.at_rest).await?
+                };
             }
         }
         tx.commit().await?;
@@ -371,13 +372,8 @@ impl PostgresStore {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        lease_all(
-            &mut tx,
-            &chosen,
-            &Lease::new(now_ms + lease_ms, &self.instance),
-        )
-        .await?;
-        let claimed = read_claimed(&mut tx, &chosen, &self.at_rest).await?;
+        let lease = Lease::new(now_ms + lease_ms, &self.instance);
+        let claimed = lease_and_read(&mut tx, &chosen, &lease, &self.at_rest).await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -731,22 +727,37 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let ids: Vec<&str> = leases.iter().map(|l| l.delivery_id.as_str()).collect();
-        let tokens: Vec<i64> = leases.iter().map(|l| l.claim_token).collect();
+        let mut tokens: Vec<i64> = leases.iter().map(|l| l.claim_token).collect();
+        tokens.sort_unstable();
+        tokens.dedup();
         // Only leases this instance still holds under the same claim: one taken over by another
-        // instance (or claimed again) stays with its new holder.
-        Ok(sqlx::query_scalar(
-            "UPDATE deliveries d SET lease_until = $1 \
-             FROM UNNEST($2::text[], $3::bigint[]) AS h(id, tok) \
-             WHERE d.id = h.id AND d.claim_token = h.tok AND d.claimed_by = $4 \
-               AND d.state = 'pending' AND d.lease_until IS NOT NULL \
-             RETURNING d.id",
+        // instance (or claimed again) stays with its new holder. A recorded result clears the
+        // token, so a row that still has one is pending and leased.
+        //
+        // By primary key and a short list of claim tokens, not a join with the pairs: with a
+        // join the planner could scan every pending row of this instance once per held lease.
+        // The exact (delivery, token) pairs are checked here; a row the list's tokens match
+        // under another pair (held twice by this instance) only keeps its lease a while longer.
+        let updated: Vec<(String, i64)> = sqlx::query_as(
+            "UPDATE deliveries SET lease_until = $1 \
+             WHERE id = ANY($2) AND claim_token = ANY($3) AND claimed_by = $4 \
+             RETURNING id, claim_token",
         )
         .bind(until_ms)
         .bind(&ids)
         .bind(&tokens)
         .bind(&self.instance)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        let held: HashSet<(&str, i64)> = leases
+            .iter()
+            .map(|l| (l.delivery_id.as_str(), l.claim_token))
+            .collect();
+        Ok(updated
+            .into_iter()
+            .filter(|(id, token)| held.contains(&(id.as_str(), *token)))
+            .map(|(id, _)| DeliveryId::from_stored(id))
+            .collect())
     }
 
     async fn recover_leases_on_start(&self) -> StoreResult<u64> {
@@ -927,25 +938,30 @@ impl Store for PostgresStore {
     }
 }
 
-/// Leases these deliveries (taken in this transaction) under `lease`.
-async fn lease_all(
+/// Leases these deliveries (taken in this transaction) under `lease` and reads them, ready to
+/// send: one statement.
+async fn lease_and_read(
     tx: &mut Transaction<'static, Postgres>,
     ids: &[DeliveryId],
     lease: &Lease<'_>,
-) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE deliveries SET lease_until = $1, claimed_by = $2, claim_token = $3 WHERE id = ANY($4)",
-    )
+    at_rest: &AtRest,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    let rows = sqlx::query(concat!(
+        "WITH leased AS (UPDATE deliveries SET lease_until = $1, claimed_by = $2, claim_token = $3 \
+            WHERE id = ANY($4) RETURNING *) ",
+        claimed_select!("leased"),
+        " ORDER BY d.next_attempt_at, d.id"
+    ))
     .bind(lease.until)
     .bind(lease.instance)
     .bind(lease.token)
     .bind(ids)
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
-    Ok(())
+    rows.iter().map(|r| rows::claimed(r, at_rest)).collect()
 }
 
-/// The claimed deliveries `ids` (leased in this transaction), ready to send.
+/// The deliveries `ids` (inserted leased in this transaction), ready to send.
 async fn read_claimed(
     tx: &mut Transaction<'static, Postgres>,
     ids: &[DeliveryId],
