@@ -161,7 +161,7 @@ pub fn targets(r: &Results) -> Vec<Target> {
     );
     if let Some(m) = &r.memory {
         let scale = format!("{} registrations, {} backlog", m.registrations, m.backlog);
-        let rate = m.drain_delivered as f64 / m.drain_time.as_secs_f64().max(1e-9);
+        let rate = m.drain_rate();
         if let Some(c) = c {
             drain.value = Some(rate / c);
             drain.figure = format!("{:.3} × ({rate:.0}/s; {} backlog)", rate / c, m.backlog);

@@ -105,9 +105,20 @@ fn fsync_summary(path: &Path) -> Option<(u64, f64)> {
     seen.then_some((calls, msec)).or(Some((0, 0.0)))
 }
 
+/// A recording that has stopped, not yet read (reading it costs CPU).
+pub struct Recorded {
+    file: PathBuf,
+    fsyncs: Option<(u64, f64)>,
+}
+
 impl Recording {
     /// Stops the recording (SIGINT, as perf expects) and reads the report.
-    pub async fn finish(mut self) -> Option<Profile> {
+    pub async fn finish(self) -> Option<Profile> {
+        self.stop().await?.read()
+    }
+
+    /// Stops the recording; `Recorded::read` reads it later.
+    pub async fn stop(mut self) -> Option<Recorded> {
         let fsyncs = match self.trace.as_mut() {
             Some(t) => {
                 if interrupt(t).await {
@@ -121,6 +132,16 @@ impl Recording {
         if !interrupt(&mut self.child).await {
             return None;
         }
+        Some(Recorded {
+            file: self.file,
+            fsyncs,
+        })
+    }
+}
+
+impl Recorded {
+    pub fn read(self) -> Option<Profile> {
+        let fsyncs = self.fsyncs;
         let symbols = report(&self.file, "sym");
         let threads = group_threads(report(&self.file, "pid"));
         let mut areas: Vec<(String, f64)> = Vec::new();

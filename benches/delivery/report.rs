@@ -496,15 +496,24 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
             thread_shares(&m.down_threads, m.down_window)
         );
         let _ = writeln!(o, "## Backlog drain (the subscriber returns)\n");
-        let rate = m.drain_delivered as f64 / m.drain_time.as_secs_f64();
+        let rate = m.drain_rate();
         let _ = writeln!(
             o,
-            "{} of {} deliveries arrived in {:.1} s: **{:.0} deliveries/s** ({} × ceiling){}.\n",
+            "{} of {} deliveries arrived in {:.1} s: **{:.0} deliveries/s** ({} × ceiling{}){}.\n",
             m.drain_delivered,
             m.backlog,
             m.drain_time.as_secs_f64(),
             rate,
             fmt_ratio(rate),
+            match m.drain_profiled {
+                Some((t, n)) => format!(
+                    "; after the first {t:.0} s, which ran with perf attached ({} delivered, \
+                     {:.0}/s) and are left out",
+                    n,
+                    n as f64 / t.max(1e-9)
+                ),
+                None => String::new(),
+            },
             if m.drain_complete {
                 ", the whole backlog".to_owned()
             } else {
@@ -562,14 +571,17 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
             ));
         }
         if let Some(prof) = &m.drain_profile {
-            profiled.push((
-                format!(
+            let title = match m.drain_profiled {
+                Some((t, n)) => {
+                    format!("Backlog drain, its first {t:.0} s ({n} deliveries; profile `drain`)")
+                }
+                None => format!(
                     "Backlog drain ({} deliveries in {:.0} s; profile `drain`)",
                     m.drain_delivered,
                     m.drain_time.as_secs_f64()
                 ),
-                prof,
-            ));
+            };
+            profiled.push((title, prof));
         }
     }
     if !profiled.is_empty() {
@@ -580,7 +592,8 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
         let _ = writeln!(
             o,
             "Throughput runs are repeated with perf attached to the bridge process (so their \
-             figures are a little lower); the down and drain windows are profiled in place. \
+             figures are a little lower); the down window and the drain's first seconds are \
+             profiled in place (the drain's rate is taken after that). \
              `perf trace` counts the fsync calls at the same time. The raw data stays in \
              `target/bench/perf-<profile>.data` (`perf report -i target/bench/perf-single-1.data`).\n"
         );
