@@ -262,16 +262,21 @@ pub fn render(p: &Params, r: &Results, took: Duration) -> String {
     // Ceiling.
     if !r.ceilings.is_empty() {
         let _ = writeln!(o, "## Ceiling: plain POSTs on loopback\n");
-        let _ = writeln!(o, "Best of three runs per connection count.\n");
         let _ = writeln!(
             o,
-            "| Connections | Requests | Requests/s | Harness CPU (cores) | Other processes (cores) |\n|---|---|---|---|---|"
+            "Best of three runs per connection count, at the start of the run and again at its \
+             end (when the run has more parts): the highest is the ceiling, so that a slow \
+             moment of the machine cannot make the ratios look better.\n"
+        );
+        let _ = writeln!(
+            o,
+            "| Connections | Requests | Requests/s | Harness CPU (cores) | Other processes (cores) | Measured |\n|---|---|---|---|---|---|"
         );
         for c in &r.ceilings {
             let _ = writeln!(
                 o,
-                "| {} | {} | {:.0} | {:.2} | {:.2} |",
-                c.connections, c.requests, c.rate, c.harness_cpu, c.other_load
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {} of the run |",
+                c.connections, c.requests, c.rate, c.harness_cpu, c.other_load, c.when
             );
         }
         let _ = writeln!(o);
