@@ -100,11 +100,11 @@ impl Wakeup {
         now_ms: i64,
     ) -> StoreResult<Vec<IngestOutcome>> {
         let lease_ms = self.0.lease_ms.load(Ordering::Acquire);
-        let granted = if lease_ms > 0 {
-            self.0.room.reserve(events.len())
-        } else {
-            0
-        };
+        let reserved = self
+            .0
+            .room
+            .reserve(if lease_ms > 0 { events.len() } else { 0 });
+        let granted = reserved.granted();
         if granted == 0 {
             let outcomes = store.ingest(events, now_ms).await?;
             if outcomes.iter().any(|o| !o.deliveries.is_empty()) {
@@ -112,16 +112,9 @@ impl Wakeup {
             }
             return Ok(outcomes);
         }
-        let (outcomes, claimed) = match store
+        let (outcomes, claimed) = store
             .ingest_and_claim(events, now_ms, now_ms + lease_ms, granted)
-            .await
-        {
-            Ok(done) => done,
-            Err(e) => {
-                self.0.room.settle(granted, 0, events.len(), 0);
-                return Err(e);
-            }
-        };
+            .await?;
         let created: usize = outcomes.iter().map(|o| o.deliveries.len()).sum();
         let handed = claimed.len();
         if handed > 0 {
@@ -131,7 +124,7 @@ impl Wakeup {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .extend(claimed);
         }
-        self.0.room.settle(granted, handed, events.len(), created);
+        reserved.settle(handed, events.len(), created);
         if created > handed {
             // Some were not handed off (beyond the reservation, status changes, test
             // deliveries): claim them.

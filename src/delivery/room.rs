@@ -28,8 +28,17 @@ impl Room {
     }
 
     /// Reserves room for an ingest of `events` events: as many deliveries as they are expected
-    /// to fan out to, or what is left. 0: lease none.
-    pub fn reserve(&self, events: usize) -> usize {
+    /// to fan out to, or what is left (`Reservation::granted`; 0: lease none). What the ingest
+    /// does not hand off comes back when it settles, or when the reservation is dropped (an
+    /// error, a panic).
+    pub fn reserve(&self, events: usize) -> Reservation<'_> {
+        Reservation {
+            room: self,
+            granted: self.take(events),
+        }
+    }
+
+    fn take(&self, events: usize) -> usize {
         let want = events.saturating_mul(self.per_event.load(Ordering::Acquire).max(1));
         let free = self.free.load(Ordering::Acquire);
         let mut granted = 0;
@@ -40,16 +49,6 @@ impl Room {
                 (granted > 0).then_some(taken + granted)
             });
         granted
-    }
-
-    /// An ingest that reserved `granted` is done: it handed off `handed` of them (counted until
-    /// the engine takes them) and created `created` deliveries for `events` events.
-    pub fn settle(&self, granted: usize, handed: usize, events: usize, created: usize) {
-        self.release(granted.saturating_sub(handed));
-        if created > 0 && events > 0 {
-            self.per_event
-                .store(created.div_ceil(events), Ordering::Release);
-        }
     }
 
     /// The engine took `n` handed-off deliveries.
@@ -68,6 +67,35 @@ impl Room {
     }
 }
 
+/// Room an ingest has reserved.
+pub(super) struct Reservation<'a> {
+    room: &'a Room,
+    granted: usize,
+}
+
+impl Reservation<'_> {
+    pub fn granted(&self) -> usize {
+        self.granted
+    }
+
+    /// The ingest is done: it handed off `handed` of the reserved deliveries (counted until the
+    /// engine takes them) and created `created` deliveries for `events` events.
+    pub fn settle(mut self, handed: usize, events: usize, created: usize) {
+        self.granted = self.granted.saturating_sub(handed);
+        if created > 0 && events > 0 {
+            self.room
+                .per_event
+                .store(created.div_ceil(events), Ordering::Release);
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.room.release(self.granted);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Room;
@@ -77,25 +105,28 @@ mod tests {
         let room = Room::default();
         room.set_free(250);
         // Nothing is known about the fan-out yet: one delivery per event.
-        assert_eq!(room.reserve(100), 100);
-        assert_eq!(room.reserve(100), 100);
-        assert_eq!(room.reserve(100), 50, "only what is left");
-        assert_eq!(room.reserve(1), 0, "none left");
+        let first = room.reserve(100);
+        let second = room.reserve(100);
+        let third = room.reserve(100);
+        assert_eq!((first.granted(), second.granted()), (100, 100));
+        assert_eq!(third.granted(), 50, "only what is left");
+        assert_eq!(room.reserve(1).granted(), 0, "none left");
         // The first hands off all 100; until the engine takes them they still count.
-        room.settle(100, 100, 100, 100);
-        assert_eq!(room.reserve(1), 0);
+        first.settle(100, 100, 100);
+        assert_eq!(room.reserve(1).granted(), 0);
         room.taken_by_engine(100);
-        assert_eq!(room.reserve(10), 10);
+        assert_eq!(room.reserve(10).granted(), 10);
     }
 
     #[test]
     fn an_ingest_gives_back_what_it_did_not_hand_off() {
         let room = Room::default();
         room.set_free(10);
-        assert_eq!(room.reserve(10), 10);
-        // Duplicates, status changes, a failed write: 3 handed off of 10 reserved.
-        room.settle(10, 3, 10, 3);
-        assert_eq!(room.reserve(100), 7);
+        let r = room.reserve(10);
+        assert_eq!(r.granted(), 10);
+        // Duplicates, status changes: 3 handed off of 10 reserved.
+        r.settle(3, 10, 3);
+        assert_eq!(room.reserve(100).granted(), 7);
     }
 
     #[test]
@@ -103,19 +134,30 @@ mod tests {
         let room = Room::default();
         room.set_free(1000);
         let first = room.reserve(2);
-        assert_eq!(first, 2);
+        assert_eq!(first.granted(), 2);
         // Two events went to 100 registrations each.
-        room.settle(first, 2, 2, 200);
-        assert_eq!(room.reserve(3), 300);
-        assert_eq!(room.reserve(10), 698, "capped by what is free");
+        first.settle(2, 2, 200);
+        let next = room.reserve(3);
+        assert_eq!(next.granted(), 300);
+        assert_eq!(room.reserve(10).granted(), 698, "capped by what is free");
     }
 
     #[test]
     fn a_closed_or_full_engine_grants_nothing() {
         let room = Room::default();
-        assert_eq!(room.reserve(5), 0);
+        assert_eq!(room.reserve(5).granted(), 0);
         room.set_free(5);
         room.set_free(0);
-        assert_eq!(room.reserve(5), 0);
+        assert_eq!(room.reserve(5).granted(), 0);
+    }
+
+    #[test]
+    fn a_reservation_dropped_unsettled_gives_everything_back() {
+        let room = Room::default();
+        room.set_free(10);
+        let failed = room.reserve(8);
+        assert_eq!(room.reserve(8).granted(), 2);
+        drop(failed);
+        assert_eq!(room.reserve(8).granted(), 8);
     }
 }
