@@ -104,6 +104,13 @@ impl Params {
             .is_none_or(|o| o.iter().any(|p| p == part))
     }
 
+    /// Whether the run has any part other than `part`.
+    pub fn has_parts_besides(&self, part: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|p| p != part))
+    }
+
     /// Longest time one PostgreSQL throughput run may take (the part stays within minutes).
     pub fn postgres_limit(&self) -> Duration {
         self.limit.min(Duration::from_secs(30))

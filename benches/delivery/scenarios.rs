@@ -256,7 +256,12 @@ fn harness_cpu_ticks() -> u64 {
 
 /// The ceiling at `connections` concurrent connections: plain POSTs of a delivery-sized body
 /// from this process's client to the receiver, which answers 204.
-async fn ceiling(connections: usize, requests: usize, limit: Duration) -> Ceiling {
+async fn ceiling(
+    when: &'static str,
+    connections: usize,
+    requests: usize,
+    limit: Duration,
+) -> Ceiling {
     let rx = Receiver::start().await;
     let envelope = json!({
         "event": "message.received",
@@ -288,7 +293,7 @@ async fn ceiling(connections: usize, requests: usize, limit: Duration) -> Ceilin
     let other_load = others.cores(&[]);
     rx.stop();
     Ceiling {
-        when: "",
+        when,
         connections,
         requests: run.done,
         rate: run.rate(),
@@ -1000,16 +1005,7 @@ pub async fn run_all(p: &Params) -> Results {
     }
     // Measured again at the end of a longer run: a ceiling caught in a slow moment of the
     // machine would make every ratio look better than it is. The higher one counts.
-    let more = [
-        "throughput",
-        "postgres",
-        "latency",
-        "validate",
-        "memory",
-        "retention",
-        "profile",
-    ];
-    if p.wants("ceiling") && more.iter().any(|part| p.wants(part)) {
+    if p.wants("ceiling") && p.has_parts_besides("ceiling") {
         r.ceilings.extend(ceilings(p, "end").await);
     }
     r
@@ -1022,10 +1018,10 @@ async fn ceilings(p: &Params, when: &'static str) -> Vec<Ceiling> {
     for c in [8, 64] {
         let mut best: Option<Ceiling> = None;
         for _ in 0..3 {
-            let x = ceiling(c, p.events(50_000, 2_000), Duration::from_secs(30)).await;
+            let x = ceiling(when, c, p.events(50_000, 2_000), Duration::from_secs(30)).await;
             eprintln!("  {c} connections: {:.0} requests/s", x.rate);
             if best.as_ref().is_none_or(|b| x.rate > b.rate) {
-                best = Some(Ceiling { when, ..x });
+                best = Some(x);
             }
         }
         out.extend(best);
