@@ -138,3 +138,12 @@ async fn serve(args: wabridge::cli::ServeArgs) -> anyhow::Result<()> {
     }
     app.run_until(shutdown_signal()).await
 }
+
+/// jemalloc, not glibc's malloc: every delivery allocates and frees across threads (a request's
+/// buffers are filled on one tokio worker and dropped on another, rows cross from SQLite's
+/// thread), and glibc's arenas then spend their time merging free chunks (`malloc_consolidate`,
+/// `unlink_chunk`): 16–19% of the bridge's CPU in the benchmark's profiles. With jemalloc the
+/// CPU per delivery fell 8–15% at the same peak RSS (docs/benchmarks.md, Analysis, step 31).
+#[cfg(unix)]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
