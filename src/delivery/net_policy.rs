@@ -509,7 +509,7 @@ impl reqwest::dns::Resolve for PolicyResolver {
 }
 
 /// An HTTP client for webhook deliveries: DNS through [`PolicyResolver`], no redirects, no
-/// proxies, connect timeout `min(timeout, 10 s)`, request timeout `timeout`, idle connections
+/// retries of its own, no proxies, connect timeout `min(timeout, 10 s)`, request timeout `timeout`, idle connections
 /// kept 90 s, TCP_NODELAY.
 ///
 /// Installs rustls' `ring` provider as the process default if none is installed yet (reqwest's
@@ -525,6 +525,11 @@ pub fn build_client(
     reqwest::Client::builder()
         .dns_resolver(Arc::new(PolicyResolver::new(policy)))
         .redirect(reqwest::redirect::Policy::none())
+        // The engine schedules every retry itself. reqwest's own (HTTP/2 streams the server
+        // refused) would also copy every request's headers before sending it, in case: with no
+        // retries allowed it copies nothing. (hyper still resends a request that a pooled
+        // HTTP/1.1 connection closed before sending it.)
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .no_proxy()
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .timeout(timeout)
