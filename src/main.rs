@@ -139,11 +139,11 @@ async fn serve(args: wabridge::cli::ServeArgs) -> anyhow::Result<()> {
     app.run_until(shutdown_signal()).await
 }
 
-/// jemalloc, not glibc's malloc: every delivery allocates and frees across threads (a request's
-/// buffers are filled on one tokio worker and dropped on another, rows cross from SQLite's
-/// thread), and glibc's arenas then spend their time merging free chunks (`malloc_consolidate`,
-/// `unlink_chunk`): 16–19% of the bridge's CPU in the benchmark's profiles. With jemalloc the
-/// CPU per delivery fell 8–15% at the same peak RSS (docs/benchmarks.md, Analysis, step 31).
+/// jemalloc, not glibc's malloc: in the benchmark's profiles glibc's `malloc` and `free` had
+/// 16–19% of the bridge's CPU samples, much of it merging and splitting free chunks
+/// (`malloc_consolidate`, `unlink_chunk`). With jemalloc the CPU per delivery fell 8–15% and the
+/// peak RSS stayed within a few MiB (docs/benchmarks.md, Analysis, step 31). SQLite's own
+/// allocations still use the C library's `malloc`.
 #[cfg(unix)]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

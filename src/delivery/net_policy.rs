@@ -509,8 +509,8 @@ impl reqwest::dns::Resolve for PolicyResolver {
 }
 
 /// An HTTP client for webhook deliveries: DNS through [`PolicyResolver`], no redirects, no
-/// retries of its own, no proxies, connect timeout `min(timeout, 10 s)`, request timeout `timeout`, idle connections
-/// kept 90 s, TCP_NODELAY.
+/// retries of its own, no proxies, connect timeout `min(timeout, 10 s)`, request timeout
+/// `timeout`, idle connections kept 90 s, TCP_NODELAY.
 ///
 /// Installs rustls' `ring` provider as the process default if none is installed yet (reqwest's
 /// `rustls-no-provider` feature panics on building a client otherwise).
