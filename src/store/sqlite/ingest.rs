@@ -97,6 +97,18 @@ impl IngestRequest {
         self.events.len()
     }
 
+    /// The events and deliveries this request stored, once it has run (0 and 0 before, or if
+    /// it failed): what the writer estimates the next requests' fan-out from.
+    pub fn stored(&self) -> (usize, usize) {
+        match &self.result {
+            Some(Ok((outcomes, _))) => (
+                outcomes.len(),
+                outcomes.iter().map(|o| o.deliveries.len()).sum(),
+            ),
+            _ => (0, 0),
+        }
+    }
+
     /// No status to compare and no single target: can be merged with other plain requests.
     pub fn is_plain(&self) -> bool {
         self.events

@@ -1,9 +1,18 @@
 //! The one writer of an SQLite file, with group commit.
 //!
 //! A task owns the only write connection. Every write of the store is a request queued to it;
-//! the task takes every request waiting (up to [`MAX_BATCH`] requests and [`MAX_GROUP_EVENTS`]
-//! ingested events), runs them in one transaction and commits once, so concurrent requests share
-//! one fsync (`synchronous=FULL` stays). A request that fails rolls back alone and gets its
+//! the task takes the requests waiting (up to [`MAX_BATCH`]), runs them in one transaction and
+//! commits once, so concurrent requests share one fsync (`synchronous=FULL` stays).
+//!
+//! Which requests form a group (see [`plan_group`]): every waiting job first (the engine's
+//! results and claims, registration changes), then ingests in order of arrival while their
+//! rows, estimated from the fan-out the last ingests had, stay within [`MAX_GROUP_ROWS`]. An
+//! ingest that fans out to thousands of deliveries takes SQLite a long time to write; without
+//! this, the engine's results and claims queued behind a few of them and delivery stopped while
+//! such a burst was written. An ingest too big for the budget goes alone, but never waits more
+//! than one group: left out once, it goes into the next group whatever its size.
+//!
+//! A request that fails rolls back alone and gets its
 //! error; the others commit: the first runs straight in the transaction (if it fails, the
 //! transaction is begun again), each later one in a savepoint of its own (see [`run_each`]). A
 //! request is answered only after the commit that holds its writes (or with the commit's
@@ -19,6 +28,7 @@
 //! in the transaction. If that merged write fails, the transaction is rolled back and every
 //! request is run again on its own.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -31,10 +41,11 @@ use crate::store::{StoreError, StoreResult};
 /// Most requests committed together.
 const MAX_BATCH: usize = 128;
 
-/// Most ingested events committed together (the merged write serialises them all at once, so
-/// this bounds the memory a burst of big batches takes). A single request above it still
-/// commits, alone.
-const MAX_GROUP_EVENTS: usize = 2_000;
+/// Most rows (events and their deliveries, as estimated) that ingests add to one group. This
+/// bounds how long a group takes to write, which is how long the jobs queued meanwhile wait,
+/// and the memory of the merged write, which serialises them all at once. A single request
+/// above it still commits, in a group of its own.
+const MAX_GROUP_ROWS: usize = 4_000;
 
 pub(super) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 
@@ -200,33 +211,39 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()>
 }
 
 async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
-    // Requests received but left for the next group, in order of arrival.
-    let mut waiting: Vec<Request> = Vec::with_capacity(MAX_BATCH);
+    // Requests received but left for a later group, each kind in order of arrival.
+    let mut waiting_jobs: VecDeque<Box<dyn Job>> = VecDeque::new();
+    let mut waiting_ingests: VecDeque<IngestRequest> = VecDeque::new();
+    let mut received: Vec<Request> = Vec::with_capacity(MAX_BATCH);
+    let mut planner = Planner::default();
     // The connection starts with synchronous=FULL (see `SqliteStore::connect_with`).
     let mut full = true;
     loop {
-        if waiting.is_empty() {
-            if rx.recv_many(&mut waiting, MAX_BATCH).await == 0 {
+        let room = MAX_BATCH.saturating_sub(waiting_jobs.len() + waiting_ingests.len());
+        if waiting_jobs.is_empty() && waiting_ingests.is_empty() {
+            if rx.recv_many(&mut received, MAX_BATCH).await == 0 {
                 break;
             }
         } else {
-            while waiting.len() < MAX_BATCH {
+            while received.len() < room {
                 match rx.try_recv() {
-                    Ok(r) => waiting.push(r),
+                    Ok(r) => received.push(r),
                     Err(_) => break,
                 }
             }
         }
-        let take = group_len(waiting.iter().map(Request::event_count), MAX_GROUP_EVENTS);
-        let mut ingests = Vec::new();
-        let mut jobs = Vec::new();
-        // The rest stays at the front of `waiting` (its buffer kept) for the next group.
-        for r in waiting.drain(..take) {
+        for r in received.drain(..) {
             match r {
-                Request::Ingest(i) => ingests.push(i),
-                Request::Job(j) => jobs.push(j),
+                Request::Ingest(i) => waiting_ingests.push_back(i),
+                Request::Job(j) => waiting_jobs.push_back(j),
             }
         }
+        let plan = planner.next(
+            waiting_jobs.len(),
+            waiting_ingests.iter().map(IngestRequest::event_count),
+        );
+        let jobs: Vec<_> = waiting_jobs.drain(..plan.jobs).collect();
+        let ingests: Vec<_> = waiting_ingests.drain(..plan.ingests).collect();
         let durable = !ingests.is_empty() || jobs.iter().any(|j| j.durable());
         if durable != full {
             let pragma = if durable {
@@ -247,40 +264,103 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
                 }
             }
         }
-        commit_batch(&mut conn, ingests, jobs).await;
+        planner
+            .fan_out
+            .learn(commit_batch(&mut conn, ingests, jobs).await);
     }
     let _ = conn.close().await;
 }
 
-impl Request {
-    fn event_count(&self) -> usize {
-        match self {
-            Request::Ingest(i) => i.event_count(),
-            Request::Job(_) => 0,
+/// Deliveries per ingested event, as the last group with events had them: the estimate of
+/// how many rows the next ingests add.
+struct FanOut {
+    per_event: usize,
+}
+
+impl Default for FanOut {
+    /// Before any group has stored events, every ingest is taken to fan out widely: the first
+    /// goes alone, and teaches the estimate.
+    fn default() -> Self {
+        Self {
+            per_event: MAX_GROUP_ROWS,
         }
     }
 }
 
-/// How many of the requests (given by their event counts, in order) go into the next commit
-/// group: as many as keep the events at or under `max_events`, and always the first.
-fn group_len(counts: impl Iterator<Item = usize>, max_events: usize) -> usize {
-    let mut events = 0usize;
-    let mut n = 0;
-    for c in counts {
-        events = events.saturating_add(c);
-        if n > 0 && events > max_events {
+impl FanOut {
+    /// Rows an ingest of `events` events adds: the events and their deliveries.
+    fn rows(&self, events: usize) -> usize {
+        events.saturating_mul(1 + self.per_event)
+    }
+
+    /// `stored`: the events and deliveries a group stored.
+    fn learn(&mut self, (events, deliveries): (usize, usize)) {
+        if events > 0 {
+            self.per_event = deliveries.div_ceil(events);
+        }
+    }
+}
+
+/// Plans each commit group: [`plan_group`] with the fan-out estimate, and whether an ingest was
+/// left out of the last group.
+#[derive(Default)]
+struct Planner {
+    fan_out: FanOut,
+    deferred: bool,
+}
+
+impl Planner {
+    /// The next group, from `jobs` waiting and the waiting ingests' event counts, in order.
+    fn next(&mut self, jobs: usize, ingest_events: impl ExactSizeIterator<Item = usize>) -> Plan {
+        let waiting = ingest_events.len();
+        let plan = plan_group(
+            jobs,
+            ingest_events.map(|e| self.fan_out.rows(e)),
+            self.deferred,
+        );
+        self.deferred = plan.ingests == 0 && waiting > 0;
+        plan
+    }
+}
+
+/// The next commit group: how many of the waiting jobs and of the waiting ingests (oldest
+/// first) it takes.
+#[derive(Debug, PartialEq, Eq)]
+struct Plan {
+    jobs: usize,
+    ingests: usize,
+}
+
+/// Plans the next group from `jobs` waiting and the waiting ingests' estimated rows, in order.
+/// Every job goes in (up to [`MAX_BATCH`] requests in all); ingests follow while their rows stay
+/// within [`MAX_GROUP_ROWS`]. The first ingest goes in whatever its size when no job is waiting
+/// or when it was `deferred` (left out of the last group), so a big ingest waits one group at
+/// most, and jobs wait for one big ingest at most.
+fn plan_group(jobs: usize, ingest_rows: impl Iterator<Item = usize>, deferred: bool) -> Plan {
+    let jobs = jobs.min(MAX_BATCH);
+    let mut plan = Plan { jobs, ingests: 0 };
+    let mut rows = 0usize;
+    for r in ingest_rows {
+        if plan.jobs + plan.ingests >= MAX_BATCH {
             break;
         }
-        n += 1;
+        rows = rows.saturating_add(r);
+        let first_must_go = plan.ingests == 0 && (jobs == 0 || deferred);
+        if rows > MAX_GROUP_ROWS && !first_must_go {
+            break;
+        }
+        plan.ingests += 1;
     }
-    n
+    plan
 }
 
+/// Runs and commits one group; returns the events and deliveries its ingests stored (0 and 0
+/// when it did not commit).
 async fn commit_batch(
     conn: &mut SqliteConnection,
     mut ingests: Vec<IngestRequest>,
     mut jobs: Vec<Box<dyn Job>>,
-) {
+) -> (usize, usize) {
     // The fast path: every plain ingest of the batch in one merged write, before anything else
     // (so that rolling it back loses nothing else). It begins the transaction itself, with its
     // first query.
@@ -289,7 +369,7 @@ async fn commit_batch(
         && let Err(e) = exec(conn, "BEGIN IMMEDIATE").await
     {
         fail_all(single, jobs, &NotCommitted::of(&e));
-        return;
+        return (0, 0);
     }
     let mut merged_ok = plain.is_empty();
     let mut plain = plain;
@@ -303,7 +383,7 @@ async fn commit_batch(
                 let _ = exec(conn, "ROLLBACK").await;
                 if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
                     fail_all(plain.into_iter().chain(single), jobs, &NotCommitted::of(&e));
-                    return;
+                    return (0, 0);
                 }
             }
         }
@@ -334,12 +414,18 @@ async fn commit_batch(
         let _ = exec(conn, "ROLLBACK").await;
     }
     let why = committed.as_ref();
+    let mut stored = (0, 0);
     for i in plain.into_iter().chain(single) {
+        if why.is_none() {
+            let (events, deliveries) = i.stored();
+            stored = (stored.0 + events, stored.1 + deliveries);
+        }
         i.answer(why);
     }
     for j in jobs {
         j.answer(why);
     }
+    stored
 }
 
 /// Answers every request of a group that was not committed at all.
@@ -422,7 +508,10 @@ async fn run_each<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::{BoxFuture, Job, Task, commit_batch, group_len};
+    use super::{
+        BoxFuture, FanOut, Job, MAX_BATCH, MAX_GROUP_ROWS, Plan, Planner, Task, commit_batch,
+        plan_group,
+    };
     use crate::store::StoreResult;
     use sqlx::{Connection, SqliteConnection};
     use tokio::sync::oneshot;
@@ -498,21 +587,108 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_group_keeps_its_events_under_the_cap() {
-        assert_eq!(group_len([1000, 1000, 1000].into_iter(), 2000), 2);
-        assert_eq!(group_len([1, 1, 1].into_iter(), 2000), 3);
-        assert_eq!(group_len([0, 0, 2000, 0, 1].into_iter(), 2000), 4);
+    fn plan(jobs: usize, ingests: &[usize], deferred: bool) -> (usize, usize) {
+        let p = plan_group(jobs, ingests.iter().copied(), deferred);
+        (p.jobs, p.ingests)
     }
 
     #[test]
-    fn a_request_above_the_cap_still_goes_alone() {
-        assert_eq!(group_len([5000, 1].into_iter(), 2000), 1);
-        assert_eq!(group_len([1, 5000].into_iter(), 2000), 1);
+    fn ingests_fill_a_group_up_to_the_row_budget() {
+        let half = MAX_GROUP_ROWS / 2;
+        assert_eq!(plan(0, &[half, half, half], false), (0, 2));
+        assert_eq!(plan(0, &[1, 1, 1], false), (0, 3));
+        assert_eq!(plan(0, &[], false), (0, 0));
+        // Never more requests than a batch holds.
+        assert_eq!(plan(MAX_BATCH - 1, &[1, 1, 1], false), (MAX_BATCH - 1, 1));
+        assert_eq!(plan(MAX_BATCH + 5, &[1], false), (MAX_BATCH, 0));
     }
 
     #[test]
-    fn nothing_waiting_is_an_empty_group() {
-        assert_eq!(group_len(std::iter::empty(), 2000), 0);
+    fn a_big_ingest_goes_alone_and_does_not_hold_up_waiting_jobs() {
+        let big = MAX_GROUP_ROWS * 3;
+        // Nothing else waits: it goes, alone.
+        assert_eq!(plan(0, &[big, 1], false), (0, 1));
+        // Jobs wait: they go first, in a group of their own.
+        assert_eq!(plan(2, &[big, 1], false), (2, 0));
+        // Left out once, it goes next, with the jobs that came meanwhile.
+        assert_eq!(plan(2, &[big, 1], true), (2, 1));
+        // Small ingests still join the jobs.
+        assert_eq!(plan(2, &[10, big], false), (2, 1));
+    }
+
+    #[test]
+    fn jobs_and_a_wide_ingest_take_turns() {
+        let mut p = Planner::default();
+        p.fan_out.learn((100, 10_000));
+        let wide = || [100usize, 100].into_iter();
+        // The jobs go alone first, then the oldest ingest with the jobs that came meanwhile,
+        // then the jobs again: neither kind waits more than one group.
+        assert_eq!(
+            p.next(3, wide()),
+            Plan {
+                jobs: 3,
+                ingests: 0
+            }
+        );
+        assert_eq!(
+            p.next(1, wide()),
+            Plan {
+                jobs: 1,
+                ingests: 1
+            }
+        );
+        assert_eq!(
+            p.next(2, wide()),
+            Plan {
+                jobs: 2,
+                ingests: 0
+            }
+        );
+        assert_eq!(
+            p.next(2, wide()),
+            Plan {
+                jobs: 2,
+                ingests: 1
+            }
+        );
+        // Without jobs, one at a time.
+        assert_eq!(
+            p.next(0, wide()),
+            Plan {
+                jobs: 0,
+                ingests: 1
+            }
+        );
+        // Narrow ones share a group.
+        p.fan_out.learn((100, 100));
+        assert_eq!(
+            p.next(1, wide()),
+            Plan {
+                jobs: 1,
+                ingests: 2
+            }
+        );
+    }
+
+    #[test]
+    fn the_fan_out_estimate_follows_the_last_group_with_events() {
+        let mut f = FanOut::default();
+        assert!(f.rows(1) > MAX_GROUP_ROWS, "unknown: taken as wide");
+        f.learn((100, 0));
+        assert_eq!(f.rows(100), 100);
+        f.learn((100, 10_000));
+        assert_eq!(f.rows(100), 10_100);
+        // A group without events (only jobs) teaches nothing.
+        f.learn((0, 0));
+        assert_eq!(f.rows(1), 101);
+        f.learn((3, 4));
+        assert_eq!(f.rows(3), 9);
+        assert_eq!(
+            plan_group(0, [f.rows(1)].into_iter(), false),
+            Plan {
+                jobs: 0,
+                ingests: 1
+            }
+        );
     }
 }
