@@ -6,7 +6,8 @@
 //!
 //! Which requests form a group (see [`plan_group`]): every waiting job first (the engine's
 //! results and claims, registration changes), then ingests in order of arrival while their
-//! rows, estimated from the fan-out the last ingests had, stay within [`MAX_GROUP_ROWS`]. An
+//! rows, estimated from the fan-out the last ingests had, stay within [`MAX_GROUP_ROWS`] (and
+//! their events within [`MAX_GROUP_EVENTS`]). An
 //! ingest that fans out to thousands of deliveries takes SQLite a long time to write; without
 //! this, the engine's results and claims queued behind a few of them and delivery stopped while
 //! such a burst was written. An ingest too big for the budget goes alone, but never waits more
@@ -46,6 +47,10 @@ const MAX_BATCH: usize = 128;
 /// and the memory of the merged write, which serialises them all at once. A single request
 /// above it still commits, in a group of its own.
 const MAX_GROUP_ROWS: usize = 4_000;
+
+/// Most ingested events in one group, whatever the estimate says (it is the last group's
+/// fan-out, and the next ingests may fan out wider).
+const MAX_GROUP_EVENTS: usize = 2_000;
 
 pub(super) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 
@@ -315,7 +320,7 @@ impl Planner {
         let waiting = ingest_events.len();
         let plan = plan_group(
             jobs,
-            ingest_events.map(|e| self.fan_out.rows(e)),
+            ingest_events.map(|e| (e, self.fan_out.rows(e))),
             self.deferred,
         );
         self.deferred = plan.ingests == 0 && waiting > 0;
@@ -331,22 +336,24 @@ struct Plan {
     ingests: usize,
 }
 
-/// Plans the next group from `jobs` waiting and the waiting ingests' estimated rows, in order.
-/// Every job goes in (up to [`MAX_BATCH`] requests in all); ingests follow while their rows stay
-/// within [`MAX_GROUP_ROWS`]. The first ingest goes in whatever its size when no job is waiting
-/// or when it was `deferred` (left out of the last group), so a big ingest waits one group at
-/// most, and jobs wait for one big ingest at most.
-fn plan_group(jobs: usize, ingest_rows: impl Iterator<Item = usize>, deferred: bool) -> Plan {
+/// Plans the next group from `jobs` waiting and the waiting ingests' events and estimated rows,
+/// in order. Every job goes in (up to [`MAX_BATCH`] requests in all); ingests follow while their
+/// rows stay within [`MAX_GROUP_ROWS`] and their events within [`MAX_GROUP_EVENTS`]. The first
+/// ingest goes in whatever its size when no job is waiting or when it was `deferred` (left out
+/// of the last group), so a big ingest waits one group at most, and jobs wait for one big ingest
+/// at most.
+fn plan_group(jobs: usize, ingests: impl Iterator<Item = (usize, usize)>, deferred: bool) -> Plan {
     let jobs = jobs.min(MAX_BATCH);
     let mut plan = Plan { jobs, ingests: 0 };
-    let mut rows = 0usize;
-    for r in ingest_rows {
+    let (mut events, mut rows) = (0usize, 0usize);
+    for (e, r) in ingests {
         if plan.jobs + plan.ingests >= MAX_BATCH {
             break;
         }
+        events = events.saturating_add(e);
         rows = rows.saturating_add(r);
         let first_must_go = plan.ingests == 0 && (jobs == 0 || deferred);
-        if rows > MAX_GROUP_ROWS && !first_must_go {
+        if (rows > MAX_GROUP_ROWS || events > MAX_GROUP_EVENTS) && !first_must_go {
             break;
         }
         plan.ingests += 1;
@@ -509,8 +516,8 @@ async fn run_each<'a>(
 #[cfg(test)]
 mod tests {
     use super::{
-        BoxFuture, FanOut, Job, MAX_BATCH, MAX_GROUP_ROWS, Plan, Planner, Task, commit_batch,
-        plan_group,
+        BoxFuture, FanOut, Job, MAX_BATCH, MAX_GROUP_EVENTS, MAX_GROUP_ROWS, Plan, Planner, Task,
+        commit_batch, plan_group,
     };
     use crate::store::StoreResult;
     use sqlx::{Connection, SqliteConnection};
@@ -588,7 +595,7 @@ mod tests {
     }
 
     fn plan(jobs: usize, ingests: &[usize], deferred: bool) -> (usize, usize) {
-        let p = plan_group(jobs, ingests.iter().copied(), deferred);
+        let p = plan_group(jobs, ingests.iter().map(|&r| (1, r)), deferred);
         (p.jobs, p.ingests)
     }
 
@@ -601,6 +608,9 @@ mod tests {
         // Never more requests than a batch holds.
         assert_eq!(plan(MAX_BATCH - 1, &[1, 1, 1], false), (MAX_BATCH - 1, 1));
         assert_eq!(plan(MAX_BATCH + 5, &[1], false), (MAX_BATCH, 0));
+        // Whatever the estimate, no more events than the cap.
+        let wide = [(MAX_GROUP_EVENTS, 1), (1, 1)];
+        assert_eq!(plan_group(0, wide.into_iter(), false).ingests, 1);
     }
 
     #[test]
@@ -684,7 +694,7 @@ mod tests {
         f.learn((3, 4));
         assert_eq!(f.rows(3), 9);
         assert_eq!(
-            plan_group(0, [f.rows(1)].into_iter(), false),
+            plan_group(0, [(1, f.rows(1))].into_iter(), false),
             Plan {
                 jobs: 0,
                 ingests: 1
