@@ -337,13 +337,14 @@ struct Plan {
 }
 
 /// Plans the next group from `jobs` waiting and the waiting ingests' events and estimated rows,
-/// in order. Every job goes in (up to [`MAX_BATCH`] requests in all); ingests follow while their
-/// rows stay within [`MAX_GROUP_ROWS`] and their events within [`MAX_GROUP_EVENTS`]. The first
-/// ingest goes in whatever its size when no job is waiting or when it was `deferred` (left out
-/// of the last group), so a big ingest waits one group at most, and jobs wait for one big ingest
-/// at most.
+/// in order. Every job goes in (up to [`MAX_BATCH`] requests in all, one fewer when an ingest
+/// was deferred, so that it keeps a place); ingests follow while their rows stay within
+/// [`MAX_GROUP_ROWS`] and their events within [`MAX_GROUP_EVENTS`]. The first ingest goes in
+/// whatever its size when no job is waiting or when it was `deferred` (left out of the last
+/// group), so a big ingest waits one group at most, and jobs wait for one big ingest at most.
 fn plan_group(jobs: usize, ingests: impl Iterator<Item = (usize, usize)>, deferred: bool) -> Plan {
-    let jobs = jobs.min(MAX_BATCH);
+    // A deferred ingest keeps a place even when the jobs alone would fill the batch.
+    let jobs = jobs.min(if deferred { MAX_BATCH - 1 } else { MAX_BATCH });
     let mut plan = Plan { jobs, ingests: 0 };
     let (mut events, mut rows) = (0usize, 0usize);
     for (e, r) in ingests {
@@ -608,6 +609,7 @@ mod tests {
         // Never more requests than a batch holds.
         assert_eq!(plan(MAX_BATCH - 1, &[1, 1, 1], false), (MAX_BATCH - 1, 1));
         assert_eq!(plan(MAX_BATCH + 5, &[1], false), (MAX_BATCH, 0));
+        assert_eq!(plan(MAX_BATCH + 5, &[1], true), (MAX_BATCH - 1, 1));
         // Whatever the estimate, no more events than the cap.
         let wide = [(MAX_GROUP_EVENTS, 1), (1, 1)];
         assert_eq!(plan_group(0, wide.into_iter(), false).ingests, 1);
