@@ -97,14 +97,15 @@ impl IngestRequest {
         self.events.len()
     }
 
-    /// The events and deliveries this request stored, once it has run (0 and 0 before, or if
-    /// it failed): what the writer estimates the next requests' fan-out from.
+    /// The events and deliveries this request stored, once it has run (duplicates store
+    /// nothing; 0 and 0 before it ran, or if it failed): what the writer estimates the next
+    /// requests' fan-out from.
     pub fn stored(&self) -> (usize, usize) {
         match &self.result {
-            Some(Ok((outcomes, _))) => (
-                outcomes.len(),
-                outcomes.iter().map(|o| o.deliveries.len()).sum(),
-            ),
+            Some(Ok((outcomes, _))) => outcomes
+                .iter()
+                .filter(|o| !o.duplicate)
+                .fold((0, 0), |(e, d), o| (e + 1, d + o.deliveries.len())),
             _ => (0, 0),
         }
     }
@@ -662,4 +663,27 @@ async fn ingest_one(
         .await?;
     }
     Ok(IngestOutcome::dispatched(event_id, &e.key, ids))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_counts_new_events_and_their_deliveries_not_duplicates() {
+        let (mut r, _rx) = IngestRequest::new(Vec::new(), 0, None, AtRest::plaintext());
+        assert_eq!(r.stored(), (0, 0), "not run yet");
+        let ids = |n| (0..n).map(|_| DeliveryId::new()).collect();
+        r.result = Some(Ok((
+            vec![
+                IngestOutcome::dispatched("evt_1".into(), "k1", ids(3)),
+                IngestOutcome::duplicate("evt_0".into(), "k0"),
+                IngestOutcome::dispatched("evt_2".into(), "k2", ids(0)),
+            ],
+            Vec::new(),
+        )));
+        assert_eq!(r.stored(), (2, 3));
+        r.result = Some(Err(StoreError::Corrupt("failed".into())));
+        assert_eq!(r.stored(), (0, 0));
+    }
 }

@@ -13,11 +13,10 @@
 //! such a burst was written. An ingest too big for the budget goes alone, but never waits more
 //! than one group: left out once, it goes into the next group whatever its size.
 //!
-//! A request that fails rolls back alone and gets its
-//! error; the others commit: the first runs straight in the transaction (if it fails, the
-//! transaction is begun again), each later one in a savepoint of its own (see [`run_each`]). A
-//! request is answered only after the commit that holds its writes (or with the commit's
-//! error), so a 202 still means "on disk".
+//! A request that fails rolls back alone and gets its error; the others commit: the first runs
+//! straight in the transaction (if it fails, the transaction is begun again), each later one in a
+//! savepoint of its own (see [`run_each`]). A request is answered only after the commit that
+//! holds its writes (or with the commit's error), so a 202 still means "on disk".
 //!
 //! A group made only of lease changes (claims, renewals, the start-up recovery) is committed with
 //! `synchronous=NORMAL`: written to the WAL without waiting for the disk. Losing one in a power
@@ -596,7 +595,10 @@ mod tests {
     }
 
     fn plan(jobs: usize, ingests: &[usize], deferred: bool) -> (usize, usize) {
-        let p = plan_group(jobs, ingests.iter().map(|&r| (1, r)), deferred);
+        counts(plan_group(jobs, ingests.iter().map(|&r| (1, r)), deferred))
+    }
+
+    fn counts(p: Plan) -> (usize, usize) {
         (p.jobs, p.ingests)
     }
 
@@ -635,51 +637,15 @@ mod tests {
         let wide = || [100usize, 100].into_iter();
         // The jobs go alone first, then the oldest ingest with the jobs that came meanwhile,
         // then the jobs again: neither kind waits more than one group.
-        assert_eq!(
-            p.next(3, wide()),
-            Plan {
-                jobs: 3,
-                ingests: 0
-            }
-        );
-        assert_eq!(
-            p.next(1, wide()),
-            Plan {
-                jobs: 1,
-                ingests: 1
-            }
-        );
-        assert_eq!(
-            p.next(2, wide()),
-            Plan {
-                jobs: 2,
-                ingests: 0
-            }
-        );
-        assert_eq!(
-            p.next(2, wide()),
-            Plan {
-                jobs: 2,
-                ingests: 1
-            }
-        );
+        assert_eq!(counts(p.next(3, wide())), (3, 0));
+        assert_eq!(counts(p.next(1, wide())), (1, 1));
+        assert_eq!(counts(p.next(2, wide())), (2, 0));
+        assert_eq!(counts(p.next(2, wide())), (2, 1));
         // Without jobs, one at a time.
-        assert_eq!(
-            p.next(0, wide()),
-            Plan {
-                jobs: 0,
-                ingests: 1
-            }
-        );
+        assert_eq!(counts(p.next(0, wide())), (0, 1));
         // Narrow ones share a group.
         p.fan_out.learn((100, 100));
-        assert_eq!(
-            p.next(1, wide()),
-            Plan {
-                jobs: 1,
-                ingests: 2
-            }
-        );
+        assert_eq!(counts(p.next(1, wide())), (1, 2));
     }
 
     #[test]
@@ -696,11 +662,8 @@ mod tests {
         f.learn((3, 4));
         assert_eq!(f.rows(3), 9);
         assert_eq!(
-            plan_group(0, [(1, f.rows(1))].into_iter(), false),
-            Plan {
-                jobs: 0,
-                ingests: 1
-            }
+            counts(plan_group(0, [(1, f.rows(1))].into_iter(), false)),
+            (0, 1)
         );
     }
 }
