@@ -33,6 +33,9 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the SQLite writer's synchronous side (see `store/sqlite/writer.rs`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("corrupt row: {0}")]
     Corrupt(String),
     #[error(
@@ -60,6 +63,9 @@ impl StoreError {
         match self {
             Self::Unavailable(_) => true,
             Self::Database(e) => sqlx_unavailable(e),
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                sqlite_code_unavailable(e.extended_code)
+            }
             _ => false,
         }
     }
@@ -79,16 +85,21 @@ fn sqlx_unavailable(e: &sqlx::Error) -> bool {
                 let code = pg.code();
                 code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
             } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                // The primary result code (the low byte of an extended one): SQLITE_BUSY (5),
-                // SQLITE_IOERR (10), SQLITE_FULL (13), SQLITE_CANTOPEN (14).
                 let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-                matches!(code & 0xff, 5 | 10 | 13 | 14)
+                sqlite_code_unavailable(code)
             } else {
                 false
             }
         }
         _ => false,
     }
+}
+
+/// An SQLite result code that says the database could not take the write: the primary code (the
+/// low byte of an extended one) SQLITE_BUSY (5), SQLITE_IOERR (10), SQLITE_FULL (13) or
+/// SQLITE_CANTOPEN (14).
+fn sqlite_code_unavailable(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 10 | 13 | 14)
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

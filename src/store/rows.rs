@@ -61,38 +61,40 @@ pub(super) trait RowExt {
 }
 
 macro_rules! row_ext {
-    ($row:ty, $small:ty) => {
+    ($row:ty, $small:ty, $get:ident) => {
         impl RowExt for $row {
             fn text(&self, col: &str) -> StoreResult<String> {
-                Ok(self.try_get(col)?)
+                Ok(self.$get(col)?)
             }
             fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
-                Ok(self.try_get(col)?)
+                Ok(self.$get(col)?)
             }
             fn int(&self, col: &str) -> StoreResult<i64> {
-                Ok(self.try_get(col)?)
+                Ok(self.$get(col)?)
             }
             fn count(&self, col: &str) -> StoreResult<u32> {
-                u32::try_from(self.try_get::<$small, _>(col)?).map_err(corrupt)
+                let n: $small = self.$get(col)?;
+                u32::try_from(n).map_err(corrupt)
             }
             fn opt_status(&self, col: &str) -> StoreResult<Option<u16>> {
-                Ok(self
-                    .try_get::<Option<$small>, _>(col)?
-                    .and_then(|s| u16::try_from(s).ok()))
+                let s: Option<$small> = self.$get(col)?;
+                Ok(s.and_then(|s| u16::try_from(s).ok()))
             }
             fn flag(&self, col: &str) -> StoreResult<bool> {
-                Ok(self.try_get(col)?)
+                Ok(self.$get(col)?)
             }
             fn opt_real(&self, col: &str) -> StoreResult<Option<f64>> {
-                Ok(self.try_get(col)?)
+                Ok(self.$get(col)?)
             }
         }
     };
 }
 
 // SQLite stores every integer as 64-bit; PostgreSQL counts and statuses are INTEGER.
-row_ext!(SqliteRow, i64);
-row_ext!(PgRow, i32);
+row_ext!(SqliteRow, i64, try_get);
+row_ext!(PgRow, i32, try_get);
+// The SQLite writer's synchronous side (see `store/sqlite/db.rs`).
+row_ext!(rusqlite::Row<'_>, i64, get);
 
 /// Columns: id, url, events, session_id, description, headers, secret, active, rate_limit,
 /// disabled_reason, created_at, updated_at.

@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::SqliteConnection;
 use tokio::sync::oneshot;
 
 use super::values;
-use super::writer::NotCommitted;
+use super::writer::{Db, NotCommitted};
 use crate::ids::{DeliveryId, WebhookId};
 use crate::secret::WebhookSecret;
 use crate::secret::at_rest::AtRest;
@@ -17,6 +17,49 @@ use crate::store::{
     ClaimedDelivery, EventSource, IngestOutcome, NewEvent, StoreError, StoreResult, TargetUrl,
     new_claim_token,
 };
+
+/// Who receives which event of `?1` (a JSON array of `TargetKey`s), as the rows of `p`
+/// (`i`: event index, `id`: registration), followed by `$select` over them: by session first
+/// (indexed), then the subscription, for every event at once. Registrations of other sessions
+/// are never visited. The fan-out rule is the catalog's (`Catalog::matching_patterns`, carried
+/// in `subscribed_by`): the SQL only compares stored patterns with those three. A literal, so
+/// that the queries below are literals too.
+macro_rules! fan_out {
+    ($select:literal) => {
+        concat!(
+            "WITH ev AS (SELECT key AS i, value ->> 's' AS s, value ->> 'n' AS n, \
+                value ->> 'f' AS f, value ->> 'a' AS a FROM json_each(?1)), \
+             p AS (SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id = ev.s \
+                  WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
+                        WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)) \
+                 UNION ALL \
+                 SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id IS NULL \
+                  WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
+                        WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a))) ",
+            $select
+        )
+    };
+}
+
+/// One row: a JSON array of `[event index, registration id]`, and NULL.
+macro_rules! fan_out_pairs {
+    () => {
+        fan_out!("SELECT json_group_array(json_array(i, id)), NULL FROM p")
+    };
+}
+
+/// The pairs, and in the second column the target registrations as the hand-off needs them: a
+/// JSON array of `[id, url, secret, headers, rate_limit]`.
+macro_rules! fan_out_and_targets {
+    () => {
+        fan_out!(
+            "SELECT json_group_array(json_array(i, id)), \
+                (SELECT json_group_array(json_array(w.id, w.url, w.secret, w.headers, \
+                    w.rate_limit)) FROM webhooks w WHERE w.id IN (SELECT id FROM p)) \
+             FROM p"
+        )
+    };
+}
 
 /// What an ingest answers: the outcomes, and the deliveries leased for the hand-off.
 pub(super) type Ingested = (Vec<IngestOutcome>, Vec<ClaimedDelivery>);
@@ -119,13 +162,11 @@ impl IngestRequest {
 
     /// Writes this request alone (the caller rolls it back alone if it fails); true if it
     /// succeeded.
-    pub async fn write_alone(&mut self, conn: &mut SqliteConnection) -> bool {
+    pub async fn write_alone(&mut self, db: &mut Db) -> bool {
         let r = if self.is_plain() {
-            write_merged(conn, std::slice::from_mut(self), false)
-                .await
-                .map(|()| None)
+            write_merged(db.sync(), std::slice::from_mut(self), false).map(|()| None)
         } else {
-            self.write_one_by_one(conn).await.map(Some)
+            self.write_one_by_one(db).await.map(Some)
         };
         match r {
             Ok(Some(out)) => {
@@ -142,10 +183,10 @@ impl IngestRequest {
 
     /// Event after event (status changes depend on the order), then the hand-off of the plain
     /// events' deliveries when this request leases.
-    async fn write_one_by_one(&self, conn: &mut SqliteConnection) -> StoreResult<Ingested> {
+    async fn write_one_by_one(&self, db: &mut Db) -> StoreResult<Ingested> {
         let mut out = Vec::with_capacity(self.events.len());
         for e in &self.events {
-            out.push(ingest_one(conn, e, self.now_ms).await?);
+            out.push(ingest_one(db.sqlx(), e, self.now_ms).await?);
         }
         let Some(hand_off) = self.hand_off else {
             return Ok((out, Vec::new()));
@@ -162,16 +203,8 @@ impl IngestRequest {
             return Ok((out, Vec::new()));
         }
         let ids = to_json(&ids)?;
-        sqlx::query(
-            "UPDATE deliveries SET lease_until = ?1, claim_token = ?2 \
-             WHERE id IN (SELECT value FROM json_each(?3))",
-        )
-        .bind(hand_off.until)
-        .bind(new_claim_token())
-        .bind(&ids)
-        .execute(&mut *conn)
-        .await?;
-        let claimed = super::read_claimed(conn, &ids, &self.at_rest).await?;
+        super::lease(db.sync(), &ids, hand_off.until)?;
+        let claimed = super::read_claimed(db.sync(), &ids, &self.at_rest)?;
         Ok((out, claimed))
     }
 
@@ -231,18 +264,17 @@ struct EventRow<'a> {
 /// per table, in the requests' order (of one key twice, the first is stored, the second is a
 /// duplicate), and sets each request's outcomes. On error nothing is set: the caller rolls back.
 ///
-/// With `begin`, it also begins the transaction (`BEGIN IMMEDIATE`), sent with its first
-/// query: one round trip to sqlx's worker fewer.
-pub(super) async fn write_merged(
-    conn: &mut SqliteConnection,
+/// With `begin`, it first begins the transaction (`BEGIN IMMEDIATE`).
+pub(super) fn write_merged(
+    conn: &rusqlite::Connection,
     reqs: &mut [IngestRequest],
     begin: bool,
 ) -> StoreResult<()> {
+    if begin {
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    }
     let events: Vec<&Prepared> = reqs.iter().flat_map(|r| r.events.iter()).collect();
     if events.is_empty() {
-        if begin {
-            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        }
         for r in reqs.iter_mut() {
             r.result = Some(Ok((Vec::new(), Vec::new())));
         }
@@ -262,17 +294,19 @@ pub(super) async fn write_merged(
             a: &e.subscribed_by[2],
         })
         .collect();
-    // Who receives what as one JSON array of [event index, registration] in one row (sqlx's
-    // worker hands each row of a result over on its own: with fan-out that is thousands), and
-    // for the hand-off (which sends at once) each target registration as it is now, in the
-    // same query.
+    // Who receives what as one JSON array of [event index, registration] in one row (one
+    // aggregate rather than a row per pair: with fan-out that is thousands), and for the
+    // hand-off (which sends at once) each target registration as it is now, in the same query.
     let leasing = reqs
         .iter()
         .any(|r| r.hand_off.is_some_and(|h| h.at_most > 0));
-    let (pairs, rows): (String, Option<String>) = sqlx::query_as(fan_out_sql(begin, leasing))
-        .bind(to_json(&keys)?)
-        .fetch_one(&mut *conn)
-        .await?;
+    let (pairs, rows): (String, Option<String>) = conn
+        .prepare_cached(if leasing {
+            fan_out_and_targets!()
+        } else {
+            fan_out_pairs!()
+        })?
+        .query_row([to_json(&keys)?], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let mut pairs: Vec<(usize, String)> = serde_json::from_str(&pairs).map_err(corrupt)?;
     // An aggregate's input order is not promised: by event, then registration.
     pairs.sort_unstable();
@@ -350,18 +384,18 @@ pub(super) async fn write_merged(
         }
         planned.push((ids, handed));
     }
-    let added = insert_rows(conn, &event_rows, &delivery_rows, now_ms).await?;
-    let inserted: HashSet<String> = if usize::try_from(added).ok() == Some(events.len()) {
+    let added = insert_rows(conn, &event_rows, &delivery_rows, now_ms)?;
+    let inserted: HashSet<String> = if added == events.len() {
         events.iter().map(|e| e.id.clone()).collect()
     } else {
         // Event ids are new, so a stored one is one this insert added.
         let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
-        let json: String = sqlx::query_scalar(
-            "SELECT json_group_array(id) FROM events WHERE id IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(to_json(&ids)?)
-        .fetch_one(&mut *conn)
-        .await?;
+        let json: String = conn
+            .prepare_cached(
+                "SELECT json_group_array(id) FROM events \
+                 WHERE id IN (SELECT value FROM json_each(?1))",
+            )?
+            .query_row([to_json(&ids)?], |r| r.get(0))?;
         serde_json::from_str(&json).map_err(corrupt)?
     };
 
@@ -373,16 +407,12 @@ pub(super) async fn write_merged(
     let existing: HashMap<String, String> = if dup_keys.is_empty() {
         HashMap::new()
     } else {
-        sqlx::query(
+        conn.prepare_cached(
             "SELECT idempotency_key, id FROM events \
              WHERE idempotency_key IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(to_json(&dup_keys)?)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<StoreResult<_>>()?
+        )?
+        .query_map([to_json(&dup_keys)?], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?
     };
 
     let mut planned = planned.into_iter();
@@ -407,140 +437,60 @@ pub(super) async fn write_merged(
 
 /// Inserts the events (of one key twice, the first; `ON CONFLICT DO NOTHING`) and the
 /// deliveries of the events it inserted (an event's id is new, so it exists only if this
-/// inserted it); returns how many events it inserted. No statement returns rows but the
-/// `changes()` after each events insert (sqlx's worker hands each row over on its own).
-///
-/// When both fit one statement each (at most [`values::MAX_ROWS`] rows), the two go to sqlx's
-/// worker as one query, one crossing instead of two; larger groups send a statement per chunk,
-/// each of a few cached shapes (one query of them all would be a new shape, prepared afresh, for
-/// every size of group).
-async fn insert_rows(
-    conn: &mut SqliteConnection,
+/// inserted it); returns how many events it inserted. Rows go in statements of a few cached
+/// shapes (see `values.rs`).
+fn insert_rows(
+    conn: &rusqlite::Connection,
     events: &[EventRow<'_>],
     deliveries: &[DeliveryRow<'_>],
     now_ms: i64,
-) -> StoreResult<i64> {
-    let one_query = events.len() <= values::MAX_ROWS && deliveries.len() <= values::MAX_ROWS;
-    let mut q = QueryBuilder::<Sqlite>::new("");
+) -> StoreResult<usize> {
     let mut added = 0;
     for chunk in values::chunks(events) {
-        q.push(
+        let sql = format!(
             "INSERT INTO events (id, idempotency_key, event, session_id, data, \
-                occurred_rfc3339, received_at, dispatched, source) SELECT * FROM (",
+                occurred_rfc3339, received_at, dispatched, source) SELECT * FROM (VALUES {}) \
+             WHERE column1 IS NOT NULL ON CONFLICT (idempotency_key) DO NOTHING",
+            values::rows_sql("(?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk.slots)
         );
-        q.push_values(chunk.padded(), |mut row, e| match e {
-            Some(e) => {
-                row.push_bind(e.id)
-                    .push_bind(e.k)
-                    .push_bind(e.e)
-                    .push_bind(e.s)
-                    .push_bind(e.d)
-                    .push_bind(e.o)
-                    .push_bind(now_ms)
-                    .push_bind(e.dp)
-                    .push_bind(e.src);
+        let mut st = conn.prepare_cached(&sql)?;
+        let mut b = values::Binder::new(&mut st);
+        for e in chunk.padded() {
+            match e {
+                Some(e) => b.row(&[&e.id, &e.k, &e.e, &e.s, &e.d, &e.o, &now_ms, &e.dp, &e.src])?,
+                None => b.nulls(9)?,
             }
-            None => values::nulls(&mut row, 9),
-        });
-        q.push(
-            ") WHERE column1 IS NOT NULL ON CONFLICT (idempotency_key) DO NOTHING; \
-             SELECT changes(); ",
-        );
-        if !one_query {
-            added += q.build_query_scalar::<i64>().fetch_one(&mut *conn).await?;
-            q.reset();
         }
+        added += st.raw_execute()?;
     }
     for chunk in values::chunks(deliveries) {
-        q.push(
+        let sql = format!(
             "INSERT INTO deliveries (id, event_id, webhook_id, state, attempts, retry_base, \
                 next_attempt_at, is_test, created_at, updated_at, lease_until, claim_token) \
-             SELECT * FROM (",
+             SELECT * FROM (VALUES {}) AS v WHERE v.column1 IS NOT NULL \
+               AND EXISTS (SELECT 1 FROM events e WHERE e.id = v.column2)",
+            values::rows_sql("(?, ?, ?, 'pending', 0, 0, ?, 0, ?, ?, ?, ?)", chunk.slots)
         );
-        q.push_values(chunk.padded(), |mut row, d| match d {
-            Some((id, event_id, webhook_id, until, token)) => {
-                row.push_bind(id.as_str())
-                    .push_bind(*event_id)
-                    .push_bind(*webhook_id)
-                    .push("'pending', 0, 0")
-                    .push_bind(now_ms)
-                    .push("0")
-                    .push_bind(now_ms)
-                    .push_bind(now_ms)
-                    .push_bind(*until)
-                    .push_bind(*token);
+        let mut st = conn.prepare_cached(&sql)?;
+        let mut b = values::Binder::new(&mut st);
+        for d in chunk.padded() {
+            match d {
+                Some((id, event_id, webhook_id, until, token)) => b.row(&[
+                    &id.as_str(),
+                    event_id,
+                    webhook_id,
+                    &now_ms,
+                    &now_ms,
+                    &now_ms,
+                    until,
+                    token,
+                ])?,
+                None => b.nulls(8)?,
             }
-            None => values::nulls(&mut row, 12),
-        });
-        q.push(
-            ") AS v WHERE v.column1 IS NOT NULL \
-               AND EXISTS (SELECT 1 FROM events e WHERE e.id = v.column2); ",
-        );
-        if !one_query {
-            q.build().execute(&mut *conn).await?;
-            q.reset();
         }
-    }
-    if one_query {
-        // The events' `changes()` is the one row; the deliveries' insert after it still runs.
-        let rows: Vec<i64> = q.build_query_scalar().fetch_all(&mut *conn).await?;
-        added = rows.into_iter().sum();
+        st.raw_execute()?;
     }
     Ok(added)
-}
-
-/// Who receives which event of `?1` (a JSON array of `TargetKey`s), as the rows of `p`
-/// (`i`: event index, `id`: registration), followed by `$select` over them: by session first
-/// (indexed), then the subscription, for every event at once. Registrations of other sessions
-/// are never visited. The fan-out rule is the catalog's (`Catalog::matching_patterns`, carried
-/// in `subscribed_by`): the SQL only compares stored patterns with those three. A literal, so
-/// that the queries below are literals too.
-macro_rules! fan_out {
-    ($select:literal) => {
-        concat!(
-            "WITH ev AS (SELECT key AS i, value ->> 's' AS s, value ->> 'n' AS n, \
-                value ->> 'f' AS f, value ->> 'a' AS a FROM json_each(?1)), \
-             p AS (SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id = ev.s \
-                  WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
-                        WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a)) \
-                 UNION ALL \
-                 SELECT ev.i, w.id FROM ev JOIN webhooks w ON w.session_id IS NULL \
-                  WHERE w.active = 1 AND EXISTS (SELECT 1 FROM webhook_subscriptions s \
-                        WHERE s.webhook_id = w.id AND s.pattern IN (ev.n, ev.f, ev.a))) ",
-            $select
-        )
-    };
-}
-
-/// One row: a JSON array of `[event index, registration id]`, and NULL.
-macro_rules! fan_out_pairs {
-    () => {
-        fan_out!("SELECT json_group_array(json_array(i, id)), NULL FROM p")
-    };
-}
-
-/// The pairs, and in the second column the target registrations as the hand-off needs them: a
-/// JSON array of `[id, url, secret, headers, rate_limit]`.
-macro_rules! fan_out_and_targets {
-    () => {
-        fan_out!(
-            "SELECT json_group_array(json_array(i, id)), \
-                (SELECT json_group_array(json_array(w.id, w.url, w.secret, w.headers, \
-                    w.rate_limit)) FROM webhooks w WHERE w.id IN (SELECT id FROM p)) \
-             FROM p"
-        )
-    };
-}
-
-/// The fan-out query: with the target registrations if `targets`, after `BEGIN IMMEDIATE` if
-/// `begin` (one query: sqlx runs the statements of a query in order and returns the row).
-fn fan_out_sql(begin: bool, targets: bool) -> &'static str {
-    match (begin, targets) {
-        (false, false) => fan_out_pairs!(),
-        (false, true) => fan_out_and_targets!(),
-        (true, false) => concat!("BEGIN IMMEDIATE; ", fan_out_pairs!()),
-        (true, true) => concat!("BEGIN IMMEDIATE; ", fan_out_and_targets!()),
-    }
 }
 
 /// The target registrations of the fan-out query's second column, by id.

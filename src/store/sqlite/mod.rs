@@ -6,6 +6,7 @@
 //! parameter is bound anew, which sqlx does on every run: the claim query was parsed and planned
 //! on every claim (3% of the writer thread's samples). The cast makes the limit a run-time value.
 
+mod db;
 mod ingest;
 mod values;
 mod writer;
@@ -19,7 +20,7 @@ use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{ConnectOptions, Row, SqliteConnection};
 
 use super::claims;
 use super::columns::shared;
@@ -57,9 +58,8 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         // Incremental auto-vacuum lets pruning give pages back (`reclaim_space`). sqlx sets it
         // before the journal mode, so a new file gets it before any table exists.
-        // The writer's statements come in many shapes (rows per statement, and the event and
-        // delivery inserts of a group as one query: `ingest::insert_rows`), each prepared once
-        // and kept: room for all of them, not sqlx's default of 100.
+        // The statements the writer still sends through sqlx are kept prepared: room for all of
+        // them, not sqlx's default of 100 (its synchronous side has a cache of its own, `db.rs`).
         let mut write = options
             .clone()
             .statement_cache_capacity(WRITER_STATEMENTS)
@@ -87,7 +87,7 @@ impl SqliteStore {
             .connect_with(read_options)
             .await?;
         Ok(Self {
-            writer: Writer::start(write).map_err(|e| {
+            writer: Writer::start(db::Db::open(write).await?).map_err(|e| {
                 StoreError::Unavailable(format!("could not start the SQLite writer thread: {e}"))
             })?,
             read,
@@ -169,49 +169,58 @@ struct ResultRow<'a> {
     gone: bool,
 }
 
-/// Starts a statement over some results in `q`: `WITH r(...) AS (VALUES ...)` with the rows
-/// bound, for the rest of the statement to read as `r` (a padding row's NULL id matches no
-/// delivery).
-fn over_results(q: &mut QueryBuilder<Sqlite>, rows: &values::Chunk<ResultRow>) {
-    q.push("WITH r (id, tok, st, a, nx, sc, er, t0, ms, w, gone) AS (");
-    q.push_values(rows.padded(), |mut row, r| match r {
-        Some(r) => {
-            row.push_bind(r.id)
-                .push_bind(r.tok)
-                .push_bind(r.st.as_str())
-                .push_bind(r.a)
-                .push_bind(r.nx)
-                .push_bind(r.sc)
-                .push_bind(r.er)
-                .push_bind(r.t0)
-                .push_bind(r.ms)
-                .push_bind(r.w)
-                .push_bind(r.gone);
+/// Runs `statement` (which reads the results as `r`) over one chunk of results:
+/// `WITH r (...) AS (VALUES ...)` with the rows bound, then `more` bound after them (a padding
+/// row's NULL id matches no delivery). Returns the rows it changed.
+fn over_results(
+    c: &rusqlite::Connection,
+    rows: &values::Chunk<ResultRow>,
+    statement: &str,
+    more: &[&dyn rusqlite::ToSql],
+) -> StoreResult<usize> {
+    let sql = format!(
+        "WITH r (id, tok, st, a, nx, sc, er, t0, ms, w, gone) AS (VALUES {}) {statement}",
+        values::rows_sql("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.slots)
+    );
+    let mut st = c.prepare_cached(&sql)?;
+    let mut b = values::Binder::new(&mut st);
+    for r in rows.padded() {
+        match r {
+            Some(r) => b.row(&[
+                &r.id,
+                &r.tok,
+                &r.st.as_str(),
+                &r.a,
+                &r.nx,
+                &r.sc,
+                &r.er,
+                &r.t0,
+                &r.ms,
+                &r.w,
+                &r.gone,
+            ])?,
+            None => b.nulls(11)?,
         }
-        None => values::nulls(&mut row, 11),
-    });
-    q.push(") ");
+    }
+    b.row(more)?;
+    Ok(st.raw_execute()?)
 }
 
 /// The results (`r`) whose delivery is still pending under the same claim: the only ones
 /// recorded. A stale holder's result, or one for a delivery deleted meanwhile, changes nothing.
 /// The state update in `record_batch` states the same condition in `UPDATE … FROM` form, which
 /// cannot take this join.
-const HELD_RESULTS: &str = "FROM r JOIN deliveries d ON d.id = r.id \
-     AND d.state = 'pending' AND d.claim_token = r.tok";
+macro_rules! held_results {
+    () => {
+        "FROM r JOIN deliveries d ON d.id = r.id AND d.state = 'pending' AND d.claim_token = r.tok"
+    };
+}
 
-/// Writes attempt results, per chunk of rows (bound as `VALUES`) one query of a statement per
-/// table, sent to sqlx's worker at once (each crossing is a thread hand-off both ways), none of
-/// which returns rows (the worker hands each returned row over on its own): the attempts of the
-/// held results are logged, registrations that answered 410 are deactivated, then the
-/// deliveries get their new state, and the last statement reads how many that was
-/// (`changes()`). All three select the same held results, as nothing between them changes a
-/// delivery. Returns how many were recorded.
-async fn record_batch(
-    c: &mut SqliteConnection,
-    results: &[AttemptRecord],
-    now: i64,
-) -> StoreResult<u64> {
+/// Writes attempt results, per chunk of rows (bound as `VALUES`), on the writer's thread: the
+/// attempts of the held results are logged, registrations that answered 410 are deactivated,
+/// then the deliveries get their new state. All three select the same held results, as nothing
+/// between them changes a delivery. Returns how many were recorded.
+fn record_batch(c: &rusqlite::Connection, results: &[AttemptRecord], now: i64) -> StoreResult<u64> {
     let rows: Vec<ResultRow> = results
         .iter()
         .map(|r| {
@@ -232,47 +241,50 @@ async fn record_batch(
         })
         .collect();
     let mut recorded = 0;
+    let gone = DisabledReason::Gone.to_string();
     for chunk in values::chunks(&rows) {
-        let mut q = QueryBuilder::new("");
-        over_results(&mut q, &chunk);
-        q.push(
-            "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, status_code, \
-                latency_ms, error) \
-             SELECT r.id, r.a, r.t0, r.sc, r.ms, r.er ",
-        )
-        .push(HELD_RESULTS)
-        .push("; ");
+        over_results(
+            c,
+            &chunk,
+            concat!(
+                "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, status_code, \
+                    latency_ms, error) \
+                 SELECT r.id, r.a, r.t0, r.sc, r.ms, r.er ",
+                held_results!()
+            ),
+            &[],
+        )?;
         if chunk.rows.iter().any(|r| r.gone) {
-            over_results(&mut q, &chunk);
-            q.push("UPDATE webhooks SET active = 0, disabled_reason = ")
-                .push_bind(DisabledReason::Gone.to_string())
-                .push(", updated_at = ")
-                .push_bind(now)
-                .push(" WHERE id IN (SELECT r.w ")
-                .push(HELD_RESULTS)
-                .push(" WHERE r.gone); ");
+            over_results(
+                c,
+                &chunk,
+                concat!(
+                    "UPDATE webhooks SET active = 0, disabled_reason = ?, updated_at = ? \
+                     WHERE id IN (SELECT r.w ",
+                    held_results!(),
+                    " WHERE r.gone)"
+                ),
+                &[&gone, &now],
+            )?;
         }
-        over_results(&mut q, &chunk);
-        q.push(
+        let n = over_results(
+            c,
+            &chunk,
             "UPDATE deliveries SET state = r.st, attempts = r.a, \
                 next_attempt_at = COALESCE(r.nx, deliveries.next_attempt_at), \
                 lease_until = NULL, claim_token = NULL, last_status = r.sc, \
-                last_error = r.er, updated_at = ",
-        )
-        .push_bind(now)
-        .push(
-            " FROM r WHERE deliveries.id = r.id \
-                AND deliveries.state = 'pending' AND deliveries.claim_token = r.tok; \
-             SELECT changes()",
-        );
-        let n: i64 = q.build_query_scalar().fetch_one(&mut *c).await?;
+                last_error = r.er, updated_at = ? \
+             FROM r WHERE deliveries.id = r.id \
+                AND deliveries.state = 'pending' AND deliveries.claim_token = r.tok",
+            &[&now],
+        )?;
         recorded += u64::try_from(n).unwrap_or(0);
     }
     Ok(recorded)
 }
 
-async fn claim_tx(
-    c: &mut SqliteConnection,
+fn claim_tx(
+    c: &rusqlite::Connection,
     now_ms: i64,
     lease_ms: i64,
     limit: u32,
@@ -300,8 +312,7 @@ async fn claim_tx(
         now_ms,
         window,
         None,
-    )
-    .await?;
+    )?;
     let mut chosen = claims::choose(&head, now_ms, limit_n, per_webhook, &busy_set);
     // The window was full and did not fill the claim (busy, inactive or capped registrations
     // at the head): then per registration with pending deliveries (found by skipping through
@@ -338,8 +349,7 @@ async fn claim_tx(
             now_ms,
             i64::from(limit) * 4,
             Some((to_json(&skip)?, i64::from(per_webhook))),
-        )
-        .await?;
+        )?;
         let skip: HashSet<&str> = skip.into_iter().collect();
         let room = limit_n.saturating_sub(kept.len());
         chosen = kept;
@@ -355,16 +365,18 @@ async fn claim_tx(
         return Ok(Vec::new());
     }
     let ids = to_json(&chosen)?;
-    sqlx::query(
-        "UPDATE deliveries SET lease_until = ?, claim_token = ? \
-         WHERE id IN (SELECT value FROM json_each(?))",
-    )
-    .bind(now_ms + lease_ms)
-    .bind(new_claim_token())
-    .bind(&ids)
-    .execute(&mut *c)
-    .await?;
-    read_claimed(c, &ids, at_rest).await
+    lease(c, &ids, now_ms + lease_ms)?;
+    read_claimed(c, &ids, at_rest)
+}
+
+/// Leases these deliveries (a JSON array of ids) until `until`, under a new claim token.
+fn lease(c: &rusqlite::Connection, ids: &str, until: i64) -> StoreResult<()> {
+    c.prepare_cached(
+        "UPDATE deliveries SET lease_until = ?1, claim_token = ?2 \
+         WHERE id IN (SELECT value FROM json_each(?3))",
+    )?
+    .execute(rusqlite::params![until, new_claim_token(), ids])?;
+    Ok(())
 }
 
 /// A candidate as a claim query returns it: id, webhook_id, lease_until, active, due at.
@@ -373,21 +385,22 @@ type CandidateRow = (String, String, Option<i64>, i64, i64);
 /// Candidates of a claim query, in due order (?1 now, ?2 a row limit, and for the
 /// per-registration query ?3 the busy ids and ?4 the cap per registration).
 ///
-/// The query returns them as one JSON array in one row ([`CandidateRow`]s): sqlx's SQLite
-/// worker hands each row of a result to the async side on its own, a thread switch each, and a
-/// claim's window is up to thousands of rows. One row crosses once.
-async fn due_candidates(
-    c: &mut SqliteConnection,
+/// The query returns them as one JSON array in one row ([`CandidateRow`]s), which is parsed at
+/// once.
+fn due_candidates(
+    c: &rusqlite::Connection,
     sql: &'static str,
     now_ms: i64,
     rows: i64,
     busy_and_cap: Option<(String, i64)>,
 ) -> StoreResult<Vec<claims::Candidate>> {
-    let mut q = sqlx::query_scalar(sql).bind(now_ms).bind(rows);
-    if let Some((busy, cap)) = busy_and_cap {
-        q = q.bind(busy).bind(cap);
-    }
-    let json: String = q.fetch_one(&mut *c).await?;
+    let mut q = c.prepare_cached(sql)?;
+    let json: String = match busy_and_cap {
+        Some((busy, cap)) => {
+            q.query_row(rusqlite::params![now_ms, rows, busy, cap], |r| r.get(0))?
+        }
+        None => q.query_row(rusqlite::params![now_ms, rows], |r| r.get(0))?,
+    };
     let mut found: Vec<CandidateRow> = serde_json::from_str(&json).map_err(corrupt)?;
     // An aggregate's input order is not promised: the due order is restored here.
     found.sort_unstable_by(|a, b| (a.4, &a.0).cmp(&(b.4, &b.0)));
@@ -405,19 +418,21 @@ async fn due_candidates(
 }
 
 /// These deliveries (a JSON array of ids), ready to send.
-async fn read_claimed(
-    c: &mut SqliteConnection,
+fn read_claimed(
+    c: &rusqlite::Connection,
     ids: &str,
     at_rest: &AtRest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
-    let rows = sqlx::query(concat!(
+    let mut q = c.prepare_cached(concat!(
         claimed_select!(),
         " WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.next_attempt_at, d.id"
-    ))
-    .bind(ids)
-    .fetch_all(&mut *c)
-    .await?;
-    rows.iter().map(|r| rows::claimed(r, at_rest)).collect()
+    ))?;
+    let mut rows = q.query([ids])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(rows::claimed(r, at_rest)?);
+    }
+    Ok(out)
 }
 
 /// Stores one registration's secrets again as `at_rest` writes them, unless they already are
@@ -610,16 +625,11 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let busy = busy.to_vec();
         let at_rest = self.at_rest.clone();
-        write!(lease self, |c| claim_tx(
-            c,
-            now_ms,
-            lease_ms,
-            limit,
-            per_webhook,
-            &busy,
-            &at_rest
-        )
-        .await)
+        self.writer
+            .write_sync(false, move |c| {
+                claim_tx(c, now_ms, lease_ms, limit, per_webhook, &busy, &at_rest)
+            })
+            .await
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<i64>> {
@@ -644,7 +654,9 @@ impl Store for SqliteStore {
         }
         let results = results.to_vec();
         let now = crate::clock::now_ms();
-        write!(self, |c| record_batch(c, &results, now).await)
+        self.writer
+            .write_sync(true, move |c| record_batch(c, &results, now))
+            .await
     }
 
     async fn renew_leases(

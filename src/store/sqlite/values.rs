@@ -3,16 +3,15 @@
 //!
 //! Rows passed as one JSON array (`json_each`) cost SQLite a render and a re-parse of the whole
 //! row object for every column a statement reads from it, and an event's data is the larger part
-//! of its row, escaped. Bound parameters cost nothing of the kind. A statement per row would cross
-//! sqlx's worker once per row, and so would a statement per power of two of the rows (a group of
-//! 15 rows in four statements). So rows go in statements of at most [`MAX_ROWS`], each with its
-//! row count rounded up to a power of two: the extra rows are padding, all NULL, which every
-//! statement that reads them filters out (a NULL id matches nothing). A group of up to
+//! of its row, escaped. Bound parameters cost nothing of the kind. A statement per row is a step
+//! of the VM per row, and a statement per power of two of the rows would put a group of 15 rows
+//! in four statements. So rows go in statements of at most [`MAX_ROWS`], each with its row count
+//! rounded up to a power of two: the extra rows are padding, their parameters all NULL, which
+//! every statement that reads them filters out (a NULL id matches nothing). A group of up to
 //! [`MAX_ROWS`] rows is one statement, and each statement has one of seven shapes, each prepared
-//! once and cached by sqlx.
+//! once and cached.
 
-use sqlx::Sqlite;
-use sqlx::query_builder::Separated;
+use rusqlite::ToSql;
 
 /// Most rows in one statement.
 pub(super) const MAX_ROWS: usize = 64;
@@ -41,10 +40,47 @@ pub(super) fn chunks<T>(rows: &[T]) -> impl Iterator<Item = Chunk<'_, T>> {
     })
 }
 
-/// A padding row: `columns` NULLs.
-pub(super) fn nulls(row: &mut Separated<'_, Sqlite, &'static str>, columns: usize) {
-    for _ in 0..columns {
-        row.push_bind(None::<i64>);
+/// The `VALUES` list of a statement of `slots` rows: `row` (a parenthesised row of placeholders
+/// and literals) that many times.
+pub(super) fn rows_sql(row: &str, slots: usize) -> String {
+    let mut sql = String::with_capacity((row.len() + 2) * slots);
+    for i in 0..slots {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql
+}
+
+/// Binds a statement's parameters in order, row after row.
+pub(super) struct Binder<'s, 'c> {
+    stmt: &'s mut rusqlite::CachedStatement<'c>,
+    bound: usize,
+}
+
+impl<'s, 'c> Binder<'s, 'c> {
+    pub fn new(stmt: &'s mut rusqlite::CachedStatement<'c>) -> Self {
+        Self { stmt, bound: 0 }
+    }
+
+    /// Binds the next parameter.
+    pub fn bind(&mut self, value: impl ToSql) -> rusqlite::Result<()> {
+        self.bound += 1;
+        self.stmt.raw_bind_parameter(self.bound, value)
+    }
+
+    /// Binds the next parameters, in order: a row.
+    pub fn row(&mut self, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
+        values.iter().try_for_each(|v| self.bind(v))
+    }
+
+    /// A padding row: its `params` parameters NULL.
+    pub fn nulls(&mut self, params: usize) -> rusqlite::Result<()> {
+        for _ in 0..params {
+            self.bind(rusqlite::types::Null)?;
+        }
+        Ok(())
     }
 }
 

@@ -32,8 +32,10 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 
-use sqlx::{Connection, SqliteConnection};
+use sqlx::SqliteConnection;
 use tokio::sync::{mpsc, oneshot};
+
+pub(super) use super::db::Db;
 
 use super::ingest::{self, IngestRequest};
 use crate::store::{StoreError, StoreResult};
@@ -53,22 +55,32 @@ const MAX_GROUP_EVENTS: usize = 2_000;
 
 pub(super) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 
-/// A write to run inside the writer's transaction.
+/// A write to run inside the writer's transaction, through sqlx.
 type WriteFn<T> =
     Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send>;
+
+/// A write to run inside the writer's transaction, synchronously on the writer's thread (see
+/// [`Db`]).
+type SyncWriteFn<T> = Box<dyn FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send>;
+
+/// How a request writes: through sqlx, or on the writer's thread.
+enum Write<T> {
+    Async(WriteFn<T>),
+    Sync(SyncWriteFn<T>),
+}
 
 /// A queued request, type-erased: run it, then answer once the transaction is settled.
 trait Job: Send {
     /// Must its commit reach the disk before it is answered?
     fn durable(&self) -> bool;
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
+    fn run<'c>(&'c mut self, db: &'c mut Db) -> BoxFuture<'c, bool>;
     /// `committed`: None if the transaction committed, else why not.
     fn answer(self: Box<Self>, committed: Option<&NotCommitted>);
 }
 
 struct Task<T> {
     durable: bool,
-    write: Option<WriteFn<T>>,
+    write: Option<Write<T>>,
     result: Option<StoreResult<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
 }
@@ -78,12 +90,13 @@ impl<T: Send + 'static> Job for Task<T> {
         self.durable
     }
 
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
+    fn run<'c>(&'c mut self, db: &'c mut Db) -> BoxFuture<'c, bool> {
         Box::pin(async move {
-            let Some(write) = self.write.take() else {
-                return false;
+            let r = match self.write.take() {
+                None => return false,
+                Some(Write::Async(write)) => write(db.sqlx()).await,
+                Some(Write::Sync(write)) => write(db.sync()),
             };
-            let r = write(conn).await;
             let ok = r.is_ok();
             self.result = Some(r);
             ok
@@ -113,22 +126,21 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on `conn` (migrated, configured), on a thread of its own.
+    /// Starts the writer task on `db` (migrated, configured), on a thread of its own.
     ///
-    /// Every statement is a round trip to the connection's thread (sqlx runs each SQLite
-    /// connection on one), and a commit group is several. Woken from that thread, a task of the
-    /// shared runtime goes to its global queue, which a busy worker looks at only every few
-    /// dozen tasks: each round trip then waited behind the HTTP work, and a group of single
-    /// events took 1.5 ms, 7.5 requests in it, which is what bounded single-event ingest. On a
-    /// runtime of its own the writer runs as soon as it is woken.
-    pub fn start(conn: SqliteConnection) -> std::io::Result<Self> {
+    /// The hot path runs on this thread (see [`Db`]), and the requests that still go through
+    /// sqlx make a round trip to the connection's thread per statement. Woken from that thread,
+    /// a task of the shared runtime goes to its global queue, which a busy worker looks at only
+    /// every few dozen tasks, so its round trips would wait behind the HTTP work. On a runtime
+    /// of its own the writer runs as soon as it is woken.
+    pub fn start(db: Db) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(1024);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || runtime.block_on(run(conn, rx)))?;
+            .spawn(move || runtime.block_on(run(db, rx)))?;
         Ok(Self { tx })
     }
 
@@ -140,7 +152,18 @@ impl Writer {
         + Send
         + 'static,
     ) -> StoreResult<T> {
-        self.queue(true, Box::new(write)).await
+        self.queue(true, Write::Async(Box::new(write))).await
+    }
+
+    /// Runs `write` in the writer's next transaction, synchronously on the writer's thread (no
+    /// round trip to sqlx's connection thread); its result once that has committed, on disk
+    /// when `durable`, else as [`Writer::write_lease`].
+    pub async fn write_sync<T: Send + 'static>(
+        &self,
+        durable: bool,
+        write: impl FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.queue(durable, Write::Sync(Box::new(write))).await
     }
 
     /// Runs `write`, which only changes leases, in the writer's next transaction; its result once
@@ -151,10 +174,10 @@ impl Writer {
         + Send
         + 'static,
     ) -> StoreResult<T> {
-        self.queue(false, Box::new(write)).await
+        self.queue(false, Write::Async(Box::new(write))).await
     }
 
-    async fn queue<T: Send + 'static>(&self, durable: bool, write: WriteFn<T>) -> StoreResult<T> {
+    async fn queue<T: Send + 'static>(&self, durable: bool, write: Write<T>) -> StoreResult<T> {
         let (reply, rx) = oneshot::channel();
         let task = Task {
             durable,
@@ -207,14 +230,14 @@ impl NotCommitted {
     }
 }
 
-/// Runs one statement of the writer's own (transaction control), prepared once per connection
-/// and kept in sqlx's statement cache.
-async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()> {
-    sqlx::query(sql).execute(&mut *conn).await?;
+/// Runs one statement of the writer's own (transaction control) on the writer's thread,
+/// prepared once and cached.
+fn exec(db: &Db, sql: &'static str) -> StoreResult<()> {
+    db.sync().prepare_cached(sql)?.execute([])?;
     Ok(())
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
+async fn run(mut db: Db, mut rx: mpsc::Receiver<Request>) {
     // Requests received but left for a later group, each kind in order of arrival.
     let mut waiting_jobs: VecDeque<Box<dyn Job>> = VecDeque::new();
     let mut waiting_ingests: VecDeque<IngestRequest> = VecDeque::new();
@@ -255,7 +278,7 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
             } else {
                 "PRAGMA synchronous = NORMAL"
             };
-            match exec(&mut conn, pragma).await {
+            match exec(&db, pragma) {
                 Ok(()) => full = durable,
                 // Left as it was: a lease group then waits for the disk, which is only slower;
                 // a durable group is not committed at all (it cannot be made durable).
@@ -270,9 +293,9 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
         }
         planner
             .fan_out
-            .learn(commit_batch(&mut conn, ingests, jobs).await);
+            .learn(commit_batch(&mut db, ingests, jobs).await);
     }
-    let _ = conn.close().await;
+    db.close().await;
 }
 
 /// Deliveries per ingested event, as the last group with events had them: the estimate of
@@ -364,7 +387,7 @@ fn plan_group(jobs: usize, ingests: impl Iterator<Item = (usize, usize)>, deferr
 /// Runs and commits one group; returns the events and deliveries its ingests stored (0 and 0
 /// when it did not commit).
 async fn commit_batch(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     mut ingests: Vec<IngestRequest>,
     mut jobs: Vec<Box<dyn Job>>,
 ) -> (usize, usize) {
@@ -373,7 +396,7 @@ async fn commit_batch(
     // first query.
     let (plain, mut single): (Vec<_>, Vec<_>) = ingests.drain(..).partition(|i| i.is_plain());
     if plain.is_empty()
-        && let Err(e) = exec(conn, "BEGIN IMMEDIATE").await
+        && let Err(e) = exec(db, "BEGIN IMMEDIATE")
     {
         fail_all(single, jobs, &NotCommitted::of(&e));
         return (0, 0);
@@ -381,14 +404,14 @@ async fn commit_batch(
     let mut merged_ok = plain.is_empty();
     let mut plain = plain;
     if !plain.is_empty() {
-        match ingest::write_merged(conn, &mut plain, true).await {
+        match ingest::write_merged(db.sync(), &mut plain, true) {
             Ok(()) => merged_ok = true,
             Err(e) => {
                 tracing::debug!(error = %e, "merged ingest failed; running each request alone");
                 // The transaction may not have begun (then the `ROLLBACK` fails, and the `BEGIN`
                 // tells whether the database takes one now).
-                let _ = exec(conn, "ROLLBACK").await;
-                if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+                let _ = exec(db, "ROLLBACK");
+                if let Err(e) = exec(db, "BEGIN IMMEDIATE") {
                     fail_all(plain.into_iter().chain(single), jobs, &NotCommitted::of(&e));
                     return (0, 0);
                 }
@@ -402,7 +425,7 @@ async fn commit_batch(
     // Is the transaction still empty? Then the next request needs no savepoint (see `run_each`).
     let empty = plain.is_empty();
     let broken = run_each(
-        conn,
+        db,
         empty,
         single
             .iter_mut()
@@ -412,13 +435,10 @@ async fn commit_batch(
     .await;
     let committed = match broken {
         Some(why) => Some(why),
-        None => exec(conn, "COMMIT")
-            .await
-            .err()
-            .map(|e| NotCommitted::of(&e)),
+        None => exec(db, "COMMIT").err().map(|e| NotCommitted::of(&e)),
     };
     if committed.is_some() {
-        let _ = exec(conn, "ROLLBACK").await;
+        let _ = exec(db, "ROLLBACK");
     }
     let why = committed.as_ref();
     let mut stored = (0, 0);
@@ -456,10 +476,10 @@ enum Item<'a> {
 }
 
 impl Item<'_> {
-    async fn run(&mut self, conn: &mut SqliteConnection) -> bool {
+    async fn run(&mut self, db: &mut Db) -> bool {
         match self {
-            Item::Ingest(i) => i.write_alone(conn).await,
-            Item::Job(j) => j.run(conn).await,
+            Item::Ingest(i) => i.write_alone(db).await,
+            Item::Job(j) => j.run(db).await,
         }
     }
 
@@ -472,7 +492,7 @@ impl Item<'_> {
 }
 
 /// Runs each request so that one that fails rolls back alone, with as few statements as that
-/// takes (each is a round trip to the connection's thread):
+/// takes:
 /// - while the transaction is still `empty`, a request runs without a savepoint; if it fails,
 ///   the transaction is rolled back and begun again, which loses nothing else;
 /// - after that, each runs in a savepoint of its own, nested in the one before: `ROLLBACK TO`
@@ -480,31 +500,31 @@ impl Item<'_> {
 ///
 /// Returns why the transaction cannot be committed, if restarting it failed.
 async fn run_each<'a>(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     mut empty: bool,
     items: impl Iterator<Item = Item<'a>>,
 ) -> Option<NotCommitted> {
     for mut item in items {
         if empty {
-            if item.run(conn).await {
+            if item.run(db).await {
                 empty = false;
                 continue;
             }
             // SQLite may have rolled the transaction back itself already (then the `ROLLBACK`
             // fails and the `BEGIN` does not).
-            let _ = exec(conn, "ROLLBACK").await;
-            if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+            let _ = exec(db, "ROLLBACK");
+            if let Err(e) = exec(db, "BEGIN IMMEDIATE") {
                 return Some(NotCommitted::of(&e));
             }
             continue;
         }
-        if let Err(e) = exec(conn, "SAVEPOINT request").await {
+        if let Err(e) = exec(db, "SAVEPOINT request") {
             tracing::error!(error = %e, "opening a savepoint failed");
             item.could_not_run("could not open a savepoint");
             continue;
         }
-        if !item.run(conn).await
-            && let Err(e) = exec(conn, "ROLLBACK TO request").await
+        if !item.run(db).await
+            && let Err(e) = exec(db, "ROLLBACK TO request")
         {
             // Its writes cannot be undone alone: none of the group may commit.
             return Some(NotCommitted::of(&e));
@@ -516,19 +536,31 @@ async fn run_each<'a>(
 #[cfg(test)]
 mod tests {
     use super::{
-        BoxFuture, FanOut, Job, MAX_BATCH, MAX_GROUP_EVENTS, MAX_GROUP_ROWS, Plan, Planner, Task,
-        commit_batch, plan_group,
+        BoxFuture, Db, FanOut, Job, MAX_BATCH, MAX_GROUP_EVENTS, MAX_GROUP_ROWS, Plan, Planner,
+        Task, Write, commit_batch, plan_group,
     };
     use crate::store::StoreResult;
     use sqlx::{Connection, SqliteConnection};
     use tokio::sync::oneshot;
 
-    /// A request that inserts `n` into `t`, and then fails if `fail`, after its insert.
-    fn insert(n: i64, fail: bool) -> (Box<dyn Job>, oneshot::Receiver<StoreResult<i64>>) {
+    /// A request that inserts `n` into `t`, and then fails if `fail`, after its insert; through
+    /// sqlx, or on the writer's thread if `sync`.
+    fn insert(
+        n: i64,
+        fail: bool,
+        sync: bool,
+    ) -> (Box<dyn Job>, oneshot::Receiver<StoreResult<i64>>) {
         let (reply, rx) = oneshot::channel();
-        let task = Task {
-            durable: true,
-            write: Some(Box::new(
+        let write = if sync {
+            Write::Sync(Box::new(move |c: &rusqlite::Connection| {
+                c.execute("INSERT INTO t (n) VALUES (?)", [n])?;
+                if fail {
+                    c.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+                }
+                Ok(n)
+            }))
+        } else {
+            Write::Async(Box::new(
                 move |c: &mut SqliteConnection| -> BoxFuture<'_, StoreResult<i64>> {
                     Box::pin(async move {
                         sqlx::query("INSERT INTO t (n) VALUES (?)")
@@ -543,7 +575,11 @@ mod tests {
                         Ok(n)
                     })
                 },
-            )),
+            ))
+        };
+        let task = Task {
+            durable: true,
+            write: Some(write),
             result: None,
             reply,
         };
@@ -569,12 +605,14 @@ mod tests {
                 .execute(&mut conn)
                 .await
                 .unwrap();
+            let mut db = Db::open(conn).await.unwrap();
+            // Both kinds of request, taking turns.
             let (jobs, answers): (Vec<_>, Vec<_>) = fails
                 .iter()
                 .enumerate()
-                .map(|(i, &f)| insert(i64::try_from(i).unwrap(), f))
+                .map(|(i, &f)| insert(i64::try_from(i).unwrap(), f, i % 2 == 0))
                 .unzip();
-            commit_batch(&mut conn, Vec::new(), jobs).await;
+            commit_batch(&mut db, Vec::new(), jobs).await;
             let mut expected = Vec::new();
             for (i, (answer, &f)) in answers.into_iter().zip(&fails).enumerate() {
                 let i = i64::try_from(i).unwrap();
@@ -587,7 +625,7 @@ mod tests {
                 }
             }
             let stored: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n")
-                .fetch_all(&mut conn)
+                .fetch_all(db.sqlx())
                 .await
                 .unwrap();
             assert_eq!(stored, expected, "{fails:?}");
