@@ -306,3 +306,30 @@ pub enum WebhookWrite {
     /// No such registration (any more).
     Missing,
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::ffi;
+
+    use super::StoreError;
+
+    /// The SQLite writer's synchronous side reports SQLite's own result codes: the database
+    /// busy, an I/O error, the disk full or the file not opened (also as extended codes) are
+    /// "unavailable" (503 with Retry-After); a broken constraint or a plain error are not.
+    #[test]
+    fn sqlite_failures_of_the_database_are_unavailable_and_others_are_not() {
+        let error =
+            |code| StoreError::Sqlite(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None));
+        for code in [
+            ffi::SQLITE_BUSY,
+            ffi::SQLITE_IOERR_WRITE,
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_CANTOPEN,
+        ] {
+            assert!(error(code).is_unavailable(), "code {code}");
+        }
+        for code in [ffi::SQLITE_CONSTRAINT_UNIQUE, ffi::SQLITE_ERROR] {
+            assert!(!error(code).is_unavailable(), "code {code}");
+        }
+    }
+}
