@@ -33,7 +33,7 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// From the SQLite writer's synchronous side (see `store/sqlite/writer.rs`).
+    /// From the SQLite writer's synchronous side (see `store/sqlite/db.rs`).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("corrupt row: {0}")]

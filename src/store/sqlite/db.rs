@@ -2,11 +2,12 @@
 //!
 //! sqlx runs each SQLite connection on a thread of its own, and every statement is a round trip
 //! to it: two thread switches, both ways through channels. A commit group is several statements,
-//! and with single events most of the writer's time went to those switches (the writer's thread
-//! parked or waking for 75% of its samples). So the statements of the hot path (transaction
-//! control, the merged ingest, attempt results, claims) run synchronously on the writer's own
-//! thread through rusqlite, on the same SQLite handle: one transaction, one file lock, one page
-//! cache. The rest (registrations, status events, test deliveries, migrations) stays on sqlx.
+//! and with single events most of the writer's time went to those switches (75% of the writer
+//! task's samples were parking, waking, and tokio's and sqlx's plumbing). So the statements of
+//! the hot path (transaction control, the merged ingest, attempt results, claims) run
+//! synchronously on the writer's own thread through rusqlite, on the same SQLite handle: one
+//! transaction, one file lock, one page cache. The rest (registrations, status events, test
+//! deliveries, lease renewals, migrations) stays on sqlx.
 //! Both crates link the one `libsqlite3-sys`.
 
 use sqlx::{Connection, SqliteConnection};

@@ -7,8 +7,9 @@ use serde::Serialize;
 use sqlx::SqliteConnection;
 use tokio::sync::oneshot;
 
+use super::db::Db;
 use super::values;
-use super::writer::{Db, NotCommitted};
+use super::writer::NotCommitted;
 use crate::ids::{DeliveryId, WebhookId};
 use crate::secret::WebhookSecret;
 use crate::secret::at_rest::AtRest;
@@ -164,7 +165,7 @@ impl IngestRequest {
     /// succeeded.
     pub async fn write_alone(&mut self, db: &mut Db) -> bool {
         let r = if self.is_plain() {
-            write_merged(db.sync(), std::slice::from_mut(self), false).map(|()| None)
+            write_merged(db.sync(), std::slice::from_mut(self)).map(|()| None)
         } else {
             self.write_one_by_one(db).await.map(Some)
         };
@@ -263,16 +264,10 @@ struct EventRow<'a> {
 /// Writes every event of these plain requests (no status, no single target) with one statement
 /// per table, in the requests' order (of one key twice, the first is stored, the second is a
 /// duplicate), and sets each request's outcomes. On error nothing is set: the caller rolls back.
-///
-/// With `begin`, it first begins the transaction (`BEGIN IMMEDIATE`).
 pub(super) fn write_merged(
     conn: &rusqlite::Connection,
     reqs: &mut [IngestRequest],
-    begin: bool,
 ) -> StoreResult<()> {
-    if begin {
-        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-    }
     let events: Vec<&Prepared> = reqs.iter().flat_map(|r| r.events.iter()).collect();
     if events.is_empty() {
         for r in reqs.iter_mut() {

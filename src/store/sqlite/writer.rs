@@ -35,8 +35,7 @@ use std::pin::Pin;
 use sqlx::SqliteConnection;
 use tokio::sync::{mpsc, oneshot};
 
-pub(super) use super::db::Db;
-
+use super::db::Db;
 use super::ingest::{self, IngestRequest};
 use crate::store::{StoreError, StoreResult};
 
@@ -391,33 +390,28 @@ async fn commit_batch(
     mut ingests: Vec<IngestRequest>,
     mut jobs: Vec<Box<dyn Job>>,
 ) -> (usize, usize) {
-    // The fast path: every plain ingest of the batch in one merged write, before anything else
-    // (so that rolling it back loses nothing else). It begins the transaction itself, with its
-    // first query.
-    let (plain, mut single): (Vec<_>, Vec<_>) = ingests.drain(..).partition(|i| i.is_plain());
-    if plain.is_empty()
-        && let Err(e) = exec(db, "BEGIN IMMEDIATE")
-    {
-        fail_all(single, jobs, &NotCommitted::of(&e));
+    let (mut plain, mut single): (Vec<_>, Vec<_>) = ingests.drain(..).partition(|i| i.is_plain());
+    if let Err(e) = exec(db, "BEGIN IMMEDIATE") {
+        fail_all(plain.into_iter().chain(single), jobs, &NotCommitted::of(&e));
         return (0, 0);
     }
-    let mut merged_ok = plain.is_empty();
-    let mut plain = plain;
-    if !plain.is_empty() {
-        match ingest::write_merged(db.sync(), &mut plain, true) {
-            Ok(()) => merged_ok = true,
+    // The fast path: every plain ingest of the batch in one merged write, before anything else
+    // (so that rolling it back loses nothing else).
+    let merged_ok = plain.is_empty()
+        || match ingest::write_merged(db.sync(), &mut plain) {
+            Ok(()) => true,
             Err(e) => {
                 tracing::debug!(error = %e, "merged ingest failed; running each request alone");
-                // The transaction may not have begun (then the `ROLLBACK` fails, and the `BEGIN`
-                // tells whether the database takes one now).
+                // SQLite may have rolled the transaction back itself already (then the
+                // `ROLLBACK` fails and the `BEGIN` does not).
                 let _ = exec(db, "ROLLBACK");
                 if let Err(e) = exec(db, "BEGIN IMMEDIATE") {
                     fail_all(plain.into_iter().chain(single), jobs, &NotCommitted::of(&e));
                     return (0, 0);
                 }
+                false
             }
-        }
-    }
+        };
     if !merged_ok {
         // Each on its own, in the order of arrival among themselves.
         single.splice(0..0, plain.drain(..));
