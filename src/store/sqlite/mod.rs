@@ -26,7 +26,7 @@ use super::claims;
 use super::columns::shared;
 use super::migrations;
 use super::reseal::{self, ResealRows, SealedRow};
-use super::rows::{self, corrupt, to_json};
+use super::rows::{self, to_json};
 use super::*;
 use crate::secret::at_rest::AtRest;
 use ingest::{IngestRequest, Prepared};
@@ -302,8 +302,7 @@ fn claim_tx(
     let window = claims::window(limit);
     let head = due_candidates(
         c,
-        "SELECT json_group_array(json_array(d.id, d.webhook_id, d.lease_until, w.active, \
-                d.next_attempt_at)) FROM ( \
+        "SELECT d.id, d.webhook_id, d.lease_until, w.active, d.next_attempt_at FROM ( \
             SELECT rowid AS r FROM deliveries INDEXED BY deliveries_due \
              WHERE state = 'pending' AND next_attempt_at <= ?1 \
                AND (lease_until IS NULL OR lease_until < ?1) \
@@ -336,8 +335,7 @@ fn claim_tx(
                          WHERE state = 'pending' AND webhook_id > pending.w \
                          ORDER BY webhook_id LIMIT 1) \
                   FROM pending WHERE pending.w IS NOT NULL) \
-             SELECT json_group_array(json_array(id, webhook_id, lease_until, active, due)) \
-             FROM (SELECT d.id, d.webhook_id, d.lease_until, w.active, d.next_attempt_at AS due \
+             SELECT d.id, d.webhook_id, d.lease_until, w.active, d.next_attempt_at \
              FROM pending CROSS JOIN webhooks w ON w.id = pending.w \
              CROSS JOIN deliveries d ON d.rowid IN ( \
                 SELECT x.rowid FROM deliveries x INDEXED BY deliveries_due_by_webhook \
@@ -345,7 +343,7 @@ fn claim_tx(
                    AND (x.lease_until IS NULL OR x.lease_until < ?1) \
                  ORDER BY x.next_attempt_at LIMIT CAST(?4 AS INTEGER)) \
              WHERE w.active = 1 AND w.id NOT IN (SELECT value FROM json_each(?3)) \
-             ORDER BY d.next_attempt_at, d.id LIMIT CAST(?2 AS INTEGER))",
+             ORDER BY d.next_attempt_at, d.id LIMIT CAST(?2 AS INTEGER)",
             now_ms,
             i64::from(limit) * 4,
             Some((to_json(&skip)?, i64::from(per_webhook))),
@@ -379,14 +377,9 @@ fn lease(c: &rusqlite::Connection, ids: &str, until: i64) -> StoreResult<()> {
     Ok(())
 }
 
-/// A candidate as a claim query returns it: id, webhook_id, lease_until, active, due at.
-type CandidateRow = (String, String, Option<i64>, i64, i64);
-
 /// Candidates of a claim query, in due order (?1 now, ?2 a row limit, and for the
-/// per-registration query ?3 the busy ids and ?4 the cap per registration).
-///
-/// The query returns them as one JSON array in one row ([`CandidateRow`]s), which is parsed at
-/// once.
+/// per-registration query ?3 the busy ids and ?4 the cap per registration). Each row is
+/// (id, webhook_id, lease_until, active, due at), read as SQLite steps to it.
 fn due_candidates(
     c: &rusqlite::Connection,
     sql: &'static str,
@@ -395,26 +388,26 @@ fn due_candidates(
     busy_and_cap: Option<(String, i64)>,
 ) -> StoreResult<Vec<claims::Candidate>> {
     let mut q = c.prepare_cached(sql)?;
-    let json: String = match busy_and_cap {
-        Some((busy, cap)) => {
-            q.query_row(rusqlite::params![now_ms, rows, busy, cap], |r| r.get(0))?
-        }
-        None => q.query_row(rusqlite::params![now_ms, rows], |r| r.get(0))?,
+    let mut rows = match &busy_and_cap {
+        Some((busy, cap)) => q.query(rusqlite::params![now_ms, rows, busy, cap])?,
+        None => q.query(rusqlite::params![now_ms, rows])?,
     };
-    let mut found: Vec<CandidateRow> = serde_json::from_str(&json).map_err(corrupt)?;
-    // An aggregate's input order is not promised: the due order is restored here.
-    found.sort_unstable_by(|a, b| (a.4, &a.0).cmp(&(b.4, &b.0)));
-    Ok(found
-        .into_iter()
-        .map(
-            |(id, webhook_id, lease_until, active, _)| claims::Candidate {
-                id,
-                webhook_id,
-                lease_until,
-                active: active != 0,
+    let mut found: Vec<(i64, claims::Candidate)> = Vec::new();
+    while let Some(r) = rows.next()? {
+        found.push((
+            r.get(4)?,
+            claims::Candidate {
+                id: r.get(0)?,
+                webhook_id: r.get(1)?,
+                lease_until: r.get(2)?,
+                active: r.get::<_, i64>(3)? != 0,
             },
-        )
-        .collect())
+        ));
+    }
+    // The head query's join may visit its window in another order than the index gave it:
+    // the due order is restored here.
+    found.sort_unstable_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+    Ok(found.into_iter().map(|(_, c)| c).collect())
 }
 
 /// These deliveries (a JSON array of ids), ready to send.
