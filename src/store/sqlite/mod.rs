@@ -388,12 +388,12 @@ fn due_candidates(
     busy_and_cap: Option<(String, i64)>,
 ) -> StoreResult<Vec<claims::Candidate>> {
     let mut q = c.prepare_cached(sql)?;
-    let mut rows = match &busy_and_cap {
+    let mut stepped = match &busy_and_cap {
         Some((busy, cap)) => q.query(rusqlite::params![now_ms, rows, busy, cap])?,
         None => q.query(rusqlite::params![now_ms, rows])?,
     };
     let mut found: Vec<(i64, claims::Candidate)> = Vec::new();
-    while let Some(r) = rows.next()? {
+    while let Some(r) = stepped.next()? {
         found.push((
             r.get(4)?,
             claims::Candidate {
