@@ -36,6 +36,9 @@ pub enum ApiError {
     /// 503 with `Retry-After`: the database cannot take the request now (disk full, restarting,
     /// unreachable); nothing was stored.
     StoreUnavailable,
+    /// 503 with `Retry-After`: the database went away during the commit and whether it took
+    /// effect is unknown; sending the same request again is safe.
+    StoreOutcomeUnknown,
     Internal(anyhow::Error),
 }
 
@@ -74,7 +77,10 @@ pub const STORE_RETRY_AFTER_SECS: u32 = 5;
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        if e.is_unavailable() {
+        if let StoreError::OutcomeUnknown(_) = e {
+            tracing::warn!(error = %e, "answered 503: the outcome of a commit is unknown");
+            Self::StoreOutcomeUnknown
+        } else if e.is_unavailable() {
             tracing::warn!(error = %e, "the database cannot take requests now; answered 503");
             Self::StoreUnavailable
         } else {
@@ -147,14 +153,21 @@ impl IntoResponse for ApiError {
                 detail.clone(),
                 None,
             ),
-            ApiError::StoreUnavailable => {
-                let mut res = problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store-unavailable",
-                    "The database cannot take requests now",
-                    "the database is full, restarting or unreachable; nothing was stored; retry later",
-                    None,
-                );
+            ApiError::StoreUnavailable | ApiError::StoreOutcomeUnknown => {
+                let (slug, title, detail) = if let ApiError::StoreUnavailable = self {
+                    (
+                        "store-unavailable",
+                        "The database cannot take requests now",
+                        "the database is full, restarting or unreachable; nothing was stored; retry later",
+                    )
+                } else {
+                    (
+                        "store-outcome-unknown",
+                        "Whether the request was stored is unknown",
+                        "the database went away while the request was being committed, and it may have been stored; an ingest may be sent again (an event already stored is answered as a duplicate); check a registration change with GET before making it again",
+                    )
+                };
+                let mut res = problem(StatusCode::SERVICE_UNAVAILABLE, slug, title, detail, None);
                 res.headers_mut().insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(STORE_RETRY_AFTER_SECS),
@@ -201,4 +214,48 @@ pub fn problem(
         );
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn rendered(e: StoreError) -> (StatusCode, Option<String>, serde_json::Value) {
+        let res = ApiError::from(e).into_response();
+        let retry = res
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let status = res.status();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, retry, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_store_that_went_away_is_a_503_that_says_whether_anything_was_stored() {
+        let (status, retry, p) = rendered(StoreError::Unavailable("disk full".into())).await;
+        assert_eq!(
+            (status, retry.as_deref()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("5"))
+        );
+        assert_eq!(p["type"], "urn:wabridge:problem:store-unavailable");
+        assert!(p["detail"].as_str().unwrap().contains("nothing was stored"));
+
+        let (status, retry, p) = rendered(StoreError::OutcomeUnknown("lost".into())).await;
+        assert_eq!(
+            (status, retry.as_deref()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("5"))
+        );
+        assert_eq!(p["type"], "urn:wabridge:problem:store-outcome-unknown");
+        assert!(
+            p["detail"]
+                .as_str()
+                .unwrap()
+                .contains("may have been stored")
+        );
+        // The cause stays in the log.
+        assert!(!p.to_string().contains("lost"));
+    }
 }

@@ -52,6 +52,11 @@ pub enum StoreError {
     /// [`StoreError::is_unavailable`]).
     #[error("{0}")]
     Unavailable(String),
+    /// The connection to the database was lost during a COMMIT, and whether it took effect could
+    /// not be learned (PostgreSQL; see `store/postgres/commit_fate.rs`). The write may be
+    /// stored; the same request again is safe (an ingested event is answered as a duplicate).
+    #[error("{0}")]
+    OutcomeUnknown(String),
 }
 
 impl StoreError {

@@ -1,5 +1,5 @@
-//! Faults, as tests: a subscriber down for a long time, the disk full during ingest, and
-//! PostgreSQL restarted under load. Each checks that everything acknowledged (202) is delivered,
+//! Faults, as tests: a subscriber down for a long time and the disk full during ingest
+//! (PostgreSQL going away is in `postgres_faults.rs`). Each checks that everything acknowledged (202) is delivered,
 //! by idempotency key (exact set), and prints the figures docs/reliability.md quotes.
 
 use std::collections::{HashMap, HashSet};
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 use crate::real_binary::free_port;
 
-fn message(id: &str, body: &str) -> Value {
+pub(crate) fn message(id: &str, body: &str) -> Value {
     json!({"event": "message.received", "sessionId": "s1", "data": {
         "id": id, "from": "a@c.us", "to": "b@c.us", "chatId": "a@c.us", "body": body,
         "type": "text", "timestamp": 1_764_320_000, "fromMe": false, "isGroup": false
@@ -25,7 +25,7 @@ fn key_of(r: &Received) -> String {
 
 /// Waits until the receiver has seen every key of `expected` (panics after `timeout`), then
 /// returns how many deliveries each key got.
-async fn all_delivered(
+pub(crate) async fn all_delivered(
     rx: &Receiver,
     expected: &HashSet<String>,
     timeout: Duration,
@@ -247,202 +247,4 @@ fn free_bytes(dir: &Path) -> u64 {
         .trim()
         .parse()
         .unwrap()
-}
-
-/// A PostgreSQL cluster of this test's own (restarting the suite's shared cluster would break
-/// the tests running beside this one), from the binaries scripts/with-postgres.sh found
-/// (`WABRIDGE_TEST_POSTGRES_BIN`). Stopped on drop.
-struct OwnCluster {
-    bin: String,
-    data: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl OwnCluster {
-    fn start() -> Self {
-        let bin = std::env::var("WABRIDGE_TEST_POSTGRES_BIN").expect(
-            "WABRIDGE_TEST_POSTGRES_BIN names PostgreSQL's bin directory; run this test with \
-             scripts/with-postgres.sh cargo test -- --include-ignored",
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let port = free_port();
-        if is_root() {
-            Command::new("chown")
-                .args(["-R", "postgres:"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-        }
-        let c = Self {
-            bin,
-            data,
-            _dir: dir,
-            port,
-        };
-        c.pg(
-            "initdb",
-            &["-D", &c.data_str(), "--username=postgres", "--auth=trust"],
-        );
-        let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={}",
-            c.data_str()
-        );
-        c.pg(
-            "pg_ctl",
-            &[
-                "-D",
-                &c.data_str(),
-                "-l",
-                &c.log(),
-                "-w",
-                "start",
-                "-o",
-                &opts,
-            ],
-        );
-        c
-    }
-
-    fn data_str(&self) -> String {
-        self.data.display().to_string()
-    }
-
-    fn log(&self) -> String {
-        format!("{}.log", self.data.display())
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    /// Runs one of PostgreSQL's programs, as the postgres OS user when root.
-    fn pg(&self, program: &str, args: &[&str]) {
-        let path = format!("{}/{program}", self.bin);
-        let status = if is_root() {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--", &path])
-                .args(args)
-                .stdout(std::process::Stdio::null())
-                .status()
-        } else {
-            Command::new(&path)
-                .args(args)
-                .stdout(std::process::Stdio::null())
-                .status()
-        }
-        .unwrap();
-        assert!(status.success(), "{program} {args:?} failed");
-    }
-
-    /// A crash and restart: `immediate` shutdown (no checkpoint, connections cut), then start.
-    fn restart(&self) {
-        self.pg(
-            "pg_ctl",
-            &["-D", &self.data_str(), "-m", "immediate", "-w", "restart"],
-        );
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--", &format!("{}/pg_ctl", self.bin)])
-            .args(["-D", &self.data_str(), "-m", "immediate", "-w", "stop"])
-            .stdout(std::process::Stdio::null())
-            .status();
-    }
-}
-
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-/// PostgreSQL crashes and restarts while events are being ingested: during the restart ingest
-/// answers 503 (nothing stored) or 202 (committed before the crash); afterwards the bridge's
-/// pool reconnects by itself, ingest succeeds again, and every event that got 202 is delivered
-/// (exact set). PostgreSQL only: `#[ignore]`d in a plain run, run by scripts/with-postgres.sh.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "PostgreSQL only: scripts/with-postgres.sh cargo test -- --include-ignored"]
-async fn postgresql_restarted_under_load_loses_nothing_acknowledged() {
-    assert!(
-        on_postgres(),
-        "{POSTGRES_ENV} is not set; run with scripts/with-postgres.sh cargo test -- --include-ignored"
-    );
-    let cluster = OwnCluster::start();
-    let rx = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = cluster.url();
-    let app = spawn_app_on(&dir.path().join("pg.db"), |c| {
-        c.database_url = url;
-        c.lease = Some(Duration::from_secs(3));
-    })
-    .await;
-    app.register(&json!({"url": rx.url, "events": ["message.received"]}))
-        .await;
-
-    let load = {
-        let client = app.client.clone();
-        let base = app.base.clone();
-        tokio::spawn(async move {
-            let mut acked = HashSet::new();
-            let mut unavailable = 0;
-            let mut other = Vec::new();
-            for i in 0..600 {
-                let res = client
-                    .post(format!("{base}/v1/ingest"))
-                    .header("X-API-Key", INGEST_KEY)
-                    .json(&message(&format!("pg{i}"), "under load"))
-                    .send()
-                    .await
-                    .unwrap();
-                match res.status().as_u16() {
-                    202 => {
-                        let v: Value = res.json().await.unwrap();
-                        acked.insert(v["idempotencyKey"].as_str().unwrap().to_owned());
-                    }
-                    503 => unavailable += 1,
-                    s => other.push(s),
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            (acked, unavailable, other)
-        })
-    };
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let t = Instant::now();
-    let restart = tokio::task::spawn_blocking(move || {
-        cluster.restart();
-        cluster
-    });
-    let cluster = restart.await.unwrap();
-    let restart_secs = t.elapsed().as_secs_f64();
-    assert!(
-        !load.is_finished(),
-        "the load outlasts the restart, so that ingest runs before, during and after it"
-    );
-    let (acked, unavailable, other) = load.await.unwrap();
-    assert!(
-        other.is_empty(),
-        "ingest answered only 202 or 503: {other:?}"
-    );
-    assert!(acked.len() > 100, "ingest went on after the restart");
-    // After the restart, a fresh ingest succeeds (the pool reconnected).
-    let last = app
-        .ingest_ok(&message("after-restart", "reconnected"))
-        .await;
-    let mut acked = acked;
-    acked.insert(last["idempotencyKey"].as_str().unwrap().to_owned());
-    let t = Instant::now();
-    let counts = all_delivered(&rx, &acked, Duration::from_secs(60)).await;
-    eprintln!(
-        "postgresql restart: {} events acknowledged, {unavailable} answered 503 around a {restart_secs:.2} s \
-         restart, all delivered within {:.2} s ({} repeats)",
-        acked.len(),
-        t.elapsed().as_secs_f64(),
-        counts.values().map(|n| n - 1).sum::<usize>()
-    );
-    drop(app);
-    drop(cluster);
 }

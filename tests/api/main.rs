@@ -20,6 +20,7 @@ mod limits;
 mod logs;
 mod multi_instance;
 mod persistence;
+mod postgres_faults;
 mod retention;
 mod secrets_at_rest;
 mod sources;

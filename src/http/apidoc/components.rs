@@ -446,7 +446,7 @@ pub fn problem_responses() -> Value {
         "BodyTimeout": problem("The body did not arrive within the server's body timeout; nothing was stored (urn:wabridge:problem:body-timeout)."),
         "UnsupportedMediaType": problem("A body with a Content-Type other than JSON (urn:wabridge:problem:unsupported-media-type)."),
         "Unavailable": problem("The store is not reachable (urn:wabridge:problem:unavailable)."),
-        "StoreUnavailable": problem("The database cannot take the request now: disk full, restarting or unreachable. Nothing was stored; retry after Retry-After seconds (urn:wabridge:problem:store-unavailable)."),
+        "StoreUnavailable": problem("The database cannot take the request now: disk full, restarting or unreachable. With urn:wabridge:problem:store-unavailable nothing was stored; retry after Retry-After seconds. With urn:wabridge:problem:store-outcome-unknown (PostgreSQL) the connection was lost during the commit and the database could not be asked in time whether it took effect: the request may have been stored, and an ingest sent again is answered as a duplicate if it was."),
         "Internal": problem("A bug or an outage; the cause is logged, not returned (urn:wabridge:problem:internal)."),
     })
 }

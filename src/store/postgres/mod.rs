@@ -12,6 +12,9 @@
 //!   status it sets, then the keys, both sorted), so overlapping batches take turns instead of
 //!   deadlocking.
 //! - Nothing is cached per process: registrations are read at ingest and at claim.
+//! - A write that answers a client (an ingest, a registration change) and loses its connection
+//!   during COMMIT learns from the server whether the commit took effect (`commit_fate.rs`),
+//!   so that it is not answered "nothing stored" when it was stored.
 //! - Transactions that can still deadlock or fail to serialise against another instance's (PostgreSQL
 //!   answers `40P01` / `40001`) are retried a few times.
 
@@ -22,6 +25,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
+
+mod commit_fate;
 
 use super::claims;
 use super::columns::shared;
@@ -245,7 +250,7 @@ impl PostgresStore {
             .collect();
         sessions.sort_unstable();
         sessions.dedup();
-        let mut tx = self.pool.begin().await?;
+        let (mut tx, xid) = commit_fate::begin(&self.pool).await?;
         if !sessions.is_empty() {
             // Rows of UNNEST are produced, and locked, in the array's order.
             sqlx::query("SELECT pg_advisory_xact_lock($1, h) FROM UNNEST($2::int4[]) AS h")
@@ -299,7 +304,7 @@ impl PostgresStore {
                 };
             }
         }
-        tx.commit().await?;
+        commit_fate::commit(&self.pool, tx, &xid).await?;
         Ok((out, claimed))
     }
 
@@ -567,9 +572,9 @@ impl PostgresStore {
     }
 
     async fn delete_tx(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let (mut tx, xid) = commit_fate::begin(&self.pool).await?;
         let done = delete_webhook_cascade!(tx, id);
-        tx.commit().await?;
+        commit_fate::commit(&self.pool, tx, &xid).await?;
         Ok(done)
     }
 }
@@ -634,7 +639,7 @@ impl Store for PostgresStore {
 
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
         let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
-        let mut tx = self.pool.begin().await?;
+        let (mut tx, xid) = commit_fate::begin(&self.pool).await?;
         bind_webhook!(
             sqlx::query(shared::INSERT_WEBHOOK).bind(&w.id),
             w,
@@ -646,7 +651,7 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?;
         write_subscriptions(&mut tx, w).await?;
-        tx.commit().await?;
+        commit_fate::commit(&self.pool, tx, &xid).await?;
         Ok(())
     }
 
@@ -917,7 +922,7 @@ impl Store for PostgresStore {
         read: &Webhook,
     ) -> StoreResult<WebhookWrite> {
         let stored = self.at_rest.seal(w.id.as_str(), &w.secret, &w.headers)?;
-        let mut tx = self.pool.begin().await?;
+        let (mut tx, xid) = commit_fate::begin(&self.pool).await?;
         let done = bind_webhook!(
             sqlx::query(shared::UPDATE_WEBHOOK_IF_UNCHANGED),
             w,
@@ -947,7 +952,7 @@ impl Store for PostgresStore {
                 WebhookWrite::Missing
             }
         };
-        tx.commit().await?;
+        commit_fate::commit(&self.pool, tx, &xid).await?;
         Ok(outcome)
     }
 }

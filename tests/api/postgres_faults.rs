@@ -1,0 +1,341 @@
+//! PostgreSQL going away under a write, as tests on a cluster of the test's own: a crash and
+//! restart under load, and a connection lost during a COMMIT that took effect. Each checks that
+//! an answer says what happened: `202` only for what is stored, `503` (`store-unavailable`)
+//! only for what is not, and every stored event delivered (exact set, by idempotency key).
+//! PostgreSQL only: `#[ignore]`d in a plain run, run by `scripts/with-postgres.sh cargo test --
+//! --include-ignored`.
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::Connection as _;
+
+use crate::faults::{all_delivered, message};
+use crate::helpers::*;
+use crate::real_binary::free_port;
+
+/// A PostgreSQL cluster of this test's own (restarting the suite's shared cluster would break
+/// the tests running beside this one), from the binaries scripts/with-postgres.sh found
+/// (`WABRIDGE_TEST_POSTGRES_BIN`). Stopped on drop.
+struct OwnCluster {
+    bin: String,
+    data: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnCluster {
+    fn start() -> Self {
+        let bin = std::env::var("WABRIDGE_TEST_POSTGRES_BIN").expect(
+            "WABRIDGE_TEST_POSTGRES_BIN names PostgreSQL's bin directory; run this test with \
+             scripts/with-postgres.sh cargo test -- --include-ignored",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let port = free_port();
+        if is_root() {
+            Command::new("chown")
+                .args(["-R", "postgres:"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+        }
+        let c = Self {
+            bin,
+            data,
+            _dir: dir,
+            port,
+        };
+        c.pg(
+            "initdb",
+            &["-D", &c.data_str(), "--username=postgres", "--auth=trust"],
+        );
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={}",
+            c.data_str()
+        );
+        c.pg(
+            "pg_ctl",
+            &[
+                "-D",
+                &c.data_str(),
+                "-l",
+                &c.log(),
+                "-w",
+                "start",
+                "-o",
+                &opts,
+            ],
+        );
+        c
+    }
+
+    fn data_str(&self) -> String {
+        self.data.display().to_string()
+    }
+
+    fn log(&self) -> String {
+        format!("{}.log", self.data.display())
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Runs one of PostgreSQL's programs, as the postgres OS user when root.
+    fn pg(&self, program: &str, args: &[&str]) {
+        let path = format!("{}/{program}", self.bin);
+        let status = if is_root() {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--", &path])
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .status()
+        } else {
+            Command::new(&path)
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .status()
+        }
+        .unwrap();
+        assert!(status.success(), "{program} {args:?} failed");
+    }
+
+    /// A crash and restart: `immediate` shutdown (no checkpoint, connections cut), then start.
+    fn restart(&self) {
+        self.pg(
+            "pg_ctl",
+            &["-D", &self.data_str(), "-m", "immediate", "-w", "restart"],
+        );
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--", &format!("{}/pg_ctl", self.bin)])
+            .args(["-D", &self.data_str(), "-m", "immediate", "-w", "stop"])
+            .stdout(std::process::Stdio::null())
+            .status();
+    }
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// How an engine answers a 503: it sends the same event again after a pause, until it is
+/// accepted. Returns the final answer's body and the problem types of the 503s before it.
+async fn ingest_until_accepted(app: &TestApp, body: &Value) -> (Value, Vec<String>) {
+    let mut refusals = Vec::new();
+    loop {
+        let res = app.ingest(body).await;
+        match res.status().as_u16() {
+            202 => return (res.json().await.unwrap(), refusals),
+            503 => {
+                assert!(
+                    res.headers().contains_key("retry-after"),
+                    "503 with Retry-After"
+                );
+                let p: Value = res.json().await.unwrap();
+                refusals.push(p["type"].as_str().unwrap().to_owned());
+                assert!(
+                    refusals.len() < 300,
+                    "the event was refused 300 times: {refusals:?}"
+                );
+            }
+            s => panic!(
+                "ingest answered only 202 or 503, not {s}: {}",
+                res.text().await.unwrap_or_default()
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// PostgreSQL crashes and restarts while events are being ingested, one at a time, by a client
+/// that sends an event again after a 503, as an engine does. During the restart ingest answers
+/// 503 or 202; afterwards the bridge's pool reconnects by itself and ingest succeeds again.
+/// - Every event is accepted in the end, and every accepted event is delivered (exact set).
+/// - A `store-unavailable` 503 stored nothing: the event's acceptance that follows is not a
+///   duplicate. (A commit whose answer was lost in the crash is not answered with it: the bridge
+///   learns from the server whether the commit took effect.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PostgreSQL only: scripts/with-postgres.sh cargo test -- --include-ignored"]
+async fn postgresql_restarted_under_load_loses_nothing_acknowledged() {
+    assert!(
+        on_postgres(),
+        "{POSTGRES_ENV} is not set; run with scripts/with-postgres.sh cargo test -- --include-ignored"
+    );
+    const EVENTS: usize = 600;
+    let cluster = OwnCluster::start();
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = cluster.url();
+    let app = spawn_app_on(&dir.path().join("pg.db"), |c| {
+        c.database_url = url;
+        c.lease = Some(Duration::from_secs(3));
+    })
+    .await;
+    app.register(&json!({"url": rx.url, "events": ["message.received"]}))
+        .await;
+
+    let app = std::sync::Arc::new(app);
+    let load = {
+        let app = std::sync::Arc::clone(&app);
+        tokio::spawn(async move {
+            let mut acked = HashSet::new();
+            let mut refusals: Vec<String> = Vec::new();
+            let mut duplicates_after_unavailable = Vec::new();
+            for i in 0..EVENTS {
+                let (v, refused) =
+                    ingest_until_accepted(&app, &message(&format!("pg{i}"), "under load")).await;
+                let key = v["idempotencyKey"].as_str().unwrap().to_owned();
+                if v["duplicate"] == true
+                    && refused
+                        .iter()
+                        .all(|t| t == "urn:wabridge:problem:store-unavailable")
+                {
+                    duplicates_after_unavailable.push(key.clone());
+                }
+                refusals.extend(refused);
+                acked.insert(key);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (acked, refusals, duplicates_after_unavailable)
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let t = Instant::now();
+    let restart = tokio::task::spawn_blocking(move || {
+        cluster.restart();
+        cluster
+    });
+    let cluster = restart.await.unwrap();
+    let restart_secs = t.elapsed().as_secs_f64();
+    assert!(
+        !load.is_finished(),
+        "the load outlasts the restart, so that ingest runs before, during and after it"
+    );
+    let (mut acked, refusals, duplicates_after_unavailable) = load.await.unwrap();
+    assert_eq!(acked.len(), EVENTS, "every event was accepted in the end");
+    assert!(
+        duplicates_after_unavailable.is_empty(),
+        "a store-unavailable 503 said nothing was stored, yet the event was stored: {duplicates_after_unavailable:?}"
+    );
+    // After the restart, a fresh ingest succeeds at once (the pool reconnected).
+    let last = app
+        .ingest_ok(&message("after-restart", "reconnected"))
+        .await;
+    acked.insert(last["idempotencyKey"].as_str().unwrap().to_owned());
+    let t = Instant::now();
+    let counts = all_delivered(&rx, &acked, Duration::from_secs(60)).await;
+    let unknown = refusals
+        .iter()
+        .filter(|t| *t == "urn:wabridge:problem:store-outcome-unknown")
+        .count();
+    eprintln!(
+        "postgresql restart: {} events acknowledged, {} answers 503 ({unknown} outcome unknown) \
+         around a {restart_secs:.2} s restart, all delivered within {:.2} s ({} repeats)",
+        acked.len(),
+        refusals.len(),
+        t.elapsed().as_secs_f64(),
+        counts.values().map(|n| n - 1).sum::<usize>()
+    );
+    drop(app);
+    drop(cluster);
+}
+
+/// Sets the cluster's `synchronous_standby_names` to `value` (SQL) and reloads its settings.
+async fn standby_names(admin: &mut sqlx::PgConnection, value: &str) {
+    // ALTER SYSTEM cannot run in a transaction block, so two statements, not one string.
+    let set = format!("ALTER SYSTEM SET synchronous_standby_names = {value}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(set))
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_reload_conf()")
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+}
+
+/// The connection is lost during a COMMIT that took effect. The cluster waits for a
+/// synchronous standby that does not exist, so a commit is durable locally and then waits; the
+/// test terminates the backend while it waits, and the bridge's COMMIT fails with the
+/// connection. The bridge asks the server what became of the transaction and answers `202`
+/// (it was stored); the event is delivered, and sent again it is a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PostgreSQL only: scripts/with-postgres.sh cargo test -- --include-ignored"]
+async fn a_commit_whose_answer_was_lost_is_answered_with_what_the_server_did() {
+    assert!(
+        on_postgres(),
+        "{POSTGRES_ENV} is not set; run with scripts/with-postgres.sh cargo test -- --include-ignored"
+    );
+    let cluster = OwnCluster::start();
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = cluster.url();
+    let app = spawn_app_on(&dir.path().join("pg.db"), |c| c.database_url = url).await;
+    app.register(&json!({"url": rx.url, "events": ["message.received"]}))
+        .await;
+    let mut admin = sqlx::PgConnection::connect(&cluster.url()).await.unwrap();
+    standby_names(&mut admin, "'nobody'").await;
+    // The checkpointer applies the setting shortly after the reload.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let event = message("lost-commit", "stored, answer lost");
+    let ingest = {
+        let (client, base, body) = (app.client.clone(), app.base.clone(), event.clone());
+        tokio::spawn(async move {
+            let res = client
+                .post(format!("{base}/v1/ingest"))
+                .header("X-API-Key", INGEST_KEY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let terminated: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'",
+        )
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        if terminated.contains(&true) {
+            break;
+        }
+        assert!(
+            !ingest.is_finished(),
+            "the ingest's commit did not wait for the standby"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no commit waited for the standby within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    standby_names(&mut admin, "DEFAULT").await;
+
+    let (status, body) = ingest.await.unwrap();
+    assert_eq!(
+        status, 202,
+        "a commit that took effect is answered 202: {body}"
+    );
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["duplicate"], false);
+    let key = v["idempotencyKey"].as_str().unwrap().to_owned();
+    let again = app.ingest_ok(&event).await;
+    assert_eq!(again["duplicate"], true, "the event was stored");
+    let counts = all_delivered(&rx, &HashSet::from([key]), Duration::from_secs(30)).await;
+    eprintln!(
+        "lost commit: answered 202, delivered {:?}",
+        counts.values().collect::<Vec<_>>()
+    );
+}
