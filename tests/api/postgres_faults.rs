@@ -262,6 +262,48 @@ async fn standby_names(admin: &mut sqlx::PgConnection, value: &str) {
         .unwrap();
 }
 
+/// Waits until the setting is in effect (the checkpointer applies it a little after the
+/// reload): a probe's commit, from a connection of its own, waits for the standby. The probe is
+/// then terminated.
+async fn until_commits_wait(admin: &mut sqlx::PgConnection, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let probe = {
+            let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+            tokio::spawn(async move {
+                let mut c = sqlx::PgConnection::connect_with(&options.application_name("probe"))
+                    .await
+                    .unwrap();
+                // Fails when terminated while it waits.
+                let _ = sqlx::raw_sql(
+                    "CREATE TABLE IF NOT EXISTS probe (x int); INSERT INTO probe VALUES (1)",
+                )
+                .execute(&mut c)
+                .await;
+            })
+        };
+        while !probe.is_finished() {
+            let waited: Vec<bool> = sqlx::query_scalar(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = 'probe' AND wait_event = 'SyncRep'",
+            )
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap();
+            if waited.contains(&true) {
+                probe.await.unwrap();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "commits did not wait for the standby within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The connection is lost during a COMMIT that took effect. The cluster waits for a
 /// synchronous standby that does not exist, so a commit is durable locally and then waits; the
 /// test terminates the backend while it waits, and the bridge's COMMIT fails with the
@@ -283,8 +325,7 @@ async fn a_commit_whose_answer_was_lost_is_answered_with_what_the_server_did() {
         .await;
     let mut admin = sqlx::PgConnection::connect(&cluster.url()).await.unwrap();
     standby_names(&mut admin, "'nobody'").await;
-    // The checkpointer applies the setting shortly after the reload.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    until_commits_wait(&mut admin, &cluster.url()).await;
 
     let event = message("lost-commit", "stored, answer lost");
     let ingest = {
