@@ -304,11 +304,13 @@ async fn until_commits_wait(admin: &mut sqlx::PgConnection, url: &str) {
     }
 }
 
-/// The connection is lost during a COMMIT that took effect. The cluster waits for a
-/// synchronous standby that does not exist, so a commit is durable locally and then waits; the
-/// test terminates the backend while it waits, and the bridge's COMMIT fails with the
-/// connection. The bridge asks the server what became of the transaction and answers `202`
-/// (it was stored); the event is delivered, and sent again it is a duplicate.
+/// The connection is lost during a COMMIT that took effect, for each of ingest's two paths: a
+/// plain event (whose transaction id comes back with the rows it writes) and a status change
+/// (event by event, the id noted with a query of its own). The cluster waits for a synchronous
+/// standby that does not exist, so a commit is durable locally and then waits; the test
+/// terminates the backend while it waits, and the bridge's COMMIT fails with the connection.
+/// The bridge asks the server what became of the transaction and answers `202` (it was
+/// stored); both events are delivered, and sent again neither goes out again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "PostgreSQL only: scripts/with-postgres.sh cargo test -- --include-ignored"]
 async fn a_commit_whose_answer_was_lost_is_answered_with_what_the_server_did() {
@@ -321,13 +323,38 @@ async fn a_commit_whose_answer_was_lost_is_answered_with_what_the_server_did() {
     let dir = tempfile::tempdir().unwrap();
     let url = cluster.url();
     let app = spawn_app_on(&dir.path().join("pg.db"), |c| c.database_url = url).await;
-    app.register(&json!({"url": rx.url, "events": ["message.received"]}))
+    app.register(&json!({"url": rx.url, "events": ["message.received", "session.status"]}))
         .await;
     let mut admin = sqlx::PgConnection::connect(&cluster.url()).await.unwrap();
-    standby_names(&mut admin, "'nobody'").await;
-    until_commits_wait(&mut admin, &cluster.url()).await;
+    let status = json!({"event": "session.status", "sessionId": "s1",
+        "data": {"sessionId": "s1", "status": "ready"}});
+    let mut keys = HashSet::new();
+    for event in [message("lost-commit", "stored, answer lost"), status] {
+        let v = with_the_commit_answer_lost(&app, &mut admin, &cluster.url(), &event).await;
+        assert_eq!(v["duplicate"], false);
+        assert_eq!(v["dispatched"], true);
+        keys.insert(v["idempotencyKey"].as_str().unwrap().to_owned());
+        // Delivered before the next round makes commits wait again.
+        all_delivered(&rx, &keys, Duration::from_secs(30)).await;
+        // Stored: the same message is a duplicate, the same status is unchanged.
+        let again = app.ingest_ok(&event).await;
+        assert_eq!(again["dispatched"], false, "{event} was stored: {again}");
+    }
+    let counts = all_delivered(&rx, &keys, Duration::from_secs(30)).await;
+    rx.assert_stays_at(2, Duration::from_millis(300)).await;
+    eprintln!("lost commits: answered 202, delivered {counts:?}");
+}
 
-    let event = message("lost-commit", "stored, answer lost");
+/// Ingests `event` while commits wait for the missing standby, terminates the backend whose
+/// commit waits, and returns the ingest's `202` body (panics on any other answer).
+async fn with_the_commit_answer_lost(
+    app: &TestApp,
+    admin: &mut sqlx::PgConnection,
+    url: &str,
+    event: &Value,
+) -> Value {
+    standby_names(admin, "'nobody'").await;
+    until_commits_wait(admin, url).await;
     let ingest = {
         let (client, base, body) = (app.client.clone(), app.base.clone(), event.clone());
         tokio::spawn(async move {
@@ -344,39 +371,31 @@ async fn a_commit_whose_answer_was_lost_is_answered_with_what_the_server_did() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let terminated: Vec<bool> = sqlx::query_scalar(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'",
+            // The ingest's COMMIT, not a result's statement (results run without BEGIN).
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE wait_event = 'SyncRep' AND query = 'COMMIT'",
         )
-        .fetch_all(&mut admin)
+        .fetch_all(&mut *admin)
         .await
         .unwrap();
         if terminated.contains(&true) {
             break;
         }
-        assert!(
-            !ingest.is_finished(),
-            "the ingest's commit did not wait for the standby"
-        );
+        if ingest.is_finished() {
+            let r = ingest.await.unwrap();
+            panic!("the ingest's commit did not wait for the standby: {r:?}");
+        }
         assert!(
             Instant::now() < deadline,
             "no commit waited for the standby within 10 s"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    standby_names(&mut admin, "DEFAULT").await;
-
+    standby_names(admin, "DEFAULT").await;
     let (status, body) = ingest.await.unwrap();
     assert_eq!(
         status, 202,
         "a commit that took effect is answered 202: {body}"
     );
-    let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["duplicate"], false);
-    let key = v["idempotencyKey"].as_str().unwrap().to_owned();
-    let again = app.ingest_ok(&event).await;
-    assert_eq!(again["duplicate"], true, "the event was stored");
-    let counts = all_delivered(&rx, &HashSet::from([key]), Duration::from_secs(30)).await;
-    eprintln!(
-        "lost commit: answered 202, delivered {:?}",
-        counts.values().collect::<Vec<_>>()
-    );
+    serde_json::from_str(&body).unwrap()
 }

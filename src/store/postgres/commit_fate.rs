@@ -3,9 +3,11 @@
 //! When the connection to PostgreSQL is lost while a COMMIT is under way (the server crashed or
 //! was restarted, the backend was terminated, the network dropped), the transaction may have
 //! committed or not, and only the server knows which. A write that answers a client (an ingest,
-//! a registration change) therefore notes its transaction id when it begins. If its COMMIT then
-//! fails for want of the database, it asks the server over a new connection what became of that
-//! id (`pg_xact_status`), for at most [`ASK_FOR`]:
+//! a registration change) therefore notes its transaction id before it commits: with a query
+//! of its own ([`note`]), or, where a round trip counts, as a column of the rows it writes
+//! ([`current_xid`]; a transaction that wrote no row has nothing to learn). If its COMMIT then fails for
+//! want of the database, it asks the server over a new connection what became of that id
+//! (`pg_xact_status`), for at most [`ASK_FOR`]:
 //! - committed: the write stands, and is answered as a success;
 //! - aborted: nothing was stored, and the error stands (503, retry);
 //! - not learned in time: [`StoreError::OutcomeUnknown`] (503 that says a retry is safe, since a
@@ -28,32 +30,56 @@ pub(super) const ASK_FOR: Duration = Duration::from_secs(10);
 /// The pause between two questions while the server is away or the transaction still runs.
 const ASK_AGAIN: Duration = Duration::from_millis(100);
 
+/// The running transaction's id as text: an SQL expression, for a column of a statement's
+/// result (`concat!("... RETURNING id, ", current_xid!())`), read with [`Xid::read`]. A macro,
+/// so that it joins a statement's text at compile time.
+macro_rules! current_xid {
+    () => {
+        "pg_current_xact_id()::text"
+    };
+}
+pub(super) use current_xid;
+
 /// A transaction's id (`xid8`, as text), noted before its COMMIT.
 pub(super) struct Xid(String);
+
+impl Xid {
+    /// The id a statement returned in a [`current_xid`] column.
+    pub(super) fn read(text: String) -> Self {
+        Self(text)
+    }
+}
 
 /// Begins a transaction and notes its id (assigning one: the transaction is going to write).
 pub(super) async fn begin(pool: &PgPool) -> StoreResult<(Transaction<'static, Postgres>, Xid)> {
     let mut tx = pool.begin().await?;
-    let xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text")
-        .fetch_one(&mut *tx)
+    let xid = note(&mut tx).await?;
+    Ok((tx, xid))
+}
+
+/// Notes the id of the transaction `tx` (assigning one).
+pub(super) async fn note(tx: &mut Transaction<'static, Postgres>) -> StoreResult<Xid> {
+    let xid = sqlx::query_scalar(concat!("SELECT ", current_xid!()))
+        .fetch_one(&mut **tx)
         .await?;
-    Ok((tx, Xid(xid)))
+    Ok(Xid(xid))
 }
 
 /// Commits `tx`. If the COMMIT fails for want of the database, learns from the server whether
-/// it took effect anyway.
+/// it took effect anyway. Without an id (`None`: the transaction wrote nothing), the failure
+/// stands.
 pub(super) async fn commit(
     pool: &PgPool,
     tx: Transaction<'static, Postgres>,
-    xid: &Xid,
+    xid: Option<&Xid>,
 ) -> StoreResult<()> {
     let lost = match tx.commit().await {
         Ok(()) => return Ok(()),
         Err(e) => StoreError::from(e),
     };
-    if !lost.is_unavailable() {
+    let Some(xid) = xid.filter(|_| lost.is_unavailable()) else {
         return Err(lost);
-    }
+    };
     match tokio::time::timeout(ASK_FOR, learn(pool, xid)).await {
         Ok(Fate::Committed) => {
             tracing::warn!(error = %lost, "the connection was lost during COMMIT, which took effect");

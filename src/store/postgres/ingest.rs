@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{Postgres, Transaction};
 
-use super::commit_fate;
+use super::commit_fate::{self, Xid, current_xid};
 use super::{Lease, PostgresStore, lease_and_read, read_claimed};
 use crate::store::rows::{corrupt, to_json};
 use crate::store::*;
@@ -41,7 +41,7 @@ impl PostgresStore {
             .collect();
         sessions.sort_unstable();
         sessions.dedup();
-        let (mut tx, xid) = commit_fate::begin(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
         if !sessions.is_empty() {
             // Rows of UNNEST are produced, and locked, in the array's order.
             sqlx::query("SELECT pg_advisory_xact_lock($1, h) FROM UNNEST($2::int4[]) AS h")
@@ -62,9 +62,10 @@ impl PostgresStore {
         let hand_off = hand_off.filter(|(_, at_most)| *at_most > 0);
         let lease = hand_off.map(|(until, _)| Lease::new(until, &self.instance));
         let at_most = hand_off.map_or(0, |(_, at_most)| at_most);
-        let out = if plain {
+        let (out, xid) = if plain {
             ingest_plain(&mut tx, events, &by_key, now_ms, lease.as_ref(), at_most).await?
         } else {
+            let xid = commit_fate::note(&mut tx).await?;
             let mut inserted: Vec<Option<String>> = vec![None; events.len()];
             for i in by_key {
                 inserted[i] = insert_event(&mut tx, &events[i], now_ms).await?;
@@ -75,7 +76,7 @@ impl PostgresStore {
             for (e, inserted) in events.iter().zip(inserted) {
                 out.push(dispatch_one(&mut tx, e, inserted, now_ms).await?);
             }
-            out
+            (out, Some(xid))
         };
         // The hand-off: lease the new deliveries to this instance in the same transaction.
         let mut claimed = Vec::new();
@@ -95,7 +96,7 @@ impl PostgresStore {
                 };
             }
         }
-        commit_fate::commit(&self.pool, tx, &xid).await?;
+        commit_fate::commit(&self.pool, tx, xid.as_ref()).await?;
         Ok((out, claimed))
     }
 }
@@ -103,7 +104,7 @@ impl PostgresStore {
 /// A batch of plain events (no status, no single target) with one statement per table instead
 /// of a few per event: the fan-out of every event, the events (inserted in `by_key` order, the
 /// lock order), the ids of duplicates, the deliveries (the first `at_most` of them under
-/// `lease`).
+/// `lease`). Also returns the transaction's id if it wrote anything (`commit_fate.rs`).
 async fn ingest_plain(
     tx: &mut Transaction<'static, Postgres>,
     events: &[NewEvent],
@@ -111,7 +112,7 @@ async fn ingest_plain(
     now_ms: i64,
     lease: Option<&Lease<'_>>,
     at_most: usize,
-) -> StoreResult<Vec<IngestOutcome>> {
+) -> StoreResult<(Vec<IngestOutcome>, Option<Xid>)> {
     // Who receives what, by session first (indexed), then the subscription; the fan-out rule is
     // the catalog's (`Catalog::matching_patterns`, carried in `subscribed_by`).
     let index: Vec<i32> = (0..events.len())
@@ -169,14 +170,17 @@ async fn ingest_plain(
         has_deliveries.push(!targets[i].is_empty());
     }
     let [ids, keys, names, sessions, data, occurred, sources] = &cols;
-    let inserted: HashSet<String> = sqlx::query_scalar(
+    // Each row written also returns the transaction's id: the batch writes nothing else unless
+    // it inserted an event here, so a batch that learns no id has nothing to learn at COMMIT.
+    let rows: Vec<(String, String)> = sqlx::query_as(concat!(
         "INSERT INTO events (id, idempotency_key, event, session_id, data, occurred_rfc3339, \
             received_at, dispatched, source) \
          SELECT e.id, e.k, e.n, e.s, e.d, e.o, $8, e.dp, e.src \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
             $7::bool[], $9::text[]) AS e(id, k, n, s, d, o, dp, src) \
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-    )
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, ",
+        current_xid!()
+    ))
     .bind(ids)
     .bind(keys)
     .bind(names)
@@ -187,9 +191,9 @@ async fn ingest_plain(
     .bind(now_ms)
     .bind(sources)
     .fetch_all(&mut **tx)
-    .await?
-    .into_iter()
-    .collect();
+    .await?;
+    let xid = rows.first().map(|(_, xid)| Xid::read(xid.clone()));
+    let inserted: HashSet<String> = rows.into_iter().map(|(id, _)| id).collect();
 
     let dup_keys: Vec<&str> = events
         .iter()
@@ -250,7 +254,7 @@ async fn ingest_plain(
         .execute(&mut **tx)
         .await?;
     }
-    Ok(out)
+    Ok((out, xid))
 }
 
 /// Stores the event unless its key was accepted before; its id if it was stored.

@@ -488,7 +488,7 @@ impl PostgresStore {
     async fn delete_tx(&self, id: &str) -> StoreResult<bool> {
         let (mut tx, xid) = commit_fate::begin(&self.pool).await?;
         let done = delete_webhook_cascade!(tx, id);
-        commit_fate::commit(&self.pool, tx, &xid).await?;
+        commit_fate::commit(&self.pool, tx, Some(&xid)).await?;
         Ok(done)
     }
 }
@@ -565,7 +565,7 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?;
         write_subscriptions(&mut tx, w).await?;
-        commit_fate::commit(&self.pool, tx, &xid).await?;
+        commit_fate::commit(&self.pool, tx, Some(&xid)).await?;
         Ok(())
     }
 
@@ -866,7 +866,7 @@ impl Store for PostgresStore {
                 WebhookWrite::Missing
             }
         };
-        commit_fate::commit(&self.pool, tx, &xid).await?;
+        commit_fate::commit(&self.pool, tx, Some(&xid)).await?;
         Ok(outcome)
     }
 }
