@@ -52,24 +52,43 @@ impl OwnCluster {
             "initdb",
             &["-D", &c.data_str(), "--username=postgres", "--auth=trust"],
         );
+        c.launch();
+        c
+    }
+
+    /// Starts the server (after `initdb`, or after [`OwnCluster::crash`]).
+    fn launch(&self) {
         let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={}",
-            c.data_str()
+            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={}",
+            self.port,
+            self.data_str()
         );
-        c.pg(
+        self.pg(
             "pg_ctl",
             &[
                 "-D",
-                &c.data_str(),
+                &self.data_str(),
                 "-l",
-                &c.log(),
+                &self.log(),
                 "-w",
                 "start",
                 "-o",
                 &opts,
             ],
         );
-        c
+    }
+
+    /// A crash: `immediate` shutdown (no checkpoint, connections cut); the server stays down.
+    fn crash(&self) {
+        self.pg(
+            "pg_ctl",
+            &["-D", &self.data_str(), "-m", "immediate", "-w", "stop"],
+        );
+    }
+
+    /// Forgets every `ALTER SYSTEM` setting (while the server is down).
+    fn forget_altered_settings(&self) {
+        std::fs::write(self.data.join("postgresql.auto.conf"), "").unwrap();
     }
 
     fn data_str(&self) -> String {
@@ -343,6 +362,105 @@ async fn a_commit_whose_answer_was_lost_is_answered_with_what_the_server_did() {
     let counts = all_delivered(&rx, &keys, Duration::from_secs(30)).await;
     rx.assert_stays_at(2, Duration::from_millis(300)).await;
     eprintln!("lost commits: answered 202, delivered {counts:?}");
+}
+
+/// The connection is lost during a COMMIT that took effect, and the server stays down longer
+/// than the bridge asks (10 s): the answer is `503` `store-outcome-unknown` with `Retry-After`,
+/// never `store-unavailable`. Once the server is back, the event sent again is a duplicate (the
+/// commit was durable), and it is delivered once, when its hand-off lease runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PostgreSQL only: scripts/with-postgres.sh cargo test -- --include-ignored"]
+async fn a_commit_whose_outcome_cannot_be_learned_is_answered_as_unknown() {
+    assert!(
+        on_postgres(),
+        "{POSTGRES_ENV} is not set; run with scripts/with-postgres.sh cargo test -- --include-ignored"
+    );
+    let cluster = std::sync::Arc::new(OwnCluster::start());
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = cluster.url();
+    let app = spawn_app_on(&dir.path().join("pg.db"), |c| {
+        c.database_url = url;
+        c.lease = Some(Duration::from_secs(2));
+    })
+    .await;
+    app.register(&json!({"url": rx.url, "events": ["message.received"]}))
+        .await;
+    let mut admin = sqlx::PgConnection::connect(&cluster.url()).await.unwrap();
+    standby_names(&mut admin, "'nobody'").await;
+    until_commits_wait(&mut admin, &cluster.url()).await;
+
+    let event = message("unknown-outcome", "stored, server gone");
+    let ingest = {
+        let (client, base, body) = (app.client.clone(), app.base.clone(), event.clone());
+        tokio::spawn(async move {
+            let res = client
+                .post(format!("{base}/v1/ingest"))
+                .header("X-API-Key", INGEST_KEY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let retry_after = res.headers().contains_key("retry-after");
+            (
+                res.status().as_u16(),
+                retry_after,
+                res.text().await.unwrap(),
+            )
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND query = 'COMMIT'",
+        )
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            !ingest.is_finished(),
+            "the ingest's commit did not wait for the standby"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no commit waited for the standby within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(admin);
+    let down = std::sync::Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || {
+        down.crash();
+        down.forget_altered_settings();
+    })
+    .await
+    .unwrap();
+    let t = Instant::now();
+    let (status, retry_after, body) = ingest.await.unwrap();
+    let answered_after = t.elapsed().as_secs_f64();
+    assert_eq!((status, retry_after), (503, true), "{body}");
+    let p: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(p["type"], "urn:wabridge:problem:store-outcome-unknown");
+
+    let up = std::sync::Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || up.launch())
+        .await
+        .unwrap();
+    let (v, refused) = ingest_until_accepted(&app, &event).await;
+    assert_eq!(
+        v["duplicate"], true,
+        "the commit was durable, so the event was stored"
+    );
+    let key = v["idempotencyKey"].as_str().unwrap().to_owned();
+    let counts = all_delivered(&rx, &HashSet::from([key]), Duration::from_secs(30)).await;
+    eprintln!(
+        "unknown outcome: answered 503 store-outcome-unknown {answered_after:.1} s after the crash; \
+         sent again after the restart ({} refusals first): a duplicate; delivered {counts:?}",
+        refused.len()
+    );
 }
 
 /// Ingests `event` while commits wait for the missing standby, terminates the backend whose
