@@ -2,12 +2,12 @@
 //!
 //! When the connection to PostgreSQL is lost while a COMMIT is under way (the server crashed or
 //! was restarted, the backend was terminated, the network dropped), the transaction may have
-//! committed or not, and only the server knows which. A write that answers a client (an ingest,
-//! a registration change) therefore notes its transaction id before it commits: with a query
-//! of its own ([`note`]), or, where a round trip counts, as a column of the rows it writes
-//! ([`current_xid`]; a transaction that wrote no row has nothing to learn). If its COMMIT then fails for
-//! want of the database, it asks the server over a new connection what became of that id
-//! (`pg_xact_status`), for at most [`ASK_FOR`]:
+//! committed or not, and only the server knows which. A write that answers a client (an
+//! ingest, a registration change) therefore notes its transaction id before it commits: with a
+//! query of its own ([`note`]), or, where a round trip counts, as a column of the rows it
+//! writes ([`current_xid`]; a transaction that wrote no row has nothing to learn). If its
+//! COMMIT then fails for want of the database, it asks the server over a new connection what
+//! became of that id (`pg_xact_status`), for at most [`ASK_FOR`]:
 //! - committed: the write stands, and is answered as a success;
 //! - aborted: nothing was stored, and the error stands (503, retry);
 //! - not learned in time: [`StoreError::OutcomeUnknown`] (503 that says a retry is safe, since a
@@ -25,7 +25,7 @@ use crate::store::{StoreError, StoreResult};
 
 /// How long a write whose COMMIT lost its connection waits to learn the outcome (a server that
 /// restarts after a crash is typically back within a few seconds).
-pub(super) const ASK_FOR: Duration = Duration::from_secs(10);
+const ASK_FOR: Duration = Duration::from_secs(10);
 
 /// The pause between two questions while the server is away or the transaction still runs.
 const ASK_AGAIN: Duration = Duration::from_millis(100);
@@ -82,13 +82,14 @@ pub(super) async fn commit(
     };
     match tokio::time::timeout(ASK_FOR, learn(pool, xid)).await {
         Ok(Fate::Committed) => {
-            tracing::warn!(error = %lost, "the connection was lost during COMMIT, which took effect");
+            tracing::warn!(error = %lost, "lost the connection during a COMMIT that took effect");
             Ok(())
         }
         Ok(Fate::Aborted) => Err(lost),
         Ok(Fate::InProgress) | Ok(Fate::Unknown) | Err(_) => {
             Err(StoreError::OutcomeUnknown(format!(
-                "the connection to the database was lost during COMMIT ({lost}), and whether it took effect could not be learned"
+                "the connection to the database was lost during COMMIT ({lost}), and whether it \
+                 took effect could not be learned"
             )))
         }
     }
