@@ -251,7 +251,7 @@ pub fn operations(catalog: &Catalog) -> Vec<Operation> {
                         "content": {"application/json": {"schema": schema_ref("CreatedWebhook")}}
                     },
                     "400": problem("BadRequest"), "401": problem("Unauthorized"),
-                    "413": problem("PayloadTooLarge")
+                    "413": problem("PayloadTooLarge"), "503": problem("StoreUnavailable")
                 }
             }),
         ),
@@ -293,7 +293,8 @@ pub fn operations(catalog: &Catalog) -> Vec<Operation> {
                 "responses": {
                     "200": json_body(schema_ref("Webhook"), "The registration as changed."),
                     "400": problem("BadRequest"), "401": problem("Unauthorized"),
-                    "404": problem("NotFound"), "413": problem("PayloadTooLarge")
+                    "404": problem("NotFound"), "413": problem("PayloadTooLarge"),
+                    "503": problem("StoreUnavailable")
                 }
             }),
         ),
@@ -306,7 +307,8 @@ pub fn operations(catalog: &Catalog) -> Vec<Operation> {
                 "parameters": [path_param("id", "Registration id (wh_…).")],
                 "responses": {
                     "204": {"description": "Deleted."},
-                    "401": problem("Unauthorized"), "404": problem("NotFound")
+                    "401": problem("Unauthorized"), "404": problem("NotFound"),
+                    "503": problem("StoreUnavailable")
                 }
             }),
         ),
@@ -321,7 +323,8 @@ pub fn operations(catalog: &Catalog) -> Vec<Operation> {
                 "responses": {
                     "202": json_body(schema_ref("TestAccepted"), "Queued."),
                     "400": problem("BadRequest"), "401": problem("Unauthorized"),
-                    "404": problem("NotFound"), "413": problem("PayloadTooLarge")
+                    "404": problem("NotFound"), "413": problem("PayloadTooLarge"),
+                    "503": problem("StoreUnavailable")
                 }
             }),
         ),
