@@ -77,7 +77,7 @@ pub const STORE_RETRY_AFTER_SECS: u32 = 5;
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        if let StoreError::OutcomeUnknown(_) = e {
+        if matches!(e, StoreError::OutcomeUnknown(_)) {
             tracing::warn!(error = %e, "answered 503: the outcome of a commit is unknown");
             Self::StoreOutcomeUnknown
         } else if e.is_unavailable() {
@@ -153,26 +153,25 @@ impl IntoResponse for ApiError {
                 detail.clone(),
                 None,
             ),
-            ApiError::StoreUnavailable | ApiError::StoreOutcomeUnknown => {
-                let (slug, title, detail) = if let ApiError::StoreUnavailable = self {
-                    (
-                        "store-unavailable",
-                        "The database cannot take requests now",
-                        "the database is full, restarting or unreachable; nothing was stored; retry later",
-                    )
-                } else {
-                    (
-                        "store-outcome-unknown",
-                        "Whether the request was stored is unknown",
-                        "the database went away while the request was being committed, and it may have been stored; an ingest may be sent again (an event already stored is answered as a duplicate); check a registration change with GET before making it again",
-                    )
-                };
-                let mut res = problem(StatusCode::SERVICE_UNAVAILABLE, slug, title, detail, None);
-                res.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(STORE_RETRY_AFTER_SECS),
-                );
-                return res;
+            ApiError::StoreUnavailable => {
+                return retry_later(problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store-unavailable",
+                    "The database cannot take requests now",
+                    "the database is full, restarting or unreachable; nothing was stored; retry later",
+                    None,
+                ));
+            }
+            ApiError::StoreOutcomeUnknown => {
+                return retry_later(problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store-outcome-unknown",
+                    "Whether the request was stored is unknown",
+                    "the database went away while the request was being committed, and it may have \
+                     been stored; an ingest may be sent again (an event already stored is answered \
+                     as a duplicate); check a registration change with GET before making it again",
+                    None,
+                ));
             }
             ApiError::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "internal error");
@@ -187,6 +186,15 @@ impl IntoResponse for ApiError {
         };
         problem(status, slug, title, &detail, errors)
     }
+}
+
+/// A 503 from the store, with the `Retry-After` its clients are asked to wait.
+fn retry_later(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(STORE_RETRY_AFTER_SECS),
+    );
+    res
 }
 
 /// Renders one problem response.

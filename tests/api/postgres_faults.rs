@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -145,6 +146,60 @@ fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// A bridge on a cluster of this test's own, with one registration for `events` at a fresh
+/// receiver (`lease`: the bridge's lease, if not the default). The temporary directory holds
+/// the bridge's files.
+async fn bridge_on_own_cluster(
+    events: Value,
+    lease: Option<Duration>,
+) -> (Arc<OwnCluster>, Receiver, TestApp, tempfile::TempDir) {
+    assert!(
+        on_postgres(),
+        "{POSTGRES_ENV} is not set; run with scripts/with-postgres.sh cargo test -- --include-ignored"
+    );
+    let cluster = Arc::new(OwnCluster::start());
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = cluster.url();
+    let app = spawn_app_on(&dir.path().join("pg.db"), |c| {
+        c.database_url = url;
+        if lease.is_some() {
+            c.lease = lease;
+        }
+    })
+    .await;
+    app.register(&json!({"url": rx.url, "events": events}))
+        .await;
+    (cluster, rx, app, dir)
+}
+
+/// An ingest's answer: its status, whether it has `Retry-After`, and its body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    retry_after: bool,
+    body: String,
+}
+
+/// Posts `event` to the bridge's ingest in a task of its own.
+fn spawn_ingest(app: &TestApp, event: &Value) -> tokio::task::JoinHandle<Answer> {
+    let (client, base, body) = (app.client.clone(), app.base.clone(), event.clone());
+    tokio::spawn(async move {
+        let res = client
+            .post(format!("{base}/v1/ingest"))
+            .header("X-API-Key", INGEST_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        Answer {
+            status: res.status().as_u16(),
+            retry_after: res.headers().contains_key("retry-after"),
+            body: res.text().await.unwrap(),
+        }
+    })
+}
+
 /// How an engine answers a 503: it sends the same event again after a pause, until it is
 /// accepted. Returns the final answer's body and the problem types of the 503s before it.
 async fn ingest_until_accepted(app: &TestApp, body: &Value) -> (Value, Vec<String>) {
@@ -184,26 +239,12 @@ async fn ingest_until_accepted(app: &TestApp, body: &Value) -> (Value, Vec<Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "PostgreSQL only: scripts/with-postgres.sh cargo test -- --include-ignored"]
 async fn postgresql_restarted_under_load_loses_nothing_acknowledged() {
-    assert!(
-        on_postgres(),
-        "{POSTGRES_ENV} is not set; run with scripts/with-postgres.sh cargo test -- --include-ignored"
-    );
     const EVENTS: usize = 600;
-    let cluster = OwnCluster::start();
-    let rx = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = cluster.url();
-    let app = spawn_app_on(&dir.path().join("pg.db"), |c| {
-        c.database_url = url;
-        c.lease = Some(Duration::from_secs(3));
-    })
-    .await;
-    app.register(&json!({"url": rx.url, "events": ["message.received"]}))
-        .await;
-
-    let app = std::sync::Arc::new(app);
+    let (cluster, rx, app, _dir) =
+        bridge_on_own_cluster(json!(["message.received"]), Some(Duration::from_secs(3))).await;
+    let app = Arc::new(app);
     let load = {
-        let app = std::sync::Arc::clone(&app);
+        let app = Arc::clone(&app);
         tokio::spawn(async move {
             let mut acked = HashSet::new();
             let mut refusals: Vec<String> = Vec::new();
@@ -333,17 +374,8 @@ async fn until_commits_wait(admin: &mut sqlx::PgConnection, url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "PostgreSQL only: scripts/with-postgres.sh cargo test -- --include-ignored"]
 async fn a_commit_whose_answer_was_lost_is_answered_with_what_the_server_did() {
-    assert!(
-        on_postgres(),
-        "{POSTGRES_ENV} is not set; run with scripts/with-postgres.sh cargo test -- --include-ignored"
-    );
-    let cluster = OwnCluster::start();
-    let rx = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = cluster.url();
-    let app = spawn_app_on(&dir.path().join("pg.db"), |c| c.database_url = url).await;
-    app.register(&json!({"url": rx.url, "events": ["message.received", "session.status"]}))
-        .await;
+    let (cluster, rx, app, _dir) =
+        bridge_on_own_cluster(json!(["message.received", "session.status"]), None).await;
     let mut admin = sqlx::PgConnection::connect(&cluster.url()).await.unwrap();
     let status = json!({"event": "session.status", "sessionId": "s1",
         "data": {"sessionId": "s1", "status": "ready"}});
@@ -371,67 +403,17 @@ async fn a_commit_whose_answer_was_lost_is_answered_with_what_the_server_did() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "PostgreSQL only: scripts/with-postgres.sh cargo test -- --include-ignored"]
 async fn a_commit_whose_outcome_cannot_be_learned_is_answered_as_unknown() {
-    assert!(
-        on_postgres(),
-        "{POSTGRES_ENV} is not set; run with scripts/with-postgres.sh cargo test -- --include-ignored"
-    );
-    let cluster = std::sync::Arc::new(OwnCluster::start());
-    let rx = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = cluster.url();
-    let app = spawn_app_on(&dir.path().join("pg.db"), |c| {
-        c.database_url = url;
-        c.lease = Some(Duration::from_secs(2));
-    })
-    .await;
-    app.register(&json!({"url": rx.url, "events": ["message.received"]}))
-        .await;
+    let (cluster, rx, app, _dir) =
+        bridge_on_own_cluster(json!(["message.received"]), Some(Duration::from_secs(2))).await;
     let mut admin = sqlx::PgConnection::connect(&cluster.url()).await.unwrap();
     standby_names(&mut admin, "'nobody'").await;
     until_commits_wait(&mut admin, &cluster.url()).await;
 
     let event = message("unknown-outcome", "stored, server gone");
-    let ingest = {
-        let (client, base, body) = (app.client.clone(), app.base.clone(), event.clone());
-        tokio::spawn(async move {
-            let res = client
-                .post(format!("{base}/v1/ingest"))
-                .header("X-API-Key", INGEST_KEY)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            let retry_after = res.headers().contains_key("retry-after");
-            (
-                res.status().as_u16(),
-                retry_after,
-                res.text().await.unwrap(),
-            )
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND query = 'COMMIT'",
-        )
-        .fetch_one(&mut admin)
-        .await
-        .unwrap();
-        if waiting > 0 {
-            break;
-        }
-        assert!(
-            !ingest.is_finished(),
-            "the ingest's commit did not wait for the standby"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "no commit waited for the standby within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut ingest = spawn_ingest(&app, &event);
+    waiting_commit(&mut admin, &mut ingest).await;
     drop(admin);
-    let down = std::sync::Arc::clone(&cluster);
+    let down = Arc::clone(&cluster);
     tokio::task::spawn_blocking(move || {
         down.crash();
         down.forget_altered_settings();
@@ -439,13 +421,17 @@ async fn a_commit_whose_outcome_cannot_be_learned_is_answered_as_unknown() {
     .await
     .unwrap();
     let t = Instant::now();
-    let (status, retry_after, body) = ingest.await.unwrap();
+    let answer = ingest.await.unwrap();
     let answered_after = t.elapsed().as_secs_f64();
-    assert_eq!((status, retry_after), (503, true), "{body}");
-    let p: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (answer.status, answer.retry_after),
+        (503, true),
+        "{answer:?}"
+    );
+    let p: Value = serde_json::from_str(&answer.body).unwrap();
     assert_eq!(p["type"], "urn:wabridge:problem:store-outcome-unknown");
 
-    let up = std::sync::Arc::clone(&cluster);
+    let up = Arc::clone(&cluster);
     tokio::task::spawn_blocking(move || up.launch())
         .await
         .unwrap();
@@ -473,35 +459,43 @@ async fn with_the_commit_answer_lost(
 ) -> Value {
     standby_names(admin, "'nobody'").await;
     until_commits_wait(admin, url).await;
-    let ingest = {
-        let (client, base, body) = (app.client.clone(), app.base.clone(), event.clone());
-        tokio::spawn(async move {
-            let res = client
-                .post(format!("{base}/v1/ingest"))
-                .header("X-API-Key", INGEST_KEY)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (res.status().as_u16(), res.text().await.unwrap())
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let terminated: Vec<bool> = sqlx::query_scalar(
-            // The ingest's COMMIT, not a result's statement (results run without BEGIN).
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE wait_event = 'SyncRep' AND query = 'COMMIT'",
-        )
-        .fetch_all(&mut *admin)
+    let mut ingest = spawn_ingest(app, event);
+    let pid = waiting_commit(admin, &mut ingest).await;
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(&mut *admin)
         .await
         .unwrap();
-        if terminated.contains(&true) {
-            break;
+    standby_names(admin, "DEFAULT").await;
+    let answer = ingest.await.unwrap();
+    assert_eq!(
+        answer.status, 202,
+        "a commit that took effect is answered 202: {answer:?}"
+    );
+    serde_json::from_str(&answer.body).unwrap()
+}
+
+/// Waits until the ingest's COMMIT waits for the missing standby; its backend's process id.
+/// Panics if the ingest is answered first, or after 10 s.
+async fn waiting_commit(
+    admin: &mut sqlx::PgConnection,
+    ingest: &mut tokio::task::JoinHandle<Answer>,
+) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: Option<i32> = sqlx::query_scalar(
+            // The ingest's COMMIT, not a result's statement (results run without BEGIN).
+            "SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND query = 'COMMIT'",
+        )
+        .fetch_optional(&mut *admin)
+        .await
+        .unwrap();
+        if let Some(pid) = waiting {
+            return pid;
         }
         if ingest.is_finished() {
-            let r = ingest.await.unwrap();
-            panic!("the ingest's commit did not wait for the standby: {r:?}");
+            let answer = ingest.await.unwrap();
+            panic!("the ingest's commit did not wait for the standby: {answer:?}");
         }
         assert!(
             Instant::now() < deadline,
@@ -509,11 +503,4 @@ async fn with_the_commit_answer_lost(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    standby_names(admin, "DEFAULT").await;
-    let (status, body) = ingest.await.unwrap();
-    assert_eq!(
-        status, 202,
-        "a commit that took effect is answered 202: {body}"
-    );
-    serde_json::from_str(&body).unwrap()
 }
