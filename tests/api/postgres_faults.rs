@@ -81,10 +81,7 @@ impl OwnCluster {
 
     /// A crash: `immediate` shutdown (no checkpoint, connections cut); the server stays down.
     fn crash(&self) {
-        self.pg(
-            "pg_ctl",
-            &["-D", &self.data_str(), "-m", "immediate", "-w", "stop"],
-        );
+        run(self.immediate("stop"));
     }
 
     /// Forgets every `ALTER SYSTEM` setting (while the server is down).
@@ -104,42 +101,51 @@ impl OwnCluster {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    /// Runs one of PostgreSQL's programs, as the postgres OS user when root.
+    /// Runs one of PostgreSQL's programs to its end; panics if it fails.
     fn pg(&self, program: &str, args: &[&str]) {
-        let path = format!("{}/{program}", self.bin);
-        let status = if is_root() {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--", &path])
-                .args(args)
-                .stdout(std::process::Stdio::null())
-                .status()
-        } else {
-            Command::new(&path)
-                .args(args)
-                .stdout(std::process::Stdio::null())
-                .status()
-        }
-        .unwrap();
-        assert!(status.success(), "{program} {args:?} failed");
+        let mut cmd = self.command(program);
+        cmd.args(args);
+        run(cmd);
     }
 
-    /// A crash and restart: `immediate` shutdown (no checkpoint, connections cut), then start.
+    /// One of PostgreSQL's programs, as the postgres OS user when root.
+    fn command(&self, program: &str) -> Command {
+        let path = format!("{}/{program}", self.bin);
+        let mut cmd = if is_root() {
+            let mut runuser = Command::new("runuser");
+            runuser.args(["-u", "postgres", "--", &path]);
+            runuser
+        } else {
+            Command::new(&path)
+        };
+        cmd.stdout(std::process::Stdio::null());
+        cmd
+    }
+
+    /// `pg_ctl` with `verb` (stop, restart) and an `immediate` shutdown: no checkpoint,
+    /// connections cut.
+    fn immediate(&self, verb: &str) -> Command {
+        let mut cmd = self.command("pg_ctl");
+        cmd.args(["-D", &self.data_str(), "-m", "immediate", "-w", verb]);
+        cmd
+    }
+
+    /// A crash and restart: `immediate` shutdown, then start.
     fn restart(&self) {
-        self.pg(
-            "pg_ctl",
-            &["-D", &self.data_str(), "-m", "immediate", "-w", "restart"],
-        );
+        run(self.immediate("restart"));
     }
 }
 
 impl Drop for OwnCluster {
     fn drop(&mut self) {
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--", &format!("{}/pg_ctl", self.bin)])
-            .args(["-D", &self.data_str(), "-m", "immediate", "-w", "stop"])
-            .stdout(std::process::Stdio::null())
-            .status();
+        let _ = self.immediate("stop").status();
     }
+}
+
+/// Runs `cmd` to its end; panics if it fails.
+fn run(mut cmd: Command) {
+    let status = cmd.status().unwrap();
+    assert!(status.success(), "{cmd:?} failed");
 }
 
 fn is_root() -> bool {
@@ -442,6 +448,7 @@ async fn a_commit_whose_outcome_cannot_be_learned_is_answered_as_unknown() {
     );
     let key = v["idempotencyKey"].as_str().unwrap().to_owned();
     let counts = all_delivered(&rx, &HashSet::from([key]), Duration::from_secs(30)).await;
+    rx.assert_stays_at(1, Duration::from_millis(300)).await;
     eprintln!(
         "unknown outcome: answered 503 store-outcome-unknown {answered_after:.1} s after the crash; \
          sent again after the restart ({} refusals first): a duplicate; delivered {counts:?}",

@@ -77,7 +77,9 @@ pub(super) async fn commit(
         Ok(()) => return Ok(()),
         Err(e) => StoreError::from(e),
     };
-    let Some(xid) = xid.filter(|_| lost.is_unavailable()) else {
+    // Only a COMMIT that lost the database may have taken effect anyway, and only a
+    // transaction that wrote (and so has an id) has an outcome to learn.
+    let (true, Some(xid)) = (lost.is_unavailable(), xid) else {
         return Err(lost);
     };
     match tokio::time::timeout(ASK_FOR, learn(pool, xid)).await {
