@@ -8,6 +8,7 @@ use reqwest::header::RETRY_AFTER;
 use url::Host;
 
 use super::net_policy::NetPolicy;
+use super::plain_http;
 use super::request::{delivery_headers, envelope_body};
 use super::retry::{
     AttemptVerdict, RetrySchedule, classify_status, jitter_sample, parse_retry_after,
@@ -20,7 +21,10 @@ const MAX_DRAIN: usize = 64 * 1024;
 
 /// What every attempt needs, shared.
 pub struct AttemptContext {
+    /// `https://` targets.
     pub client: reqwest::Client,
+    /// `http://` targets.
+    pub plain: Arc<plain_http::Pool>,
     pub policy: Arc<NetPolicy>,
     pub schedule: RetrySchedule,
     pub timeout: Duration,
@@ -144,6 +148,18 @@ async fn send(
             .check_ip(ip)
             .map_err(|b| format!("blocked by the network policy: {b}"))?;
     }
+    if url.scheme() == "http" {
+        return match tokio::time::timeout(
+            ctx.timeout,
+            ctx.plain.post(&ctx.policy, url, headers, body, MAX_DRAIN),
+        )
+        .await
+        {
+            Ok(Ok(answer)) => Ok((answer.status, retry_after(answer.retry_after.as_ref()))),
+            Ok(Err(failure)) => Err(failure.to_string()),
+            Err(_) => Err(timed_out(ctx.timeout)),
+        };
+    }
     let mut resp = ctx
         .client
         .post(url.clone())
@@ -154,11 +170,7 @@ async fn send(
         .await
         .map_err(|e| describe(&e, ctx.timeout))?;
     let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let retry_after = retry_after(resp.headers().get(RETRY_AFTER));
     let mut drained = 0;
     while drained < MAX_DRAIN {
         match resp.chunk().await {
@@ -172,18 +184,28 @@ async fn send(
 /// A reqwest error as a sentence, without the URL (it may carry tokens) but with its causes.
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
-        return format!("timed out after {} ms", timeout.as_millis());
+        return timed_out(timeout);
     }
     let mut out = if e.is_connect() {
         "could not connect".to_owned()
     } else {
         "request failed".to_owned()
     };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
+    // reqwest's own message names the URL; its causes do not.
+    if let Some(cause) = std::error::Error::source(e) {
         out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
+        out.push_str(&plain_http::chain(cause));
     }
     out
+}
+
+/// An answer's `Retry-After`, as a wait from now.
+fn retry_after(value: Option<&reqwest::header::HeaderValue>) -> Option<Duration> {
+    value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+}
+
+fn timed_out(timeout: Duration) -> String {
+    format!("timed out after {} ms", timeout.as_millis())
 }

@@ -28,6 +28,7 @@ use super::attempt::{self, AttemptContext};
 use super::claiming::{self, Claimed, Claiming};
 use super::lanes::Lanes;
 use super::net_policy::NetPolicy;
+use super::plain_http;
 use super::retry::{RetrySchedule, jitter_sample};
 use crate::clock;
 use crate::store::{AttemptNext, AttemptRecord, DeliveryId, HeldLease, Store, WebhookId};
@@ -87,6 +88,7 @@ impl Engine {
         let (stop, stop_rx) = watch::channel(false);
         let ctx = Arc::new(AttemptContext {
             client,
+            plain: plain_http::Pool::start(config.attempt_timeout.min(Duration::from_secs(10))),
             policy,
             schedule: config.schedule.clone(),
             timeout: config.attempt_timeout,

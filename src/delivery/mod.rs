@@ -7,6 +7,7 @@ mod claiming;
 mod engine;
 mod lanes;
 pub mod net_policy;
+mod plain_http;
 pub mod request;
 pub mod retry;
 mod room;

@@ -9,12 +9,14 @@
 //! * [`NetPolicy`] adds the operator's allowlist (`WABRIDGE_ALLOW_TARGETS`, e.g.
 //!   `"127.0.0.1/32,10.0.0.0/8,::1,n8n.internal"`) and checks URLs
 //!   ([`NetPolicy::check_url`]: scheme, IP literal or every resolved address).
-//! * [`PolicyResolver`] is the `reqwest` DNS resolver built by [`build_client`]: it resolves,
-//!   drops forbidden addresses and hands reqwest only the checked ones, so the connection goes
-//!   to an address that was checked (no second lookup, hence no DNS rebinding between check and
-//!   connect). Redirects are disabled and proxies ignored.
+//! * [`PolicyResolver`] is the `reqwest` DNS resolver built by [`build_client`] (the client of
+//!   `https://` targets): it resolves, drops forbidden addresses and hands reqwest only the
+//!   checked ones, so the connection goes to an address that was checked (no second lookup,
+//!   hence no DNS rebinding between check and connect). Redirects are disabled and proxies
+//!   ignored. `http://` targets go through `super::plain_http`, which connects to the addresses
+//!   of [`NetPolicy::resolve_allowed`] in the same way.
 //!
-//! **Important:** reqwest does not call the resolver for IP-literal URLs
+//! **Important:** neither calls the resolver for IP-literal URLs
 //! (`http://10.0.0.5/`, `http://[::1]/`, and the numeric forms such as `http://2130706433/` that
 //! the `url` crate normalises to IPv4). Callers must run [`NetPolicy::check_url`] (or
 //! [`NetPolicy::check_ip`]) on every URL before sending a request to it.

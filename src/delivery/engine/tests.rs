@@ -63,6 +63,7 @@ fn context(schedule: &RetrySchedule, panic_on: Option<&str>) -> Arc<AttemptConte
     let policy = Arc::new(NetPolicy::default());
     Arc::new(AttemptContext {
         client: build_client(Arc::clone(&policy), Duration::from_secs(5), "test").unwrap(),
+        plain: crate::delivery::plain_http::Pool::start(Duration::from_secs(5)),
         policy,
         schedule: schedule.clone(),
         timeout: Duration::from_secs(5),
