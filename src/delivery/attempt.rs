@@ -209,3 +209,64 @@ fn retry_after(value: Option<&reqwest::header::HeaderValue>) -> Option<Duration>
 fn timed_out(timeout: Duration) -> String {
     format!("timed out after {} ms", timeout.as_millis())
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::delivery::net_policy::build_client;
+
+    fn context() -> AttemptContext {
+        let policy: Arc<NetPolicy> = Arc::new("127.0.0.1/32".parse().unwrap());
+        AttemptContext {
+            client: build_client(Arc::clone(&policy), Duration::from_secs(5), "test").unwrap(),
+            plain: plain_http::Pool::start(Duration::from_secs(5)),
+            policy,
+            schedule: RetrySchedule::default(),
+            timeout: Duration::from_secs(5),
+            panic_on: None,
+        }
+    }
+
+    /// `https://` goes through the TLS client (a handshake record, 0x16, comes first) and
+    /// `http://` through the plain pool (the request line comes first).
+    #[tokio::test]
+    async fn each_scheme_takes_its_own_client() {
+        let ctx = context();
+        for (scheme, first) in [("https", 0x16), ("http", b'P')] {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            // The first byte that arrives, then the connection is dropped unanswered.
+            let server = tokio::spawn(async move {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut byte = [0u8; 1];
+                stream.read_exact(&mut byte).await.unwrap();
+                byte[0]
+            });
+            let url = TargetUrl::parse(&format!("{scheme}://127.0.0.1:{port}/hook")).unwrap();
+            let sent = send(
+                &ctx,
+                &url,
+                reqwest::header::HeaderMap::new(),
+                b"{}".to_vec(),
+            )
+            .await;
+            assert!(sent.is_err(), "{scheme}: {sent:?}");
+            assert_eq!(server.await.unwrap(), first, "{scheme}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_ip_literal_the_policy_refuses_is_not_connected_to() {
+        let ctx = context();
+        for scheme in ["http", "https"] {
+            let url = TargetUrl::parse(&format!("{scheme}://10.0.0.1/hook")).unwrap();
+            let err = send(&ctx, &url, reqwest::header::HeaderMap::new(), vec![])
+                .await
+                .unwrap_err();
+            assert!(err.starts_with("blocked by the network policy: "), "{err}");
+        }
+    }
+}
