@@ -136,7 +136,8 @@ async fn send(
     body: Vec<u8>,
 ) -> Result<(u16, Option<Duration>), String> {
     let url = url.url();
-    // The resolver checks names; IP literals never reach it, so check them here.
+    // Names are checked when a connection is opened (the TLS client's resolver, or the plain
+    // pool's lookup); an IP literal is never looked up, so it is checked here, for both.
     let literal = match url.host() {
         Some(Host::Ipv4(ip)) => Some(ip.into()),
         Some(Host::Ipv6(ip)) => Some(ip.into()),
