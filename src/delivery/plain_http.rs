@@ -339,9 +339,9 @@ mod tests {
         bodies: Mutex<Vec<Vec<u8>>>,
     }
 
-    /// An HTTP/1.1 server that answers every request with `answer`, and closes the connection
-    /// after each answer (without saying so) when `close` is set.
-    async fn server(answer: &'static [u8], close: bool) -> (u16, Arc<Seen>) {
+    /// An HTTP/1.1 server that answers every request with `answer`. With `close_after`, it
+    /// closes the connection that long after each answer, without having said so.
+    async fn server(answer: &'static [u8], close_after: Option<Duration>) -> (u16, Arc<Seen>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Seen::default());
@@ -371,7 +371,8 @@ mod tests {
                         s.bodies.lock().unwrap().push(buf.drain(..len).collect());
                         s.heads.lock().unwrap().push(head);
                         stream.write_all(answer).await.unwrap();
-                        if close {
+                        if let Some(after) = close_after {
+                            tokio::time::sleep(after).await;
                             return;
                         }
                     }
@@ -397,6 +398,8 @@ mod tests {
     }
 
     const NO_CONTENT: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
+    /// How long a closing test server keeps a connection open after its answer.
+    const CLOSE_AFTER: Duration = Duration::from_millis(200);
 
     fn url(s: &str) -> Url {
         Url::parse(s).unwrap()
@@ -426,7 +429,7 @@ mod tests {
 
     #[tokio::test]
     async fn sends_the_request_as_given_and_reuses_the_connection() {
-        let (port, seen) = server(NO_CONTENT, false).await;
+        let (port, seen) = server(NO_CONTENT, None).await;
         let (pool, policy) = (pool(), allow_loopback());
         let target = format!("http://127.0.0.1:{port}/hook/a?x=1");
         for body in [r#"{"n":1}"#, r#"{"n":2}"#] {
@@ -452,13 +455,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_the_server_closed_while_parked_is_replaced() {
-        let (port, seen) = server(NO_CONTENT, true).await;
+        let (port, seen) = server(NO_CONTENT, Some(CLOSE_AFTER)).await;
         let (pool, policy) = (pool(), allow_loopback());
         let target = format!("http://127.0.0.1:{port}/");
         for n in 1..=3 {
             assert_eq!(post(&pool, &policy, &target, "{}").await.status, 204);
-            // Let the server's close arrive before the next post takes the connection.
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(parked(&pool), 1, "parked open");
+            // The server closes it while it is parked.
+            tokio::time::sleep(CLOSE_AFTER * 3).await;
             assert_eq!(seen.heads.lock().unwrap().len(), n);
         }
         assert_eq!(seen.connections.load(Ordering::SeqCst), 3);
@@ -473,7 +477,7 @@ mod tests {
             a.extend(std::iter::repeat_n(b'x', 4000));
             a.leak()
         });
-        let (port, seen) = server(&ANSWER, false).await;
+        let (port, seen) = server(&ANSWER, None).await;
         let (pool, policy) = (pool(), allow_loopback());
         let target = format!("http://127.0.0.1:{port}/");
         for _ in 0..2 {
@@ -489,15 +493,12 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let target = url(&format!("http://localhost:{port}/"));
-        let err = pool()
-            .post(
-                &NetPolicy::default(),
-                &target,
-                HeaderMap::new(),
-                vec![],
-                1024,
-            )
+        // Bounded: a post that connected anyway would wait for an answer that never comes.
+        let (refusing, policy) = (pool(), NetPolicy::default());
+        let refused = refusing.post(&policy, &target, HeaderMap::new(), vec![], 1024);
+        let err = tokio::time::timeout(Duration::from_secs(5), refused)
             .await
+            .expect("the post was not refused")
             .err()
             .unwrap();
         assert!(matches!(err, Failure::Connect(_)), "{err}");
@@ -505,7 +506,7 @@ mod tests {
         let accepted = tokio::time::timeout(Duration::from_millis(300), listener.accept()).await;
         assert!(accepted.is_err(), "a connection arrived");
 
-        let (port, seen) = server(NO_CONTENT, false).await;
+        let (port, seen) = server(NO_CONTENT, None).await;
         let target = format!("http://localhost:{port}/hook");
         assert_eq!(
             post(&pool(), &allow_loopback(), &target, "{}").await.status,
@@ -539,16 +540,19 @@ mod tests {
     #[tokio::test]
     async fn the_sweep_closes_connections_left_idle_or_closed_by_their_peer() {
         let (pool, policy) = (pool(), allow_loopback());
-        let (port, _) = server(NO_CONTENT, false).await;
+        let (port, _) = server(NO_CONTENT, None).await;
         post(&pool, &policy, &format!("http://127.0.0.1:{port}/"), "{}").await;
         pool.sweep(Instant::now());
         assert_eq!(parked(&pool), 1);
         pool.sweep(Instant::now() + IDLE_TIMEOUT + Duration::from_secs(1));
         assert_eq!(parked(&pool), 0);
 
-        let (port, _) = server(NO_CONTENT, true).await;
+        // Closed by the server after it was parked open: the sweep notices.
+        let (port, _) = server(NO_CONTENT, Some(CLOSE_AFTER)).await;
         post(&pool, &policy, &format!("http://127.0.0.1:{port}/"), "{}").await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        pool.sweep(Instant::now());
+        assert_eq!(parked(&pool), 1);
+        tokio::time::sleep(CLOSE_AFTER * 3).await;
         pool.sweep(Instant::now());
         assert_eq!(parked(&pool), 0);
     }
