@@ -461,6 +461,81 @@ async fn fan_out_follows_patterns_sessions_and_activity() {
     assert!(keys.iter().all(|k| *k == keys[0]));
 }
 
+/// One batch whose events share some fan-out keys (event name and session) and not others:
+/// each event reaches exactly the registrations its own name and session match.
+#[tokio::test]
+async fn a_batch_fans_out_each_event_by_its_own_name_and_session() {
+    let app = spawn_app().await;
+    let qr_s1 = Receiver::start().await;
+    let messages = Receiver::start().await;
+    let all_s2 = Receiver::start().await;
+    app.register(&json!({"url": qr_s1.url, "events": ["session.qr"], "sessionId": "s1"}))
+        .await;
+    app.register(&json!({"url": messages.url, "events": ["message.*"]}))
+        .await;
+    app.register(&json!({"url": all_s2.url, "events": ["*"], "sessionId": "s2"}))
+        .await;
+    let qr = |session: &str, code: &str| json!({"event": "session.qr", "sessionId": session, "data": {"sessionId": session, "qr": code}});
+    let message = |session: &str, id: &str| {
+        json!({"event": "message.received", "sessionId": session, "data": {
+            "id": id, "from": "a@c.us", "to": "b@c.us", "chatId": "a@c.us", "body": "hi",
+            "type": "text", "timestamp": 1_764_320_000, "fromMe": false, "isGroup": false
+        }})
+    };
+    let batch = json!([
+        qr("s1", "qr-1"),
+        message("s2", "m1"),
+        qr("s1", "qr-2"),
+        message("s1", "m2"),
+        qr("s2", "qr-3"),
+    ]);
+    let out = app.ingest_ok(&batch).await;
+    let counts: Vec<usize> = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["deliveries"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(counts, [1, 2, 1, 1, 1]);
+    let sorted = |rx: &Receiver| {
+        let mut got: Vec<(String, String)> = rx
+            .received()
+            .iter()
+            .map(|r| {
+                let body = r.json();
+                (
+                    body["sessionId"].as_str().unwrap().to_owned(),
+                    body["event"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        got.sort();
+        got
+    };
+    qr_s1.wait_for(2, WAIT).await;
+    messages.wait_for(2, WAIT).await;
+    all_s2.wait_for(2, WAIT).await;
+    for rx in [&qr_s1, &messages, &all_s2] {
+        rx.assert_stays_at(2, Duration::from_millis(200)).await;
+    }
+    let pair = |s: &str, e: &str| (s.to_owned(), e.to_owned());
+    assert_eq!(
+        sorted(&qr_s1),
+        [pair("s1", "session.qr"), pair("s1", "session.qr")]
+    );
+    assert_eq!(
+        sorted(&messages),
+        [
+            pair("s1", "message.received"),
+            pair("s2", "message.received")
+        ]
+    );
+    assert_eq!(
+        sorted(&all_s2),
+        [pair("s2", "message.received"), pair("s2", "session.qr")]
+    );
+}
+
 #[tokio::test]
 async fn a_slow_subscriber_does_not_delay_the_others() {
     let app = spawn_app_with(|c| {

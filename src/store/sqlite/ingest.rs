@@ -230,7 +230,7 @@ impl IngestRequest {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone, Copy, PartialEq, Eq, Hash)]
 struct TargetKey<'a> {
     s: &'a str,
     n: &'a str,
@@ -279,16 +279,10 @@ pub(super) fn write_merged(
     // Every request of a batch comes from the one store, so they share its configuration.
     let at_rest = reqs[0].at_rest.clone();
 
-    // What the fan-out compares, per event (see `fan_out!`).
-    let keys: Vec<TargetKey> = events
-        .iter()
-        .map(|e| TargetKey {
-            s: &e.session,
-            n: &e.subscribed_by[0],
-            f: &e.subscribed_by[1],
-            a: &e.subscribed_by[2],
-        })
-        .collect();
+    // What the fan-out compares (see `fan_out!`): each distinct key once, since the events of a
+    // group mostly share one (the same event name in the same session), and per event the
+    // index of its key.
+    let (keys, key_of) = distinct_keys(&events);
     // Who receives what as one JSON array of [event index, registration] in one row (one
     // aggregate rather than a row per pair: with fan-out that is thousands), and for the
     // hand-off (which sends at once) each target registration as it is now, in the same query.
@@ -303,15 +297,16 @@ pub(super) fn write_merged(
         })?
         .query_row([to_json(&keys)?], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let mut pairs: Vec<(usize, String)> = serde_json::from_str(&pairs).map_err(corrupt)?;
-    // An aggregate's input order is not promised: by event, then registration.
+    // An aggregate's input order is not promised: by key, then registration.
     pairs.sort_unstable();
-    let mut targets: Vec<Vec<String>> = vec![Vec::new(); events.len()];
+    let mut per_key: Vec<Vec<String>> = vec![Vec::new(); keys.len()];
     for (i, webhook_id) in pairs {
-        targets
+        per_key
             .get_mut(i)
-            .ok_or_else(|| StoreError::Corrupt(format!("fan-out row for event {i}")))?
+            .ok_or_else(|| StoreError::Corrupt(format!("fan-out row for key {i}")))?
             .push(webhook_id);
     }
+    let targets: Vec<Vec<String>> = key_of.iter().map(|&k| per_key[k].clone()).collect();
     let registrations = match rows {
         Some(rows) => open_targets(&rows, &at_rest)?,
         None => HashMap::new(),
@@ -489,6 +484,29 @@ fn insert_rows(
 }
 
 /// The target registrations of the fan-out query's second column, by id.
+/// The distinct fan-out keys of `events`, in order of first appearance, and for each event the
+/// index of its key among them.
+fn distinct_keys<'a>(events: &[&'a Prepared]) -> (Vec<TargetKey<'a>>, Vec<usize>) {
+    let mut keys: Vec<TargetKey<'a>> = Vec::new();
+    let mut index: HashMap<TargetKey<'a>, usize> = HashMap::new();
+    let key_of = events
+        .iter()
+        .map(|e| {
+            let key = TargetKey {
+                s: &e.session,
+                n: &e.subscribed_by[0],
+                f: &e.subscribed_by[1],
+                a: &e.subscribed_by[2],
+            };
+            *index.entry(key).or_insert_with(|| {
+                keys.push(key);
+                keys.len() - 1
+            })
+        })
+        .collect();
+    (keys, key_of)
+}
+
 fn open_targets(rows: &str, at_rest: &AtRest) -> StoreResult<HashMap<String, Target>> {
     let rows: Vec<(String, String, String, String, Option<f64>)> =
         serde_json::from_str(rows).map_err(corrupt)?;

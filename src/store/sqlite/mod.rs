@@ -965,3 +965,29 @@ async fn attempts_of(pool: &SqlitePool, delivery_id: &DeliveryId) -> StoreResult
         .await?;
     rows.iter().map(rows::attempt).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SqliteStore;
+
+    /// `.cargo/config.toml` builds the bundled SQLite with `fdatasync` for its commits and
+    /// without the allocator's global statistics and mutex (`LIBSQLITE3_FLAGS`). The flags travel
+    /// together, so the two that SQLite reports stand for all three: a build that lost them
+    /// (cargo run from outside the checkout, say) fails here.
+    #[tokio::test]
+    async fn sqlite_is_built_with_the_projects_flags() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&store.read)
+            .await
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
+}
