@@ -5,9 +5,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::RETRY_AFTER;
-use url::Host;
 
-use super::net_policy::NetPolicy;
+use super::net_policy::{NetPolicy, ip_literal};
 use super::plain_http;
 use super::request::{delivery_headers, envelope_body};
 use super::retry::{
@@ -138,13 +137,10 @@ async fn send(
     let url = url.url();
     // Names are checked when a connection is opened (the TLS client's resolver, or the plain
     // pool's lookup); an IP literal is never looked up, so it is checked here, for both.
-    let literal = match url.host() {
-        Some(Host::Ipv4(ip)) => Some(ip.into()),
-        Some(Host::Ipv6(ip)) => Some(ip.into()),
-        Some(Host::Domain(_)) => None,
-        None => return Err("the url has no host".into()),
-    };
-    if let Some(ip) = literal {
+    if url.host().is_none() {
+        return Err("the url has no host".into());
+    }
+    if let Some(ip) = ip_literal(url) {
         ctx.policy
             .check_ip(ip)
             .map_err(|b| format!("blocked by the network policy: {b}"))?;

@@ -518,6 +518,16 @@ impl reqwest::dns::Resolve for PolicyResolver {
 /// `rustls-no-provider` feature panics on building a client otherwise).
 ///
 /// IP-literal URLs bypass the resolver: run [`NetPolicy::check_url`] first.
+/// The address a URL's host names when it is an IP literal (`None` for a name, or no host).
+/// Neither client looks such a host up, so the policy never sees it unless it is checked.
+pub fn ip_literal(url: &url::Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(v4) => Some(v4.into()),
+        url::Host::Ipv6(v6) => Some(v6.into()),
+        url::Host::Domain(_) => None,
+    }
+}
+
 pub fn build_client(
     policy: Arc<NetPolicy>,
     timeout: Duration,

@@ -23,9 +23,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use url::{Host, Position, Url};
+use url::{Position, Url};
 
-use super::net_policy::NetPolicy;
+use super::net_policy::{NetPolicy, ip_literal};
 
 type Conn = Connection<TokioIo<TcpStream>, Full<Bytes>>;
 type Sender = SendRequest<Full<Bytes>>;
@@ -226,17 +226,14 @@ impl Pool {
         &self,
         policy: &NetPolicy,
         url: &Url,
-        target: &Target,
+        (host, port): &Target,
     ) -> Result<(Sender, Conn), Failure> {
-        let port = target.1;
-        let addrs: Vec<SocketAddr> = match url.host() {
-            Some(Host::Ipv4(ip)) => vec![SocketAddr::new(ip.into(), port)],
-            Some(Host::Ipv6(ip)) => vec![SocketAddr::new(ip.into(), port)],
-            Some(Host::Domain(name)) => policy
-                .resolve_allowed(name, port)
+        let addrs: Vec<SocketAddr> = match ip_literal(url) {
+            Some(ip) => vec![SocketAddr::new(ip, *port)],
+            None => policy
+                .resolve_allowed(host, *port)
                 .await
                 .map_err(|b| Failure::Connect(b.to_string()))?,
-            None => return Err(Failure::Request("the url has no host".into())),
         };
         let mut last = None;
         for addr in addrs {

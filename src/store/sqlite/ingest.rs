@@ -306,7 +306,7 @@ pub(super) fn write_merged(
             .ok_or_else(|| StoreError::Corrupt(format!("fan-out row for key {i}")))?
             .push(webhook_id);
     }
-    let targets: Vec<Vec<String>> = key_of.iter().map(|&k| per_key[k].clone()).collect();
+    let targets: Vec<&[String]> = key_of.iter().map(|&k| per_key[k].as_slice()).collect();
     let registrations = match rows {
         Some(rows) => open_targets(&rows, &at_rest)?,
         None => HashMap::new(),
@@ -342,7 +342,7 @@ pub(super) fn write_merged(
     let mut delivery_rows: Vec<DeliveryRow> = Vec::new();
     let mut planned: Vec<(Vec<DeliveryId>, Vec<ClaimedDelivery>)> =
         Vec::with_capacity(events.len());
-    for (n, (e, targets)) in events.iter().zip(&targets).enumerate() {
+    for (n, (e, &targets)) in events.iter().zip(&targets).enumerate() {
         let ids: Vec<DeliveryId> = targets.iter().map(|_| DeliveryId::new()).collect();
         let mut handed = Vec::new();
         for (id, w) in ids.iter().zip(targets) {
