@@ -510,14 +510,6 @@ impl reqwest::dns::Resolve for PolicyResolver {
     }
 }
 
-/// An HTTP client for webhook deliveries: DNS through [`PolicyResolver`], no redirects, no
-/// retries of its own, no proxies, connect timeout `min(timeout, 10 s)`, request timeout
-/// `timeout`, idle connections kept 90 s, TCP_NODELAY.
-///
-/// Installs rustls' `ring` provider as the process default if none is installed yet (reqwest's
-/// `rustls-no-provider` feature panics on building a client otherwise).
-///
-/// IP-literal URLs bypass the resolver: run [`NetPolicy::check_url`] first.
 /// The address a URL's host names when it is an IP literal (`None` for a name, or no host).
 /// Neither client looks such a host up, so the policy never sees it unless it is checked.
 pub fn ip_literal(url: &url::Url) -> Option<IpAddr> {
@@ -528,6 +520,14 @@ pub fn ip_literal(url: &url::Url) -> Option<IpAddr> {
     }
 }
 
+/// An HTTP client for webhook deliveries: DNS through [`PolicyResolver`], no redirects, no
+/// retries of its own, no proxies, connect timeout `min(timeout, 10 s)`, request timeout
+/// `timeout`, idle connections kept 90 s, TCP_NODELAY.
+///
+/// Installs rustls' `ring` provider as the process default if none is installed yet (reqwest's
+/// `rustls-no-provider` feature panics on building a client otherwise).
+///
+/// IP-literal URLs bypass the resolver: run [`NetPolicy::check_url`] first.
 pub fn build_client(
     policy: Arc<NetPolicy>,
     timeout: Duration,
@@ -772,6 +772,26 @@ mod tests {
             "nowhere.invalid does not resolve"
         );
         assert!(!Blocked::target("x", "does not resolve").is_forbidden_address());
+    }
+
+    #[test]
+    fn ip_literal_names_only_addresses_written_as_such() {
+        let literal = |u: &str| ip_literal(&url::Url::parse(u).unwrap());
+        assert_eq!(
+            literal("http://10.0.0.7:8080/hook"),
+            Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)))
+        );
+        assert_eq!(
+            literal("https://[::1]/hook"),
+            Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        );
+        // The URL parser turns a numeric host into its dotted form: still a literal.
+        assert_eq!(
+            literal("http://2130706433/"),
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
+        assert_eq!(literal("http://example.com/hook"), None);
+        assert_eq!(literal("http://localhost/hook"), None);
     }
 
     #[tokio::test]

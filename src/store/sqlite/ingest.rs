@@ -483,7 +483,6 @@ fn insert_rows(
     Ok(added)
 }
 
-/// The target registrations of the fan-out query's second column, by id.
 /// The distinct fan-out keys of `events`, in order of first appearance, and for each event the
 /// index of its key among them.
 fn distinct_keys<'a>(events: &[&'a Prepared]) -> (Vec<TargetKey<'a>>, Vec<usize>) {
@@ -507,6 +506,7 @@ fn distinct_keys<'a>(events: &[&'a Prepared]) -> (Vec<TargetKey<'a>>, Vec<usize>
     (keys, key_of)
 }
 
+/// The target registrations of the fan-out query's second column, by id.
 fn open_targets(rows: &str, at_rest: &AtRest) -> StoreResult<HashMap<String, Target>> {
     let rows: Vec<(String, String, String, String, Option<f64>)> =
         serde_json::from_str(rows).map_err(corrupt)?;
